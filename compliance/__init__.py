@@ -1,0 +1,32 @@
+"""Compliance and consent toolchain for messaging: lint templates in CI, gate sends at run time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public names resolved on first use, so `compliance --version` and the linter do not
+# pay for the runtime gate's imports (design.md: lazy imports keep the CLI start quick).
+_LAZY = {
+    "lint": ("compliance.engine", "lint"),
+    "LintResult": ("compliance.engine", "LintResult"),
+    "Finding": ("compliance.findings", "Finding"),
+    "ComplianceError": ("compliance.errors", "ComplianceError"),
+    "ConfigError": ("compliance.errors", "ConfigError"),
+    "PackError": ("compliance.errors", "PackError"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'compliance' has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value

@@ -1,0 +1,350 @@
+"""The command line: parse, call the library, render, choose the exit code.
+
+Exit codes: 0 nothing at or above the fail level; 1 findings at or above it; 2 usage, config or
+pack error; 3 internal error. Heavy imports happen inside the commands, so that
+`compliance --version` and pre-commit runs start quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from compliance import __version__
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # in the order they are defined, not sorted
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="compliance")
+def cli() -> None:
+    """Check message templates, senders and consent scopes against market rule packs.
+
+    \b
+    compliance lint                 lint the repo in the current folder
+    compliance lint templates/      lint a folder (the whole repo is still read for references)
+    compliance rules list           the rules, their severity and what they check
+    compliance segments "Hi there"  GSM-7 or UCS-2, and how many SMS segments
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Config file (default: compliance.yaml or .compliance.yaml found by walking "
+                   "up from the first path).")
+@click.option("--market", "markets", multiple=True, metavar="CODE",
+              help="Enforce this market (repeatable); overrides the config's markets.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github", "junit"]),
+              help="Output format (default: github when GITHUB_ACTIONS=true, else text).")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the report to FILE instead of standard output.")
+@click.option("--sarif-output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write SARIF 2.1.0 to FILE in the same run.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]),
+              help="Exit 1 when a finding is at or above this severity (default: the config's "
+                   "fail_on, else error).")
+@click.option("--include-suppressed", is_flag=True,
+              help="Show suppressed findings too (marked as such), e.g. for auditors.")
+@click.option("--color/--no-color", default=None,
+              help="Colour the text report (default: only on a terminal, and never with NO_COLOR).")
+def lint(paths: tuple[Path, ...], config_path: Path | None, markets: tuple[str, ...],
+         fmt: str | None, output: Path | None, sarif_output: Path | None, fail_on: str | None,
+         include_suppressed: bool, color: bool | None) -> None:
+    """Lint template-repo YAML files (default: the current folder).
+
+    Only the files and folders given are reported on, but every document under the repo root
+    (the folder holding the config file, else the git root) is read, so references between
+    files resolve as they do in the whole repo.
+
+    \b
+    Exit codes:
+      0  no finding at or above the --fail-on severity
+      1  findings at or above it
+      2  usage, config or rule-pack error, or a path that does not exist
+      3  internal error
+    """
+    from compliance import reports
+    from compliance.engine import lint as run_lint
+
+    result = run_lint(list(paths) or ["."], config_path=config_path,
+                      markets=list(markets) or None)
+    fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
+    use_color = _use_color(color, output)
+    text = reports.get(fmt).render(result, include_suppressed=include_suppressed,
+                                   color=use_color)
+    _write(text, output)
+    if sarif_output is not None:
+        _write(reports.get("sarif").render(result, include_suppressed=include_suppressed),
+               sarif_output)
+    for missing in result.missing:
+        click.echo(f"error: {missing}: no such file or folder", err=True)
+    if result.missing:
+        sys.exit(EXIT_USAGE)
+    level = fail_on or result.config.model.fail_on
+    if result.failed(level):
+        count = sum(1 for f in result.reported() if _at_or_above(f.severity, level))
+        click.echo(f"compliance: {count} finding{'s' if count != 1 else ''} at or above "
+                   f"'{level}' (--fail-on {level}): exit 1", err=True)
+        sys.exit(EXIT_FINDINGS)
+
+
+def _at_or_above(severity: str, level: str) -> bool:
+    from compliance.findings import at_or_above
+
+    return at_or_above(severity, level)
+
+
+def _use_color(flag: bool | None, output: Path | None) -> bool:
+    if flag is not None:
+        return flag
+    if output is not None or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, "utf-8")
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+@cli.command()
+@click.argument("kind", required=False,
+                type=click.Choice(["template", "sender", "consent_scope"]))
+def schema(kind: str | None) -> None:
+    """Print the JSON Schema of a document KIND (default: any document).
+
+    Point your editor's YAML language server at it to validate while you type.
+    """
+    import json
+
+    from compliance.documents import json_schema
+
+    click.echo(json.dumps(json_schema(kind), indent=2))
+
+
+@cli.group(cls=_Group)
+def rules() -> None:
+    """List, explain and test the rules."""
+
+
+@rules.command("list")
+@click.option("--market", metavar="CODE", help="Only the rules that run for this market.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Config file whose extra packs to include.")
+def rules_list(market: str | None, config_path: Path | None) -> None:
+    """List the rules: id, severity, where they apply, summary."""
+    packs = _packs(config_path)
+    rows: list[tuple[str, str, str, str]] = []
+    if market is not None:
+        market = market.upper()
+        pack = packs.markets.get(market)
+        if pack is None:
+            click.echo(f"no rule pack for market {market}: only the generic rules run there",
+                       err=True)
+        for rule in packs.generic_rules():
+            rows.append((rule.id, rule.model.severity, "all", rule.model.summary))
+        if pack is not None:
+            for rule_id, entry in pack.rules.items():
+                rule = packs.rules[rule_id]
+                rows.append((rule_id, entry.severity or rule.model.severity, market,
+                             rule.model.summary))
+    else:
+        enabled: dict[str, list[str]] = {}
+        for code, pack in sorted(packs.markets.items()):
+            for rule_id in pack.rules:
+                enabled.setdefault(rule_id, []).append(code)
+        for rule in packs.rules.values():
+            where = "all" if rule.model.scope == "generic" else ",".join(
+                enabled.get(rule.id, [])) or "none"
+            rows.append((rule.id, rule.model.severity, where, rule.model.summary))
+    rows.sort(key=lambda r: r[0])
+    width = max((len(r[0]) for r in rows), default=4)
+    click.echo(f"{'RULE':<{width}}  {'SEVERITY':<8}  {'MARKETS':<8}  SUMMARY")
+    for rule_id, severity, where, summary in rows:
+        click.echo(f"{rule_id:<{width}}  {severity:<8}  {where:<8}  {summary}")
+
+
+@rules.command("explain")
+@click.argument("rule_id")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Config file whose extra packs to include.")
+def rules_explain(rule_id: str, config_path: Path | None) -> None:
+    """Show a rule: summary, description, citations and its examples."""
+    import difflib
+
+    from compliance.links import rule_url
+
+    packs = _packs(config_path)
+    rule = packs.rules.get(rule_id)
+    if rule is None:
+        near = difflib.get_close_matches(rule_id, list(packs.rules), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else "; see `compliance rules list`"
+        raise click.UsageError(f"unknown rule {rule_id!r}{hint}")
+    m = rule.model
+    markets = [code for code, pack in sorted(packs.markets.items()) if rule_id in pack.rules]
+    where = "every market (generic)" if m.scope == "generic" else ", ".join(markets) or "none"
+    applies = m.applies_to
+    out = [
+        click.style(f"{m.id}", bold=True) + f"  ({m.severity})",
+        m.summary,
+        "",
+        m.description.rstrip(),
+        "",
+        f"Applies to: {', '.join(applies.kinds)}"
+        + (f"; channels {', '.join(applies.channels)}" if applies.channels else "")
+        + (f"; purposes {', '.join(applies.purposes)}" if applies.purposes else ""),
+        f"Markets: {where}",
+        f"Check: {m.check.kind}" + (f" {m.check.params}" if m.check.params else ""),
+        "",
+        "Sources:",
+        *[f"  - {c.to_citation()}" for c in m.citations],
+        "",
+        f"Docs: {rule_url(m.id)}",
+    ]
+    for label, cases in (("Passes", m.examples.pass_), ("Fails", m.examples.fail)):
+        for case in cases:
+            text = case if isinstance(case, str) else case.documents
+            out += ["", f"{label}:", *[f"    {line}" for line in text.rstrip().splitlines()]]
+    click.echo("\n".join(out))
+
+
+@rules.command("test")
+@click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False,
+                                                             exists=True))
+@click.option("-v", "--verbose", is_flag=True, help="List every example, not only failures.")
+def rules_test(directory: Path | None, verbose: bool) -> None:
+    """Run each rule's pass and fail examples through the linter.
+
+    DIRECTORY is a pack folder (holding rules/ and markets/); without it the shipped rules
+    are tested. Exits 1 when an example does not behave as its rule says.
+    """
+    from compliance.packs import load_packs
+    from compliance.ruletest import run_examples
+
+    packs = load_packs([directory.resolve()] if directory else [])
+    chosen = None
+    if directory is not None:
+        base = directory.resolve()
+        chosen = [r for r in packs.rules.values() if base in r.path.resolve().parents]
+        if not chosen:
+            raise click.UsageError(f"{directory} holds no rules (expected {directory}/rules/*.yaml)")
+    results = run_examples(packs, chosen)
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        if verbose or not r.ok:
+            click.echo(f"{'ok  ' if r.ok else 'FAIL'} {r.name}")
+        if not r.ok:
+            for problem in r.problems:
+                click.echo(f"       {problem}")
+            for finding in r.findings:
+                click.echo(f"       got: {finding}")
+    rules_count = len({r.rule for r in results})
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed "
+               f"({rules_count} rules)")
+    if failed:
+        sys.exit(EXIT_FINDINGS)
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--udh", type=click.Choice(["8bit", "16bit"]), default="8bit", show_default=True,
+              help="Concatenation reference size: 16bit gives 152/66 characters per segment.")
+def segments(text: str | None, as_json: bool, udh: str) -> None:
+    """Encoding (GSM-7 or UCS-2) and SMS segment count of TEXT (default: standard input).
+
+    One trailing newline from standard input is dropped, so `echo "Hi" | compliance segments`
+    counts "Hi".
+    """
+    import json
+    import unicodedata
+
+    from compliance.segments import GSM7, analyze
+
+    if text is None:
+        text = sys.stdin.read()
+        if text.endswith("\n"):
+            text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    info = analyze(text, udh=udh)
+    if as_json:
+        click.echo(json.dumps(info.to_dict(), ensure_ascii=False))
+        return
+    unit = "septets" if info.encoding == GSM7 else "UTF-16 code units"
+    lines = [
+        f"encoding:   {info.encoding}",
+        f"segments:   {info.segments}",
+        f"characters: {info.characters}",
+        f"units:      {info.units} {unit} ({info.per_segment} per segment)",
+    ]
+    if info.extension:
+        lines.append("extension:  " + " ".join(info.extension) + " (2 septets each)")
+    for ch in info.non_gsm:
+        lines.append(f"forces UCS-2: {ch!r} U+{ord(ch):04X} {unicodedata.name(ch, '')}".rstrip())
+    click.echo("\n".join(lines))
+
+
+def _packs(config_path: Path | None) -> Any:
+    from compliance.config import load_config
+    from compliance.packs import load_packs
+
+    config = load_config(config_path, Path.cwd())
+    return load_packs(config.pack_dirs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every library error becomes a message and an exit code, never a traceback."""
+    from compliance.errors import ComplianceError
+
+    try:
+        cli.main(args=argv, prog_name="compliance", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except ComplianceError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_USAGE
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_INTERNAL
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_CLEAN
+    except Exception as exc:  # the last line of defence: a short message, not a traceback
+        return _internal_error(exc)
+    return EXIT_CLEAN
+
+
+def _internal_error(exc: Exception) -> int:
+    from compliance.links import ISSUES
+
+    if os.environ.get("COMPLIANCE_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    else:
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"This is a bug in compliance {__version__}. Please report it at {ISSUES} "
+                   "with the command you ran; set COMPLIANCE_DEBUG=1 to print the traceback.",
+                   err=True)
+    return EXIT_INTERNAL

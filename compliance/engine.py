@@ -1,0 +1,274 @@
+"""Documents x rules -> findings. The one library entry point of the linter is `lint()`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compliance.checks import registry
+from compliance.checks import suppressions as suppression_check
+from compliance.checks.base import Context, Hit, RepoIndex
+from compliance.config import Config, check_rule_settings, load_config
+from compliance.countries import ISO_3166_ALPHA2
+from compliance.errors import UsageError
+from compliance.findings import SEVERITIES, Finding, Span, at_or_above
+from compliance.loader import SourceFile, read_file
+from compliance.packs import Market, Packs, Rule, load_packs, validate_params
+from compliance.validation import Document, dotted, validate
+
+YAML_SUFFIXES = (".yaml", ".yml")
+# folders never worth walking: VCS data, environments, caches, build output
+SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages", "build", "dist"})
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding]
+    files: int
+    documents: int
+    config: Config
+    packs: Packs
+    missing: list[str] = field(default_factory=list)
+
+    def reported(self, include_suppressed: bool = False) -> list[Finding]:
+        return [f for f in self.findings if include_suppressed or not f.suppressed]
+
+    def summary(self) -> dict[str, Any]:
+        counts = Counter(f.severity for f in self.findings if not f.suppressed)
+        return {
+            "errors": counts["error"],
+            "warnings": counts["warning"],
+            "infos": counts["info"],
+            "suppressed": sum(1 for f in self.findings if f.suppressed),
+            "files": self.files,
+            "documents": self.documents,
+        }
+
+    def failed(self, fail_on: str) -> bool:
+        return any(at_or_above(f.severity, fail_on) for f in self.findings if not f.suppressed)
+
+
+def lint(paths: Iterable[str | os.PathLike[str]] = (".",), *, config_path: Path | None = None,
+         markets: list[str] | None = None, today: dt.date | None = None,
+         cwd: Path | None = None, config: Config | None = None,
+         packs: Packs | None = None) -> LintResult:
+    """Lint the YAML files at `paths` with the whole repo as context.
+
+    The config is read from `config_path`, or found by walking up from the first path; pass
+    `config` (and `packs`) to use ones built in memory instead.
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    raw = [os.fspath(p) for p in (paths or ["."])]
+    given = [Path(p) if Path(p).is_absolute() else cwd / p for p in raw]
+    existing = [p for p in given if p.exists()]
+    missing = [text for text, p in zip(raw, given) if not p.exists()]
+    if config is None:
+        config = load_config(config_path, existing[0] if existing else cwd)
+    if packs is None:
+        packs = load_packs(config.pack_dirs)
+    check_rule_settings(config, packs.rules)
+    enforced = _enforced_markets(markets, config)
+
+    targets = _collect_targets(existing, config)
+    context_paths = set(_walk(config.root, config)) | targets
+    files = {path: read_file(path, _display(path, cwd)) for path in sorted(context_paths)}
+    index = RepoIndex()
+    target_docs: list[Document] = []
+    for path, source in files.items():
+        for yaml_doc in source.documents:
+            doc = validate(yaml_doc)
+            if doc is None:
+                continue
+            index.add(doc)
+            if path in targets:
+                target_docs.append(doc)
+    runner = _Runner(packs, config, index, enforced, today or dt.datetime.now(dt.timezone.utc).date())
+    findings: list[Finding] = []
+    for path in sorted(targets):
+        findings.extend(runner.file_findings(files[path]))
+    for doc in target_docs:
+        findings.extend(runner.document_findings(doc))
+    findings.sort(key=Finding.sort_key)
+    return LintResult(findings, len(targets), len(target_docs), config, packs, missing)
+
+
+def _enforced_markets(markets: list[str] | None, config: Config) -> frozenset[str] | None:
+    chosen = markets if markets else config.model.markets
+    if chosen is None:
+        return None
+    for code in chosen:
+        if code not in ISO_3166_ALPHA2:
+            raise UsageError(f"--market {code!r} is not an ISO 3166-1 alpha-2 country code "
+                             "(for example US, GB, IN)")
+    return frozenset(chosen)
+
+
+def _display(path: Path, cwd: Path) -> str:
+    try:
+        return path.relative_to(cwd).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _walk(folder: Path, config: Config) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+        for name in filenames:
+            if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
+                path = Path(dirpath, name)
+                if config.included(_rel(path, config.root)):
+                    yield path
+
+
+def _collect_targets(paths: list[Path], config: Config) -> set[Path]:
+    targets: set[Path] = set()
+    for path in paths:
+        path = path.resolve()
+        if path.is_dir():
+            targets.update(_walk(path, config))
+        elif config.included(_rel(path, config.root)):
+            targets.add(path)
+    return targets
+
+
+def _markets_of(doc: Document) -> list[str]:
+    markets = getattr(doc.model, "markets", None) or []
+    return [m for m in markets if isinstance(m, str)]
+
+
+class _Runner:
+    def __init__(self, packs: Packs, config: Config, index: RepoIndex,
+                 enforced: frozenset[str] | None, today: dt.date) -> None:
+        self.packs = packs
+        self.config = config
+        self.index = index
+        self.enforced = enforced
+        self.today = today
+        self.kinds = registry()
+        self.generic = [r for r in packs.generic_rules()
+                        if self.kinds[r.model.check.kind].SCOPE == "document"]
+        self.file_rules = [r for r in packs.generic_rules()
+                           if self.kinds[r.model.check.kind].SCOPE == "file"]
+        self.post = {r.model.check.params.get("report"): r for r in packs.rules.values()
+                     if r.model.check.kind == suppression_check.KIND}
+        self.known = frozenset(packs.markets)
+        self._params: dict[tuple[str, str | None], Any] = {}
+
+    def context(self, market: Market | None) -> Context:
+        return Context(self.index, market, self.known, self.enforced)
+
+    def file_findings(self, source: SourceFile) -> Iterator[Finding]:
+        ctx = self.context(None)
+        for rule in self.file_rules:
+            if self.config.rule_off(rule.id, _rel(source.path, self.config.root)):
+                continue
+            kind = self.kinds[rule.model.check.kind]
+            for hit in kind.check(source, self.params(rule, None), ctx):
+                assert hit.span is not None
+                yield self._finding(rule, None, hit, source.rel, hit.span, None, None)
+
+    def document_findings(self, doc: Document) -> list[Finding]:
+        rel = _rel(doc.yaml.source.path, self.config.root)
+        found: list[Finding] = []
+        for rule in self.generic:
+            if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
+                found.extend(self._run(rule, doc, None))
+        if doc.valid:
+            for code in _markets_of(doc):
+                market = self.packs.markets.get(code)
+                if market is None or (self.enforced is not None and code not in self.enforced):
+                    continue
+                for rule_id in market.rules:
+                    rule = self.packs.rules[rule_id]
+                    if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
+                        found.extend(self._run(rule, doc, market))
+        return self._suppress(doc, rel, found)
+
+    def _applies(self, rule: Rule, doc: Document) -> bool:
+        kind = self.kinds[rule.model.check.kind]
+        if getattr(kind, "NEEDS_VALID", True) and not doc.valid:
+            return False
+        applies = rule.model.applies_to
+        if doc.kind not in applies.kinds:
+            return False
+        data = doc.data
+        if applies.channels is not None:
+            channels = data.get("channels") if doc.kind == "consent_scope" else [data.get("channel")]
+            if not isinstance(channels, list) or not set(applies.channels) & set(channels):
+                return False
+        if applies.purposes is not None:
+            purposes = data.get("purposes") if doc.kind != "template" else [data.get("purpose")]
+            if not isinstance(purposes, list) or not set(applies.purposes) & set(purposes):
+                return False
+        return True
+
+    def params(self, rule: Rule, market: Market | None) -> Any:
+        key = (rule.id, market.code if market else None)
+        if key not in self._params:
+            merged = dict(rule.model.check.params)
+            if market is not None:
+                merged.update(market.rules[rule.id].params)
+            settings = self.config.rule_settings(rule.id)
+            if settings is not None:
+                merged.update(settings.params)
+            if merged == rule.model.check.params:
+                self._params[key] = rule.params
+            else:
+                self._params[key] = validate_params(self.kinds[rule.model.check.kind], merged,
+                                                    str(rule.path))
+        return self._params[key]
+
+    def _run(self, rule: Rule, doc: Document, market: Market | None) -> Iterator[Finding]:
+        kind = self.kinds[rule.model.check.kind]
+        ctx = self.context(market)
+        for hit in kind.check(doc, self.params(rule, market), ctx):
+            yield self._hit_finding(rule, market, hit, doc)
+
+    def _hit_finding(self, rule: Rule, market: Market | None, hit: Hit,
+                     doc: Document) -> Finding:
+        if hit.span is not None:
+            span = hit.span
+        elif hit.text is not None:
+            span = doc.text_span(hit.path, *hit.text)
+        else:
+            span = doc.span(hit.path, key=hit.key)
+        return self._finding(rule, market, hit, doc.path, span, doc.id,
+                             dotted(hit.path) or None)
+
+    def _finding(self, rule: Rule, market: Market | None, hit: Hit, path: str, span: Span,
+                 document: str | None, field_name: str | None) -> Finding:
+        severity = rule.model.severity
+        citation = rule.citation
+        if market is not None:
+            entry = market.rules[rule.id]
+            severity = entry.severity or severity
+            if entry.citations:
+                citation = entry.citations[0].to_citation()
+        settings = self.config.rule_settings(rule.id)
+        if settings is not None and settings.severity:
+            severity = settings.severity
+        assert severity in SEVERITIES
+        return Finding(rule.id, severity, hit.message, path, span,
+                       market.code if market else None, document, field_name, citation,
+                       hit.content)
+
+    def _suppress(self, doc: Document, rel: str, found: list[Finding]) -> list[Finding]:
+        found, expired, unused = suppression_check.apply(doc, found, self.today)
+        for report, hits in (("expired", expired), ("unused", unused)):
+            rule = self.post.get(report)
+            if rule is None or self.config.rule_off(rule.id, rel):
+                continue
+            found.extend(self._hit_finding(rule, None, hit, doc) for hit in hits)
+        return found

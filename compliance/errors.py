@@ -1,0 +1,39 @@
+"""The library's one exception family; only the CLI turns these into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class ComplianceError(Exception):
+    """Base of every error the library raises on purpose."""
+
+
+class UsageError(ComplianceError):
+    """The caller asked for something that cannot be done (a missing path, an unknown rule)."""
+
+
+class LocatedError(ComplianceError):
+    """An error in a user's file, placed at its line and column."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None,
+                 column: int | None = None) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.column = column
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = self.path or ""
+        if where and self.line:
+            where += f":{self.line}"
+            if self.column:
+                where += f":{self.column}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ConfigError(LocatedError):
+    """compliance.yaml (or a --config file, or a command-line value) is invalid."""
+
+
+class PackError(LocatedError):
+    """A rule or market file is invalid."""

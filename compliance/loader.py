@@ -1,0 +1,410 @@
+"""YAML loading that keeps every node's place.
+
+libyaml's C parser (through ruamel.yaml) builds the node tree with line and column marks; we turn
+nodes into plain Python values ourselves so that duplicate keys, alias bombs and deep nesting
+become findings rather than crashes, and so that any value can be traced back to its node.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compliance.findings import Span
+
+MAX_FILE_BYTES = 1 << 20  # 1 MiB: templates are small; bigger files are mistakes or attacks
+MAX_NODES_PER_DOCUMENT = 20_000  # after alias expansion; a real template has under 200
+MAX_DEPTH = 64
+
+STR_TAG = "tag:yaml.org,2002:str"
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+_yaml = None
+
+
+def _composer() -> Any:
+    global _yaml
+    if _yaml is None:
+        from ruamel.yaml import YAML
+
+        try:
+            _yaml = YAML(typ="safe", pure=False)
+        except Exception:  # pragma: no cover - no C extension on this interpreter
+            _yaml = YAML(typ="safe", pure=True)
+    return _yaml
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something wrong with a file as YAML, before any rule looks at it."""
+
+    code: str  # syntax, encoding, too-large, alias-bomb, duplicate-key, too-deep, key-type
+    message: str
+    span: Span
+    document: int | None = None  # index of the YAML document in the file, when known
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    rel: str  # repo-relative, forward slashes: what reports print
+    text: str = ""
+    problems: list[Problem] = field(default_factory=list)
+    documents: list[YamlDocument] = field(default_factory=list)
+    _line_starts: list[int] | None = None
+
+    def line_starts(self) -> list[int]:
+        if self._line_starts is None:
+            starts = [0]
+            find = self.text.find
+            i = find("\n")
+            while i != -1:
+                starts.append(i + 1)
+                i = find("\n", i + 1)
+            self._line_starts = starts
+        return self._line_starts
+
+    def offset(self, line0: int, col0: int) -> int:
+        starts = self.line_starts()
+        if line0 >= len(starts):
+            return len(self.text)
+        return starts[line0] + col0
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """0-based (line, column) of a character offset."""
+        starts = self.line_starts()
+        line = bisect.bisect_right(starts, offset) - 1
+        return line, offset - starts[line]
+
+    def line_text(self, line1: int) -> str:
+        starts = self.line_starts()
+        if not 1 <= line1 <= len(starts):
+            return ""
+        end = starts[line1] - 1 if line1 < len(starts) else len(self.text)
+        return self.text[starts[line1 - 1]:end]
+
+
+class YamlDocument:
+    """One YAML document of a file: its plain data and the node tree it came from."""
+
+    __slots__ = ("source", "index", "root", "data")
+
+    def __init__(self, source: SourceFile, index: int, root: Any, data: Any) -> None:
+        self.source = source
+        self.index = index
+        self.root = root
+        self.data = data
+
+    def node_at(self, path: tuple[Any, ...], key: bool = False) -> Any:
+        """The node at `path`, or the deepest existing ancestor; with `key`, the mapping key node."""
+        node = self.root
+        key_node = None
+        for part in path:
+            found = _child(node, part)
+            if found is None:
+                return key_node if key and key_node is not None else node
+            key_node, node = found
+        return key_node if key and key_node is not None else node
+
+    def span(self, path: tuple[Any, ...] = (), key: bool = False) -> Span:
+        return node_span(self.source, self.node_at(path, key=key))
+
+    def text_span(self, path: tuple[Any, ...], start: int, end: int) -> Span:
+        """The place of characters [start, end) of the string at `path`, else of its node."""
+        node = self.node_at(path)
+        if getattr(node, "tag", None) == STR_TAG and end > start:
+            places = _align(self.source, node)
+            if places is not None and end <= len(places):
+                line0, col0 = places[start]
+                eline0, ecol0 = places[end - 1]
+                return Span(line0 + 1, col0 + 1, eline0 + 1, ecol0 + 2)
+        return node_span(self.source, node)
+
+
+def node_span(source: SourceFile, node: Any) -> Span:
+    start, end = node.start_mark, node.end_mark
+    end_line, end_col = end.line, end.column
+    if end_col == 0 and end_line > start.line:
+        # block scalars end at the start of the next line; point at the end of the last one
+        end_line -= 1
+        end_col = len(source.line_text(end_line + 1))
+    return Span(start.line + 1, start.column + 1, end_line + 1, end_col + 1)
+
+
+def _child(node: Any, part: Any) -> tuple[Any, Any] | None:
+    value = node.value
+    if node.id == "mapping":
+        want = str(part)
+        merged = None
+        for k, v in reversed(value):  # the last duplicate wins, as in the data
+            if getattr(k, "tag", None) == MERGE_TAG:
+                merged = merged or v
+            elif isinstance(k.value, str) and k.value == want:
+                return k, v
+        if merged is not None:
+            for m in merged.value if merged.id == "sequence" else [merged]:
+                found = _child(m, part) if m.id == "mapping" else None
+                if found:
+                    return found
+        return None
+    if node.id == "sequence" and isinstance(part, int) and 0 <= part < len(value):
+        return value[part], value[part]
+    return None
+
+
+def read_file(path: Path, rel: str, *, sniff: bool = True) -> SourceFile:
+    """Read and parse one YAML file. Never raises for bad content: problems are recorded."""
+    source = SourceFile(path=path, rel=rel)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            source.problems.append(Problem(
+                "too-large",
+                f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit: split it into "
+                "smaller files (one template per file is the usual layout)",
+                Span(1, 1, 1, 1)))
+            return source
+        raw = path.read_bytes()
+    except OSError as exc:
+        source.problems.append(Problem("unreadable", f"cannot read file: {exc.strerror or exc}",
+                                       Span(1, 1, 1, 1)))
+        return source
+    return parse_bytes(source, raw, sniff=sniff)
+
+
+def parse_bytes(source: SourceFile, raw: bytes, *, sniff: bool = True) -> SourceFile:
+    if len(raw) > MAX_FILE_BYTES:
+        source.problems.append(Problem(
+            "too-large", f"file is {len(raw):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit",
+            Span(1, 1, 1, 1)))
+        return source
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        source.problems.append(Problem(
+            "encoding",
+            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}): "
+            "save it as UTF-8",
+            Span(line, col, line, col + 1)))
+        return source
+    return parse_text(source, text, sniff=sniff)
+
+
+def parse_text(source: SourceFile, text: str, *, sniff: bool = True) -> SourceFile:
+    """Parse `text` into `source`. With `sniff`, text without the word "kind" is not parsed:
+    it cannot hold a document, and most YAML in a repo (CI files, configs) is not ours."""
+    source.text = text
+    source._line_starts = None
+    if sniff and "kind" not in text:
+        return source
+    try:
+        for index, root in enumerate(_composer().compose_all(text)):
+            if root is None:
+                continue
+            builder = _Builder(source, index)
+            data = builder.build(root)
+            source.documents.append(YamlDocument(source, index, root, data))
+    except RecursionError:
+        source.problems.append(Problem(
+            "too-deep", f"nesting is too deep to read (limit {MAX_DEPTH} levels)", Span(1, 1, 1, 1)))
+    except _TooBig as exc:
+        source.problems.append(exc.problem)
+    except Exception as exc:  # ruamel's YAMLError family, and reader errors on control characters
+        source.problems.append(_syntax_problem(source, exc, len(source.documents)))
+    return source
+
+
+def _syntax_problem(source: SourceFile, exc: Exception, index: int) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    if problem:
+        message = f"{context} and {problem}" if context and "while" not in context else problem
+        message = f"invalid YAML: {message}"
+    else:
+        text = str(exc).strip().splitlines()
+        message = "invalid YAML: " + (text[0] if text else type(exc).__name__)
+    if mark is not None:
+        line, col = mark.line + 1, mark.column + 1
+    else:  # reader errors carry a character position only
+        line, col = 1, 1
+        pos = getattr(exc, "position", None)
+        if isinstance(pos, int):
+            line0, col0 = source.position(min(pos, len(source.text)))
+            line, col = line0 + 1, col0 + 1
+            char = getattr(exc, "character", None)
+            code = char if isinstance(char, int) else ord(char) if char else None
+            named = f" U+{code:04X}" if code is not None else ""
+            message = (f"invalid YAML: control character{named} is not allowed in YAML; "
+                       "remove it or write it as an escape in a double-quoted string")
+    return Problem("syntax", message, Span(line, col, line, col + 1), index)
+
+
+class _TooBig(Exception):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
+class _Builder:
+    """Node tree to plain values: str/int/float/bool/None/date/list/dict, with a node budget."""
+
+    def __init__(self, source: SourceFile, index: int) -> None:
+        self.source = source
+        self.index = index
+        self.budget = MAX_NODES_PER_DOCUMENT
+        self.active: set[int] = set()
+
+    def build(self, node: Any, depth: int = 0) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooBig(Problem(
+                "alias-bomb",
+                f"document expands to more than {MAX_NODES_PER_DOCUMENT:,} values "
+                "(aliases repeated too often): remove the nested aliases",
+                node_span(self.source, node), self.index))
+        if depth > MAX_DEPTH:
+            raise _TooBig(Problem(
+                "too-deep", f"nesting deeper than {MAX_DEPTH} levels",
+                node_span(self.source, node), self.index))
+        if node.tag == STR_TAG:
+            return node.value
+        if node.id == "scalar":
+            return _scalar(node)
+        ident = id(node)
+        if ident in self.active:
+            raise _TooBig(Problem("alias-bomb", "an alias refers to its own ancestor (a cycle)",
+                                  node_span(self.source, node), self.index))
+        self.active.add(ident)
+        try:
+            if node.id == "mapping":
+                return self._mapping(node, depth)
+            return [self.build(item, depth + 1) for item in node.value]
+        finally:
+            self.active.discard(ident)
+
+    def _mapping(self, node: Any, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        seen: dict[str, Any] = {}
+        merges: list[Any] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node.value, str):
+                self.source.problems.append(Problem(
+                    "key-type", "mapping keys must be plain scalars, not lists or mappings",
+                    node_span(self.source, key_node), self.index))
+                continue
+            key = key_node.value
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                self.source.problems.append(Problem(
+                    "duplicate-key",
+                    f"duplicate key {key!r} (first defined at line {first}): YAML keys must be "
+                    "unique, and the later value would silently win",
+                    node_span(self.source, key_node), self.index))
+            seen[key] = key_node
+            result[key] = self.build(value_node, depth + 1)
+        for merge in merges:
+            sources = merge.value if merge.id == "sequence" else [merge]
+            for src in sources:
+                merged = self.build(src, depth + 1)
+                if isinstance(merged, dict):
+                    for k, v in merged.items():
+                        result.setdefault(k, v)
+        return result
+
+
+def _scalar(node: Any) -> Any:
+    """int, float, bool, null and dates by the YAML 1.2 core schema; unknown tags stay text."""
+    constructor = _composer().constructor
+    make = constructor.yaml_constructors.get(node.tag)
+    if make is None:
+        return node.value
+    try:
+        # called directly rather than through construct_object, which caches every node
+        return make(constructor, node)
+    except Exception:
+        return node.value
+
+
+def _align(source: SourceFile, node: Any) -> list[tuple[int, int]] | None:
+    """Map each character of a string node's value to its (line, column) in the source.
+
+    Works for plain, single- and double-quoted, literal and folded scalars by walking the value
+    and the source text together, skipping what YAML folds away; gives up (None) when they part.
+    """
+    value: str = node.value
+    text = source.text
+    j = source.offset(node.start_mark.line, node.start_mark.column)
+    end = source.offset(node.end_mark.line, node.end_mark.column)
+    style = node.style or ""
+    if style in ("|", ">"):
+        j = text.find("\n", j) + 1 or end
+    elif style in ("'", '"'):
+        j += 1
+    places: list[tuple[int, int]] = []
+    i = 0
+    n = len(value)
+    while i < n:
+        if j >= end:
+            return None
+        ch = value[i]
+        s = text[j]
+        if style == '"' and s == "\\":
+            decoded, width = _escape(text, j)
+            if decoded == "":  # escaped line break: nothing in the value
+                j += width
+                continue
+            if decoded == ch:
+                places.append(source.position(j))
+                i += 1
+                j += width
+                continue
+            return None
+        if style == "'" and ch == "'" and text.startswith("''", j):
+            places.append(source.position(j))
+            i += 1
+            j += 2
+            continue
+        if s == ch:
+            places.append(source.position(j))
+            i += 1
+            j += 1
+            continue
+        if s in " \t\r\n":
+            j += 1
+            continue
+        return None
+    return places
+
+
+_SIMPLE_ESCAPES = {
+    "0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v", "f": "\f",
+    "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\", "N": "\x85",
+    "_": "\xa0", "L": "\u2028", "P": "\u2029",
+}
+
+
+def _escape(text: str, j: int) -> tuple[str, int]:
+    """Decode the double-quoted escape at text[j] (a backslash): (character, source width)."""
+    nxt = text[j + 1:j + 2]
+    if nxt in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[nxt], 2
+    widths = {"x": 2, "u": 4, "U": 8}
+    if nxt in widths:
+        digits = text[j + 2:j + 2 + widths[nxt]]
+        try:
+            return chr(int(digits, 16)), 2 + widths[nxt]
+        except ValueError:
+            return "\ufffd", 2
+    if nxt in ("\n", "\r"):
+        k = j + 2
+        while k < len(text) and text[k] in " \t\r\n":
+            k += 1
+        return "", k - j
+    return "\ufffd", 2

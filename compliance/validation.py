@@ -1,0 +1,300 @@
+"""From a YAML document to a validated Document, with schema problems a person can act on."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from compliance.documents import KINDS, MODELS, cross_field_problems
+from compliance.findings import Span
+from compliance.errors import LocatedError
+from compliance.loader import YamlDocument, read_file
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaProblem:
+    path: tuple[Any, ...]  # where in the data
+    message: str
+    key: bool = False  # point at the key (unknown fields) rather than the value
+
+
+@dataclass
+class Document:
+    """A template, sender or consent_scope, with its source and (when valid) its model."""
+
+    yaml: YamlDocument
+    kind: str
+    model: Any = None  # TemplateModel | SenderModel | ConsentScopeModel, None when invalid
+    problems: list[SchemaProblem] = field(default_factory=list)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.yaml.data
+
+    @property
+    def id(self) -> str | None:
+        value = self.yaml.data.get("id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def path(self) -> str:
+        return self.yaml.source.rel
+
+    @property
+    def valid(self) -> bool:
+        return self.model is not None
+
+    def span(self, path: tuple[Any, ...] = (), key: bool = False) -> Span:
+        if not path:
+            return self.head_span()
+        return self.yaml.span(path, key=key)
+
+    def text_span(self, path: tuple[Any, ...], start: int, end: int) -> Span:
+        return self.yaml.text_span(path, start, end)
+
+    def head_span(self) -> Span:
+        """The document's first line: where 'the document as a whole' findings go."""
+        node = self.yaml.node_at(("kind",), key=True)
+        if node is self.yaml.root:
+            start = self.yaml.root.start_mark
+            return Span(start.line + 1, start.column + 1, start.line + 1, start.column + 2)
+        return self.yaml.span(("kind",), key=True)
+
+    def label(self) -> str:
+        return f"{self.kind} {self.id!r}" if self.id else self.kind
+
+
+def classify(yaml_doc: YamlDocument) -> tuple[str | None, SchemaProblem | None]:
+    """The document's kind, or None for YAML that is not ours (no kind, or another tool's kind)."""
+    data = yaml_doc.data
+    if not isinstance(data, dict) or "kind" not in data:
+        return None, None
+    kind = data["kind"]
+    if kind in KINDS:
+        return kind, None
+    if isinstance(kind, str):
+        # `kind: Deployment` is Kubernetes, not a typo: only near-misses of our kinds are flagged
+        normal = kind.strip().lower().replace("-", "_").replace(" ", "_")
+        near = difflib.get_close_matches(normal, KINDS, n=1, cutoff=0.75)
+        if near or normal.rstrip("s") in KINDS:
+            guess = near[0] if near else normal.rstrip("s")
+            return guess, SchemaProblem(
+                ("kind",), f"unknown kind {kind!r}: did you mean {guess!r}? (kinds are "
+                           "template, sender and consent_scope)")
+    return None, None
+
+
+def validate(yaml_doc: YamlDocument) -> Document | None:
+    kind, kind_problem = classify(yaml_doc)
+    if kind is None:
+        return None
+    doc = Document(yaml_doc, kind)
+    if kind_problem is not None:
+        doc.problems.append(kind_problem)
+        return doc
+    model_cls = MODELS[kind]
+    try:
+        model = model_cls.model_validate(yaml_doc.data)
+    except ValidationError as exc:
+        doc.problems.extend(pydantic_problems(exc, yaml_doc.data, model_cls))
+        model = None
+    cross = cross_field_problems(kind, yaml_doc.data)
+    doc.problems.extend(SchemaProblem(p, m, key=bool(p)) for p, m in cross)
+    if model is not None and not cross:
+        doc.model = model
+    return doc
+
+
+_TYPE_WORDS = {
+    "string_type": "text", "int_type": "a whole number", "int_parsing": "a whole number",
+    "float_type": "a number", "bool_type": "true or false", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping", "list_type": "a list",
+    "date_type": "a date such as 2026-12-31", "date_parsing": "a date such as 2026-12-31",
+    "none_required": "nothing",
+}
+_PATTERN_HINTS = {
+    r"^[a-z0-9][a-z0-9_.-]*$":
+        "ids use lower-case letters, digits and . _ - and start with a letter or digit",
+    r"^[a-z0-9_]+$": "use lower-case letters, digits and underscores only",
+    r"^[a-z_]+$": "use lower-case letters and underscores only",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop pydantic's union-member tags from an error location, keeping real data keys."""
+    path: list[Any] = []
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+            path.append(part)
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+            path.append(part)
+        elif isinstance(current, dict) and part not in current and not _is_tag(part):
+            path.append(part)  # a missing or unknown key: the next level down is not there
+            break
+    return tuple(path)
+
+
+def _is_tag(part: Any) -> bool:
+    return isinstance(part, str) and (
+        part[:1].isupper() or "[" in part or part in {"str", "int", "float", "bool", "date",
+                                                      "list", "dict", "none", "constrained-str"})
+
+
+def _field_names(model_cls: type[BaseModel]) -> list[str]:
+    names: set[str] = set()
+    seen: set[type] = set()
+
+    def walk(cls: type[BaseModel]) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        names.update(cls.model_fields)
+        for info in cls.model_fields.values():
+            for sub in _models_in(info.annotation):
+                walk(sub)
+
+    walk(model_cls)
+    return sorted(names)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.append(annotation)
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found.extend(_models_in(arg))
+    meta = getattr(annotation, "__metadata__", None)
+    if meta is not None:
+        found.extend(_models_in(getattr(annotation, "__origin__", None)))
+    return found
+
+
+def pydantic_problems(exc: ValidationError, data: Any,
+                      model_cls: type[BaseModel]) -> list[SchemaProblem]:
+    grouped: dict[tuple[Any, ...], list[tuple[str, bool, str]]] = {}
+    for error in exc.errors(include_url=False):
+        path = _data_path(tuple(error["loc"]), data)
+        message, key = _message(error, path, model_cls)
+        if error["type"] == "missing":
+            path = path[:-1]  # point at the mapping that lacks the field
+        grouped.setdefault(path, []).append((error["type"], key, message))
+    problems: list[SchemaProblem] = []
+    for path, errors in grouped.items():
+        # a union member's type error is noise when another member got further down the path
+        deeper = any(len(p) > len(path) and p[:len(path)] == path for p in grouped)
+        if deeper:
+            errors = [e for e in errors if e[0] not in _TYPE_WORDS]
+            if not errors:
+                continue
+        messages = list(dict.fromkeys(m for _, _, m in errors))
+        if len(messages) > 1 and all(t in _TYPE_WORDS for t, _, _ in errors):
+            words = list(dict.fromkeys(_TYPE_WORDS[t] for t, _, _ in errors))
+            value = _lookup(data, path)
+            messages = [f"{_where(path)}expected {' or '.join(words)}, got {_describe(value)}"]
+        problems.append(SchemaProblem(path, "; ".join(messages), key=errors[0][1]))
+    return problems
+
+
+def _lookup(data: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    return f"{dotted(path)}: " if path else ""
+
+
+def dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(error: dict[str, Any], path: tuple[Any, ...],
+             model_cls: type[BaseModel]) -> tuple[str, bool]:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        name = str(path[-1]) if path else "?"
+        names = list(model_cls.model_fields) if len(path) == 1 else _field_names(model_cls)
+        near = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f": did you mean {near[0]!r}?" if near else ": remove it or check its spelling"
+        return f"unknown field {name!r}{hint}", True
+    if kind == "missing":
+        name = str(path[-1]) if path else "?"
+        parent = dotted(path[:-1])
+        return f"missing required field {name!r}" + (f" in {parent}" if parent else ""), False
+    if kind == "literal_error":
+        allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        near = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        return (f"{_where(path)}{value!r} is not allowed{hint}; use one of: "
+                f"{', '.join(allowed)}"), False
+    if kind == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(str(ctx.get("pattern")), f"must match {ctx.get('pattern')}")
+        return f"{_where(path)}{value!r} is not valid: {hint}", False
+    if kind in ("string_too_short", "too_short"):
+        return f"{_where(path)}must not be empty", False
+    if kind == "string_too_long":
+        return f"{_where(path)}is longer than {ctx.get('max_length')} characters", False
+    if kind in ("greater_than", "greater_than_equal"):
+        limit = ctx.get("gt", ctx.get("ge"))
+        return f"{_where(path)}must be greater than {limit}" + (
+            "" if "gt" in ctx else " or equal to it"), False
+    if kind == "value_error":
+        return f"{_where(path)}{str(ctx.get('error', error['msg']))}", False
+    if kind in _TYPE_WORDS:
+        return f"{_where(path)}expected {_TYPE_WORDS[kind]}, got {_describe(value)}", False
+    return f"{_where(path)}{error['msg']}", False
+
+
+def load_model(path: Any, model_cls: type[BaseModel], error: type[LocatedError]) -> BaseModel:
+    """Load a one-document YAML file (config, rule, market) into a model, or raise `error`
+    at the path, line and column of the first problem."""
+    source = read_file(path, str(path), sniff=False)
+    if source.problems:
+        problem = source.problems[0]
+        raise error(problem.message, str(path), problem.span.line, problem.span.column)
+    if len(source.documents) != 1:
+        raise error("expected exactly one YAML document" if source.documents else
+                    "the file is empty", str(path), 1, 1)
+    doc = source.documents[0]
+    if not isinstance(doc.data, dict):
+        raise error("expected a mapping at the top level", str(path), 1, 1)
+    try:
+        return model_cls.model_validate(doc.data)
+    except ValidationError as exc:
+        problems = pydantic_problems(exc, doc.data, model_cls)
+        problems.sort(key=lambda p: doc.span(p.path, key=p.key).line)
+        first = problems[0]
+        span = doc.span(first.path, key=first.key)
+        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" \
+            if len(problems) > 1 else ""
+        raise error(first.message + more, str(path), span.line, span.column) from None
