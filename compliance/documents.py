@@ -229,30 +229,31 @@ MODELS: dict[str, type[Strict]] = {
 DocumentModel = Union[TemplateModel, SenderModel, ConsentScopeModel]
 
 
-def cross_field_problems(kind: str, data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
-    """What the field types alone cannot say: (data path, message) pairs."""
-    problems: list[tuple[tuple[Any, ...], str]] = []
+def cross_field_problems(kind: str,
+                         data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str, bool]]:
+    """What the field types alone cannot say: (data path, message, at the key?) triples."""
+    problems: list[tuple[tuple[Any, ...], str, bool]] = []
     if kind == "template":
         channel, purpose = data.get("channel"), data.get("purpose")
         if channel != "push" and channel in CHANNELS and not data.get("sender"):
             problems.append(((), f"missing field 'sender': every {channel} template is sent from "
-                                 "a registered sender; name its id"))
+                                 "a registered sender; name its id", False))
         if purpose == "marketing" and not data.get("consent_scope"):
             problems.append(((), "missing field 'consent_scope': marketing needs consent; name "
-                                 "the consent_scope that covers it"))
+                                 "the consent_scope that covers it", False))
         registrations = data.get("registrations")
         if isinstance(registrations, dict):
             for key in registrations:
                 if key not in ISO_3166_ALPHA2 and key not in CHANNELS:
                     problems.append((("registrations", key),
                                      f"registrations key {key!r} is neither a market code "
-                                     "(such as IN) nor a channel (such as whatsapp)"))
+                                     "(such as IN) nor a channel (such as whatsapp)", True))
     elif kind == "sender":
         rule = _ADDRESS_RULES.get(data.get("type", ""))
         address = data.get("address")
         if rule is not None and isinstance(address, str) and not rule[0].match(address):
             problems.append((("address",), f"address {address!r} does not fit sender type "
-                                           f"{data['type']!r}: expected {rule[1]}"))
+                                           f"{data['type']!r}: expected {rule[1]}", False))
     return problems
 
 

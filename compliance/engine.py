@@ -34,6 +34,7 @@ class LintResult:
     config: Config
     packs: Packs
     missing: list[str] = field(default_factory=list)
+    cwd: Path = field(default_factory=Path.cwd)  # finding paths are relative to it
 
     def reported(self, include_suppressed: bool = False) -> list[Finding]:
         return [f for f in self.findings if include_suppressed or not f.suppressed]
@@ -94,7 +95,7 @@ def lint(paths: Iterable[str | os.PathLike[str]] = (".",), *, config_path: Path 
     for doc in target_docs:
         findings.extend(runner.document_findings(doc))
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings, len(targets), len(target_docs), config, packs, missing)
+    return LintResult(findings, len(targets), len(target_docs), config, packs, missing, cwd)
 
 
 def _enforced_markets(markets: list[str] | None, config: Config) -> frozenset[str] | None:

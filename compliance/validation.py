@@ -103,7 +103,7 @@ def validate(yaml_doc: YamlDocument) -> Document | None:
         doc.problems.extend(pydantic_problems(exc, yaml_doc.data, model_cls))
         model = None
     cross = cross_field_problems(kind, yaml_doc.data)
-    doc.problems.extend(SchemaProblem(p, m, key=bool(p)) for p, m in cross)
+    doc.problems.extend(SchemaProblem(p, m, key=k) for p, m, k in cross)
     if model is not None and not cross:
         doc.model = model
     return doc
@@ -292,9 +292,11 @@ def load_model(path: Any, model_cls: type[BaseModel], error: type[LocatedError])
         return model_cls.model_validate(doc.data)
     except ValidationError as exc:
         problems = pydantic_problems(exc, doc.data, model_cls)
-        problems.sort(key=lambda p: doc.span(p.path, key=p.key).line)
-        first = problems[0]
-        span = doc.span(first.path, key=first.key)
-        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" \
-            if len(problems) > 1 else ""
-        raise error(first.message + more, str(path), span.line, span.column) from None
+        placed = sorted(((doc.span(p.path, key=p.key), p.message) for p in problems),
+                        key=lambda pair: (pair[0].line, pair[0].column))
+        span, message = placed[0]
+        others = [f"line {s.line}: {m}" for s, m in placed[1:4]]
+        more = f" (and {len(placed) - 4} more)" if len(placed) > 4 else ""
+        if others:
+            message += "; also " + "; ".join(others) + more
+        raise error(message, str(path), span.line, span.column) from None

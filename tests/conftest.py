@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+class Repo:
+    """A throwaway template repo: a folder with .git so that it is its own root."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        (path / ".git").mkdir(exist_ok=True)
+
+    def write(self, rel: str, text: str) -> Path:
+        target = self.path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text).lstrip("\n"), "utf-8")
+        return target
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    return Repo(tmp_path)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run the real entry point in-process: cli(args, cwd=...) -> Run(code, out, err)."""
+    from compliance.cli import main
+
+    def invoke(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Run:
+        monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = main(args)
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return invoke
+
+
+SENDER = """
+kind: sender
+id: acme-us
+channel: sms
+type: long_code
+address: "+14155550123"
+markets: [US]
+purposes: [marketing, transactional]
+"""
+
+SCOPE = """
+kind: consent_scope
+id: promos
+channels: [sms]
+purposes: [marketing]
+consent: express_written
+"""
+
+TEMPLATE = """
+kind: template
+id: spring-sale
+channel: sms
+purpose: marketing
+markets: [US]
+sender: acme-us
+consent_scope: promos
+body: "Acme: sale today, code {{code}}. Reply STOP to opt out."
+variables:
+  code: {example: SPRING, max_length: 8}
+"""
