@@ -82,7 +82,7 @@ def lint(paths: tuple[Path, ...], config_path: Path | None, markets: tuple[str, 
     use_color = _use_color(color, output)
     text = reports.get(fmt).render(result, include_suppressed=include_suppressed,
                                    color=use_color)
-    _write(text, output)
+    _write(text, output, color=use_color)
     if sarif_output is not None:
         _write(reports.get("sarif").render(result, include_suppressed=include_suppressed),
                sarif_output)
@@ -112,9 +112,9 @@ def _use_color(flag: bool | None, output: Path | None) -> bool:
     return sys.stdout.isatty()
 
 
-def _write(text: str, output: Path | None) -> None:
+def _write(text: str, output: Path | None, color: bool = False) -> None:
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, color=color)
         return
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

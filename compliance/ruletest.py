@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from compliance.config import Config, ConfigModel, RuleSettings
-from compliance.packs import ExampleCase, Packs, Rule
+from compliance.packs import ExampleCase, Market, MarketParameters, MarketRule, Packs, Rule
 
 
 @dataclass
@@ -34,6 +34,31 @@ def run_examples(packs: Packs, rules: list[Rule] | None = None) -> list[CaseResu
     return results
 
 
+def _markets_named(text: str) -> list[str]:
+    from compliance.loader import SourceFile, parse_text
+
+    source = parse_text(SourceFile(Path("example.yaml"), "example.yaml"), text)
+    codes: list[str] = []
+    for doc in source.documents:
+        markets = doc.data.get("markets") if isinstance(doc.data, dict) else None
+        if isinstance(markets, list):
+            codes.extend(m for m in markets if isinstance(m, str) and m not in codes)
+    return codes
+
+
+def _enable_everywhere(packs: Packs, rule: Rule, codes: list[str]) -> Packs:
+    """A market rule's examples must exercise it whichever markets they name: enable it in
+    each of them for the run (with the market's own parameters where a pack exists)."""
+    if rule.model.scope == "generic":
+        return packs
+    markets = dict(packs.markets)
+    for code in codes:
+        base = markets.get(code) or Market(code, code, MarketParameters(), {}, [])
+        entry = base.rules.get(rule.id) or MarketRule(rule=rule.id)
+        markets[code] = replace(base, rules={**base.rules, rule.id: entry})
+    return Packs(packs.rules, markets)
+
+
 def _run_case(packs: Packs, rule: Rule, expect: str, number: int, case: str | ExampleCase,
               context: str | None) -> CaseResult:
     from compliance.engine import lint
@@ -49,7 +74,8 @@ def _run_case(packs: Packs, rule: Rule, expect: str, number: int, case: str | Ex
             (root / "context.yaml").write_text(context, "utf-8")
         settings = {rule.id: RuleSettings(params=case.params)} if case.params else {}
         config = Config(ConfigModel(markets=case.markets, rules=settings), None, root)
-        result = lint([example], config=config, packs=packs, cwd=root)
+        run_packs = _enable_everywhere(packs, rule, case.markets or _markets_named(case.documents))
+        result = lint([example], config=config, packs=run_packs, cwd=root)
     mine = [f for f in result.findings if f.rule == rule.id and not f.suppressed]
     shown = [f"{f.path}:{f.line}:{f.column}: {f.message}" for f in mine]
     problems: list[str] = []
