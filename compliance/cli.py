@@ -261,6 +261,16 @@ def rules_test(directory: Path | None, verbose: bool) -> None:
         sys.exit(EXIT_FINDINGS)
 
 
+@rules.command("doc")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Config file whose extra packs to include.")
+def rules_doc(config_path: Path | None) -> None:
+    """Print the rules reference as Markdown (the source of docs/rules.md)."""
+    from compliance.rulesdoc import render
+
+    click.echo(render(_packs(config_path)), nl=False)
+
+
 @cli.command()
 @click.argument("text", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")

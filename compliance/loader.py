@@ -66,12 +66,6 @@ class SourceFile:
             self._line_starts = starts
         return self._line_starts
 
-    def offset(self, line0: int, col0: int) -> int:
-        starts = self.line_starts()
-        if line0 >= len(starts):
-            return len(self.text)
-        return starts[line0] + col0
-
     def position(self, offset: int) -> tuple[int, int]:
         """0-based (line, column) of a character offset."""
         starts = self.line_starts()
@@ -124,13 +118,15 @@ class YamlDocument:
 
 
 def node_span(source: SourceFile, node: Any) -> Span:
-    start, end = node.start_mark, node.end_mark
-    end_line, end_col = end.line, end.column
-    if end_col == 0 and end_line > start.line:
+    # marks' line numbers count NEL, LS and PS as line breaks, as YAML 1.1 did; editors do not,
+    # so places are computed from the character index against our own line table
+    line, col = source.position(node.start_mark.index)
+    end_line, end_col = source.position(node.end_mark.index)
+    if end_col == 0 and end_line > line:
         # block scalars end at the start of the next line; point at the end of the last one
         end_line -= 1
         end_col = len(source.line_text(end_line + 1))
-    return Span(start.line + 1, start.column + 1, end_line + 1, end_col + 1)
+    return Span(line + 1, col + 1, end_line + 1, end_col + 1)
 
 
 def _child(node: Any, part: Any) -> tuple[Any, Any] | None:
@@ -228,7 +224,10 @@ def _syntax_problem(source: SourceFile, exc: Exception, index: int) -> Problem:
     else:
         text = str(exc).strip().splitlines()
         message = "invalid YAML: " + (text[0] if text else type(exc).__name__)
-    if mark is not None:
+    if mark is not None and source.text:
+        line0, col0 = source.position(min(mark.index, len(source.text)))
+        line, col = line0 + 1, col0 + 1
+    elif mark is not None:
         line, col = mark.line + 1, mark.column + 1
     else:  # reader errors carry a character position only
         line, col = 1, 1
@@ -301,7 +300,7 @@ class _Builder:
                 continue
             key = key_node.value
             if key in seen:
-                first = seen[key].start_mark.line + 1
+                first = self.source.position(seen[key].start_mark.index)[0] + 1
                 self.source.problems.append(Problem(
                     "duplicate-key",
                     f"duplicate key {key!r} (first defined at line {first}): YAML keys must be "
@@ -340,8 +339,8 @@ def _align(source: SourceFile, node: Any) -> list[tuple[int, int]] | None:
     """
     value: str = node.value
     text = source.text
-    j = source.offset(node.start_mark.line, node.start_mark.column)
-    end = source.offset(node.end_mark.line, node.end_mark.column)
+    j = node.start_mark.index
+    end = node.end_mark.index
     style = node.style or ""
     if style in ("|", ">"):
         j = text.find("\n", j) + 1 or end
@@ -376,11 +375,14 @@ def _align(source: SourceFile, node: Any) -> list[tuple[int, int]] | None:
             i += 1
             j += 1
             continue
-        if s in " \t\r\n":
+        if s in _FOLDED_AWAY:
             j += 1
             continue
         return None
     return places
+
+
+_FOLDED_AWAY = frozenset(" \t\r\n\x85\u2028\u2029")
 
 
 _SIMPLE_ESCAPES = {

@@ -60,8 +60,8 @@ class Document:
         """The document's first line: where 'the document as a whole' findings go."""
         node = self.yaml.node_at(("kind",), key=True)
         if node is self.yaml.root:
-            start = self.yaml.root.start_mark
-            return Span(start.line + 1, start.column + 1, start.line + 1, start.column + 2)
+            span = self.yaml.span(())
+            return Span(span.line, span.column, span.line, span.column + 1)
         return self.yaml.span(("kind",), key=True)
 
     def label(self) -> str:

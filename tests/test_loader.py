@@ -118,3 +118,10 @@ def test_yaml_without_the_word_kind_is_not_parsed():
 def test_deep_nesting_is_a_problem():
     source = parse("kind: " + "[" * 200 + "]" * 200 + "\n")
     assert [p.code for p in source.problems] == ["too-deep"]
+
+
+def test_lines_are_counted_as_editors_count_them_not_as_yaml_1_1_breaks():
+    # libyaml counts NEL, LS and PS as line breaks; an editor shows them inside one line
+    source = parse('kind: t\nbody: "a\x85b\u2028c"\nid: x\n')
+    doc = source.documents[0]
+    assert doc.span(("id",)) == Span(3, 5, 3, 6)

@@ -1,0 +1,75 @@
+"""The rules reference in Markdown, generated from the packs so that it cannot drift."""
+
+from __future__ import annotations
+
+from compliance.packs import Packs, Rule
+
+HEADER = """# Rules reference
+
+Generated from `rules/` and `markets/` by `compliance rules doc > docs/rules.md`; do not edit
+by hand (a test fails when this file is stale). Severity follows the consequence: **error** for
+legal liability or rejection by carriers or platforms, **warning** for filtering risk and good
+practice, **info** for notes. Override severities and parameters per repo in `compliance.yaml`.
+"""
+
+
+def render(packs: Packs) -> str:
+    enabled: dict[str, list[str]] = {}
+    for code, market in sorted(packs.markets.items()):
+        for rule_id in market.rules:
+            enabled.setdefault(rule_id, []).append(code)
+    rules = sorted(packs.rules.values(), key=lambda r: r.id)
+    out = [HEADER, "| Rule | Severity | Markets | Summary |", "| --- | --- | --- | --- |"]
+    for rule in rules:
+        out.append(f"| [{rule.id}](#{rule.id}) | {rule.model.severity} | "
+                   f"{_where(rule, enabled)} | {rule.model.summary} |")
+    out.append("")
+    if packs.markets:
+        out += ["## Markets", ""]
+        for code, market in sorted(packs.markets.items()):
+            out.append(f"- **{code}** {market.name}: {len(market.rules)} rules")
+        out.append("")
+    for rule in rules:
+        out += _section(rule, enabled)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _where(rule: Rule, enabled: dict[str, list[str]]) -> str:
+    if rule.model.scope == "generic":
+        return "all"
+    return ", ".join(enabled.get(rule.id, [])) or "none"
+
+
+def _section(rule: Rule, enabled: dict[str, list[str]]) -> list[str]:
+    m = rule.model
+    applies = m.applies_to
+    scope = ", ".join(applies.kinds)
+    if applies.channels:
+        scope += f"; channels: {', '.join(applies.channels)}"
+    if applies.purposes:
+        scope += f"; purposes: {', '.join(applies.purposes)}"
+    params = ", ".join(f"`{k}: {v}`" for k, v in m.check.params.items())
+    lines = [
+        f"## {m.id}",
+        "",
+        f"**{m.summary}**",
+        "",
+        f"- Severity: {m.severity}",
+        f"- Markets: {_where(rule, enabled)}",
+        f"- Applies to: {scope}",
+        f"- Check: `{m.check.kind}`" + (f" with {params}" if params else ""),
+        "",
+        m.description.rstrip(),
+        "",
+        "Sources:",
+        "",
+    ]
+    for citation in m.citations:
+        text = citation.source + (f", {citation.clause}" if citation.clause else "")
+        lines.append(f"- [{text}]({citation.url})" if citation.url else f"- {text}")
+    for label, cases in (("Passes", m.examples.pass_), ("Fails", m.examples.fail)):
+        for case in cases:
+            text = case if isinstance(case, str) else case.documents
+            lines += ["", f"{label}:", "", "```yaml", text.rstrip(), "```"]
+    lines.append("")
+    return lines
