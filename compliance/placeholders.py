@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 TOKEN = re.compile(r"\{\{([^{}]*)\}\}")
@@ -30,7 +31,11 @@ class Malformed:
     end: int
 
 
-def scan(text: str) -> tuple[list[Token], list[Malformed]]:
+@lru_cache(maxsize=4096)
+def scan(text: str) -> tuple[tuple[Token, ...], tuple[Malformed, ...]]:
+    """Placeholders and malformed braces in `text` (cached: three rules scan the same texts)."""
+    if "{" not in text and "}" not in text:
+        return (), ()
     tokens: list[Token] = []
     bad: list[Malformed] = []
     taken = [False] * len(text)
@@ -55,7 +60,7 @@ def scan(text: str) -> tuple[list[Token], list[Malformed]]:
         if not any(taken[start:end]):
             bad.append(Malformed(match.group(), start, end))
     bad.sort(key=lambda b: b.start)
-    return tokens, bad
+    return tuple(tokens), tuple(bad)
 
 
 def template_texts(data: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], str]]:

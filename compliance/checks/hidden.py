@@ -25,7 +25,13 @@ class Params(CheckParams):
     pass
 
 
+_STRIP_ALLOWED = str.maketrans("", "", "".join(ALLOWED_CONTROLS))
+
+
 def hidden_positions(text: str) -> Iterator[tuple[int, str]]:
+    stripped = text.translate(_STRIP_ALLOWED)
+    if stripped.isprintable() and not INVISIBLE_EXTRA.intersection(stripped):
+        return  # the common case, decided in C
     for i, ch in enumerate(text):
         if ch.isprintable() or ch in ALLOWED_CONTROLS:
             if ch not in INVISIBLE_EXTRA:
