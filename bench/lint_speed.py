@@ -51,9 +51,22 @@ REGIONS: dict[str, list[str]] = {
     "apac": ["AU", "NZ", "SG"],
     "latam": ["BR", "MX"],
 }
-LOCALES = {"US": "en_US", "CA": "en_CA", "GB": "en_GB", "IE": "en_IE", "DE": "de_DE",
-           "FR": "fr_FR", "ES": "es_ES", "NL": "nl_NL", "IN": "en_IN", "AU": "en_AU",
-           "NZ": "en_NZ", "SG": "en_SG", "BR": "pt_BR", "MX": "es_MX"}
+LOCALES = {
+    "US": "en_US",
+    "CA": "en_CA",
+    "GB": "en_GB",
+    "IE": "en_IE",
+    "DE": "de_DE",
+    "FR": "fr_FR",
+    "ES": "es_ES",
+    "NL": "nl_NL",
+    "IN": "en_IN",
+    "AU": "en_AU",
+    "NZ": "en_NZ",
+    "SG": "en_SG",
+    "BR": "pt_BR",
+    "MX": "es_MX",
+}
 BRANDS = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka"]
 
 # (channel, sender type, region, purposes, weight): the kinds of sender a brand registers.
@@ -68,17 +81,37 @@ SENDER_KINDS = [
     ("sms", "long_code", "latam", ["marketing", "transactional"], 2),
     ("whatsapp", "whatsapp", None, ["marketing", "transactional", "otp"], 2),
 ]
-CONSENT_BY_REGION = {"us": "express_written", "na": "express_written", "uk": "soft_opt_in",
-                     "eu": "express", "in": "express", "apac": "express", "latam": "express"}
+CONSENT_BY_REGION = {
+    "us": "express_written",
+    "na": "express_written",
+    "uk": "soft_opt_in",
+    "eu": "express",
+    "in": "express",
+    "apac": "express",
+    "latam": "express",
+}
 
 # Placeholder name -> (example, max_length)
 VARIABLES: dict[str, tuple[str, int]] = {
-    "first_name": ("Sam", 20), "order_id": ("A-10293", 12), "eta": ("Friday", 10),
-    "date": ("12 Mar", 10), "time": ("14:30", 5), "amount": ("$42.10", 10), "last4": ("4821", 4),
-    "window": ("9am-1pm", 12), "party_size": ("4", 2), "code": ("482913", 6),
-    "minutes": ("10", 2), "percent": ("20", 2), "promo_code": ("SPRING20", 10),
-    "end_date": ("Sunday", 10), "slug": ("sale", 12), "plan": ("Premium", 14),
-    "balance": ("$12.00", 10), "ticket": ("T-88213", 10), "city": ("Leeds", 16),
+    "first_name": ("Sam", 20),
+    "order_id": ("A-10293", 12),
+    "eta": ("Friday", 10),
+    "date": ("12 Mar", 10),
+    "time": ("14:30", 5),
+    "amount": ("$42.10", 10),
+    "last4": ("4821", 4),
+    "window": ("9am-1pm", 12),
+    "party_size": ("4", 2),
+    "code": ("482913", 6),
+    "minutes": ("10", 2),
+    "percent": ("20", 2),
+    "promo_code": ("SPRING20", 10),
+    "end_date": ("Sunday", 10),
+    "slug": ("sale", 12),
+    "plan": ("Premium", 14),
+    "balance": ("$12.00", 10),
+    "ticket": ("T-88213", 10),
+    "city": ("Leeds", 16),
 }
 
 BODIES: dict[str, list[str]] = {
@@ -116,19 +149,28 @@ BODIES: dict[str, list[str]] = {
 }
 # A few bodies in the market's language, so that not everything is English.
 LOCAL_BODIES: dict[str, dict[str, str]] = {
-    "DE": {"transactional": "{brand}: Bestellung {{{{order_id}}}} ist unterwegs und kommt "
-                            "{{{{eta}}}} an.",
-           "otp": "{{{{code}}}} ist dein {brand}-Code. Gib ihn nicht weiter."},
-    "BR": {"transactional": "{brand}: o pedido {{{{order_id}}}} foi enviado e chega "
-                            "{{{{eta}}}}.",
-           "otp": "{brand}: seu codigo de acesso e {{{{code}}}}. Nao compartilhe."},
-    "MX": {"transactional": "{brand}: tu pedido {{{{order_id}}}} va en camino y llega "
-                            "{{{{eta}}}}.",
-           "otp": "{brand}: tu codigo es {{{{code}}}}. No lo compartas."},
+    "DE": {
+        "transactional": "{brand}: Bestellung {{{{order_id}}}} ist unterwegs und kommt "
+        "{{{{eta}}}} an.",
+        "otp": "{{{{code}}}} ist dein {brand}-Code. Gib ihn nicht weiter.",
+    },
+    "BR": {
+        "transactional": "{brand}: o pedido {{{{order_id}}}} foi enviado e chega {{{{eta}}}}.",
+        "otp": "{brand}: seu codigo de acesso e {{{{code}}}}. Nao compartilhe.",
+    },
+    "MX": {
+        "transactional": "{brand}: tu pedido {{{{order_id}}}} va en camino y llega {{{{eta}}}}.",
+        "otp": "{brand}: tu codigo es {{{{code}}}}. No lo compartas.",
+    },
 }
-OPT_OUT = {"us": "Reply STOP to cancel.", "na": "Reply STOP to cancel.",
-           "uk": "Reply STOP to opt out.", "eu": "Reply STOP to opt out.",
-           "apac": "Reply STOP to opt out.", "latam": "Reply STOP to opt out."}
+OPT_OUT = {
+    "us": "Reply STOP to cancel.",
+    "na": "Reply STOP to cancel.",
+    "uk": "Reply STOP to opt out.",
+    "eu": "Reply STOP to opt out.",
+    "apac": "Reply STOP to opt out.",
+    "latam": "Reply STOP to opt out.",
+}
 PLACEHOLDER = re.compile(r"\{\{([a-z0-9_]+)\}\}")
 
 
@@ -173,16 +215,26 @@ def make_senders(rng: random.Random, count: int) -> list[Sender]:
     senders = []
     for i in range(count):
         # every kind once first, so that each channel and region has a sender
-        channel, stype, region, purposes, _ = SENDER_KINDS[i] if i < len(SENDER_KINDS) \
-            else rng.choice(kinds)
+        channel, stype, region, purposes, _ = (
+            SENDER_KINDS[i] if i < len(SENDER_KINDS) else rng.choice(kinds)
+        )
         brand = BRANDS[i % len(BRANDS)]
         if region is None:  # WhatsApp numbers serve several regions
             markets = sorted({m for r in rng.sample(sorted(REGIONS), 3) for m in REGIONS[r]})
         else:
             markets = REGIONS[region]
         label = region or "global"
-        senders.append(Sender(f"{brand}-{channel}-{label}-{stype.replace('_', '')}-{i:02d}",
-                              brand, channel, stype, region, markets, list(purposes)))
+        senders.append(
+            Sender(
+                f"{brand}-{channel}-{label}-{stype.replace('_', '')}-{i:02d}",
+                brand,
+                channel,
+                stype,
+                region,
+                markets,
+                list(purposes),
+            )
+        )
     return senders
 
 
@@ -207,18 +259,30 @@ def sender_yaml(rng: random.Random, s: Sender, n: int) -> str:
     if s.type in ("long_code", "toll_free") and s.region in ("us", "na"):
         program = "10dlc" if s.type == "long_code" else "toll_free"
         use_case = "MIXED" if "marketing" in s.purposes else "ACCOUNT_NOTIFICATION"
-        lines += ["registrations:", "  US:", f"    program: {program}",
-                  f"    brand_id: B{s.brand.upper()[:5]}{n:02d}",
-                  f"    campaign_id: C{s.brand.upper()[:5]}{n:02d}",
-                  f"    use_case: {use_case}", "    status: active"]
+        lines += [
+            "registrations:",
+            "  US:",
+            f"    program: {program}",
+            f"    brand_id: B{s.brand.upper()[:5]}{n:02d}",
+            f"    campaign_id: C{s.brand.upper()[:5]}{n:02d}",
+            f"    use_case: {use_case}",
+            "    status: active",
+        ]
     elif s.region == "in":
-        lines += ["registrations:", "  IN:", "    program: dlt",
-                  f"    header: {s.brand.upper()[:6]}",
-                  f'    entity_id: "{rng.randrange(10**18, 10**19)}"', "    status: active"]
+        lines += [
+            "registrations:",
+            "  IN:",
+            "    program: dlt",
+            f"    header: {s.brand.upper()[:6]}",
+            f'    entity_id: "{rng.randrange(10**18, 10**19)}"',
+            "    status: active",
+        ]
     if s.channel == "sms":
         brand = s.brand.capitalize()
-        help_text = (f"{brand}: help at {s.brand}.example/help. Msg&data rates may apply. "
-                     "Reply STOP to cancel.")
+        help_text = (
+            f"{brand}: help at {s.brand}.example/help. Msg&data rates may apply. "
+            "Reply STOP to cancel."
+        )
         stop_text = f"{brand}: you are unsubscribed and will get no more messages."
         lines += ["replies:", f"  help: {q(help_text)}", f"  stop: {q(stop_text)}"]
     return "\n".join(lines) + "\n"
@@ -230,8 +294,11 @@ def make_scopes(senders: list[Sender], count: int) -> list[Scope]:
     for s in senders:
         if "marketing" not in s.purposes:
             continue
-        regions = [s.region] if s.region else [r for r, ms in REGIONS.items()
-                                               if set(ms) <= set(s.markets)]
+        regions = (
+            [s.region]
+            if s.region
+            else [r for r, ms in REGIONS.items() if set(ms) <= set(s.markets)]
+        )
         for region in regions:
             if (s.channel, region) not in pairs:
                 pairs.append((s.channel, region))
@@ -240,8 +307,7 @@ def make_scopes(senders: list[Sender], count: int) -> list[Scope]:
     scopes = []
     for i in range(count):
         channel, region = pairs[i % len(pairs)]
-        scopes.append(Scope(f"{channel}-{region}-offers-{i:02d}", channel, region,
-                            REGIONS[region]))
+        scopes.append(Scope(f"{channel}-{region}-offers-{i:02d}", channel, region, REGIONS[region]))
     return scopes
 
 
@@ -257,17 +323,21 @@ def scope_yaml(sc: Scope) -> str:
     ]
     if consent == "soft_opt_in":
         lines += ["basis: purchase", "expires_after: P2Y"]
-    lines += ["capture:", f"  - source: {sc.channel}-signup-{sc.region}",
-              f"    url: https://brand.example/{sc.region}/signup",
-              "    text: >-",
-              "      I agree to receive recurring automated marketing messages at the number or",
-              "      device provided. Consent is not a condition of purchase. Msg frequency",
-              "      varies. Msg & data rates may apply. Reply STOP to cancel."]
+    lines += [
+        "capture:",
+        f"  - source: {sc.channel}-signup-{sc.region}",
+        f"    url: https://brand.example/{sc.region}/signup",
+        "    text: >-",
+        "      I agree to receive recurring automated marketing messages at the number or",
+        "      device provided. Consent is not a condition of purchase. Msg frequency",
+        "      varies. Msg & data rates may apply. Reply STOP to cancel.",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def body_for(rng: random.Random, brand: str, purpose: str, channel: str, region: str,
-             markets: list[str]) -> str:
+def body_for(
+    rng: random.Random, brand: str, purpose: str, channel: str, region: str, markets: list[str]
+) -> str:
     local = LOCAL_BODIES.get(markets[0], {}) if len(markets) == 1 else {}
     if purpose in local and rng.random() < 0.5:
         pattern = local[purpose]
@@ -279,9 +349,18 @@ def body_for(rng: random.Random, brand: str, purpose: str, channel: str, region:
     return body
 
 
-def template_yaml(rng: random.Random, tid: str, brand: str, channel: str, purpose: str,
-                  markets: list[str], region: str, sender: Sender | None,
-                  scope: Scope | None, fallback: str | None) -> str:
+def template_yaml(
+    rng: random.Random,
+    tid: str,
+    brand: str,
+    channel: str,
+    purpose: str,
+    markets: list[str],
+    region: str,
+    sender: Sender | None,
+    scope: Scope | None,
+    fallback: str | None,
+) -> str:
     body = body_for(rng, brand, purpose, channel, region, markets)
     names = list(dict.fromkeys(PLACEHOLDER.findall(body)))
     if channel == "whatsapp":  # WhatsApp parameters are numbered
@@ -291,8 +370,13 @@ def template_yaml(rng: random.Random, tid: str, brand: str, channel: str, purpos
     else:
         variables = {name: VARIABLES[name] for name in names}
 
-    lines = ["kind: template", f"id: {tid}", f"channel: {channel}", f"purpose: {purpose}",
-             f"markets: {flow(markets)}"]
+    lines = [
+        "kind: template",
+        f"id: {tid}",
+        f"channel: {channel}",
+        f"purpose: {purpose}",
+        f"markets: {flow(markets)}",
+    ]
     if sender:
         lines.append(f"sender: {sender.id}")
     if scope:
@@ -313,24 +397,37 @@ def template_yaml(rng: random.Random, tid: str, brand: str, channel: str, purpos
     if channel == "whatsapp":
         lines.append(f"footer: {brand.capitalize()} Inc.")
         if purpose != "otp" and rng.random() < 0.5:
-            lines += ["buttons:", "  - type: url", "    text: Open",
-                      f"    url: https://{brand}.example/app"]
+            lines += [
+                "buttons:",
+                "  - type: url",
+                "    text: Open",
+                f"    url: https://{brand}.example/app",
+            ]
     if variables:
         lines.append("variables:")
         for name, (example, max_length) in variables.items():
             lines.append(f"  {name}: {{example: {q(example)}, max_length: {max_length}}}")
     if channel == "sms" and "IN" in markets:
         category = "promotional" if purpose == "marketing" else "service_implicit"
-        lines += ["registrations:", "  IN:",
-                  f'    dlt_template_id: "{rng.randrange(10**18, 10**19)}"',
-                  f"    category: {category}",
-                  f"    content: {q(PLACEHOLDER.sub('{#var#}', body))}"]
+        lines += [
+            "registrations:",
+            "  IN:",
+            f'    dlt_template_id: "{rng.randrange(10**18, 10**19)}"',
+            f"    category: {category}",
+            f"    content: {q(PLACEHOLDER.sub('{#var#}', body))}",
+        ]
     elif channel == "whatsapp":
-        category = {"marketing": "MARKETING", "transactional": "UTILITY",
-                    "otp": "AUTHENTICATION"}[purpose]
-        lines += ["registrations:", "  whatsapp:", f"    name: {tid.replace('-', '_')}",
-                  f"    category: {category}", f"    language: {LOCALES[markets[0]]}",
-                  "    status: APPROVED"]
+        category = {"marketing": "MARKETING", "transactional": "UTILITY", "otp": "AUTHENTICATION"}[
+            purpose
+        ]
+        lines += [
+            "registrations:",
+            "  whatsapp:",
+            f"    name: {tid.replace('-', '_')}",
+            f"    category: {category}",
+            f"    language: {LOCALES[markets[0]]}",
+            "    status: APPROVED",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -372,15 +469,17 @@ def generate_repo(root: Path, templates: int, senders: int, scopes: int, seed: i
             if sender.region:
                 region, pool = sender.region, sender.markets
             else:
-                region = rng.choice([r for r, ms in REGIONS.items()
-                                     if set(ms) <= set(sender.markets)])
+                region = rng.choice(
+                    [r for r, ms in REGIONS.items() if set(ms) <= set(sender.markets)]
+                )
                 pool = REGIONS[region]
         k = 1 if rng.random() < 0.7 else rng.randint(1, len(pool))
         markets = sorted(rng.sample(pool, k))
         scope = None
         if purpose == "marketing":
-            fits = [sc for sc in all_scopes
-                    if sc.channel == channel and set(markets) <= set(sc.markets)]
+            fits = [
+                sc for sc in all_scopes if sc.channel == channel and set(markets) <= set(sc.markets)
+            ]
             scope = rng.choice(fits) if fits else None
         tid = f"{brand}-{purpose}-{channel}-{i:05d}"
         fallback = None
@@ -392,8 +491,12 @@ def generate_repo(root: Path, templates: int, senders: int, scopes: int, seed: i
         folder = root / "templates" / brand
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{tid}.yaml"
-        path.write_text(template_yaml(rng, tid, brand, channel, purpose, markets, region,
-                                      sender, scope, fallback), encoding="utf-8")
+        path.write_text(
+            template_yaml(
+                rng, tid, brand, channel, purpose, markets, region, sender, scope, fallback
+            ),
+            encoding="utf-8",
+        )
         repo.template_files.append(path)
     return repo
 
@@ -401,6 +504,7 @@ def generate_repo(root: Path, templates: int, senders: int, scopes: int, seed: i
 # --------------------------------------------------------------------------------------------
 # Timing
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -413,8 +517,9 @@ def run_once(cmd: list[str], cwd: Path | None = None) -> Run:
     os.wait4, which reports this child's own rusage rather than the maximum over all children."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -470,6 +575,7 @@ def script(name: str) -> str | None:
 # Machine
 # --------------------------------------------------------------------------------------------
 
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -506,8 +612,11 @@ def machine() -> list[tuple[str, str, str]]:
     return [
         ("platform", platform.platform(), ""),
         ("cpu", cpu_model(), f"{cores} logical cores, {usable} usable"),
-        ("python", f"{platform.python_implementation()} {platform.python_version()}",
-         sys.executable),
+        (
+            "python",
+            f"{platform.python_implementation()} {platform.python_version()}",
+            sys.executable,
+        ),
         ("yaml", yaml_info(), ""),
     ]
 
@@ -515,6 +624,7 @@ def machine() -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
+
 
 def table(rows: list[tuple[str, str, str]]) -> str:
     """Left-aligned columns; a row whose detail is empty lets its value run on."""
@@ -528,21 +638,47 @@ def rate(docs: int, seconds: float) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--templates", type=int, default=10_000, metavar="N",
-                   help="templates to generate (default: 10000)")
-    p.add_argument("--senders", type=int, default=50, metavar="N",
-                   help=f"senders (default: 50; at least {len(SENDER_KINDS)})")
-    p.add_argument("--scopes", type=int, default=20, metavar="N",
-                   help="consent scopes (default: 20)")
-    p.add_argument("--repeat", type=int, default=3, metavar="N",
-                   help="runs of each timed command; the best is kept (default: 3)")
-    p.add_argument("--startup-runs", type=int, default=10, metavar="N",
-                   help="runs of each startup command; the best is kept (default: 10)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--templates",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="templates to generate (default: 10000)",
+    )
+    p.add_argument(
+        "--senders",
+        type=int,
+        default=50,
+        metavar="N",
+        help=f"senders (default: 50; at least {len(SENDER_KINDS)})",
+    )
+    p.add_argument(
+        "--scopes", type=int, default=20, metavar="N", help="consent scopes (default: 20)"
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        metavar="N",
+        help="runs of each timed command; the best is kept (default: 3)",
+    )
+    p.add_argument(
+        "--startup-runs",
+        type=int,
+        default=10,
+        metavar="N",
+        help="runs of each startup command; the best is kept (default: 10)",
+    )
     p.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="generate the repo in DIR and keep it (default: a temp folder)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="generate the repo in DIR and keep it (default: a temp folder)",
+    )
     args = p.parse_args(argv)
     if args.templates < 1 or args.repeat < 1 or args.startup_runs < 1 or args.scopes < 0:
         p.error("--templates, --repeat and --startup-runs must be at least 1, --scopes 0")
@@ -563,9 +699,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"{root} is not empty; give an empty or new folder to --out")
         t0 = time.perf_counter()
         repo = generate_repo(root, args.templates, args.senders, args.scopes, args.seed)
-        print(f"generated {len(repo.template_files):,} templates, {repo.senders} senders, "
-              f"{repo.scopes} consent scopes in {root} "
-              f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        print(
+            f"generated {len(repo.template_files):,} templates, {repo.senders} senders, "
+            f"{repo.scopes} consent scopes in {root} "
+            f"({time.perf_counter() - t0:.1f} s)",
+            file=sys.stderr,
+        )
 
         report = Path(tmp) / "report.json"
         lint = [compliance, "lint", str(root), "--format", "json", "-o", str(report)]
@@ -582,8 +721,11 @@ def main(argv: list[str] | None = None) -> int:
         if cjs:
             print("timing check-jsonschema ...", file=sys.stderr)
             schema = Path(tmp) / "template.schema.json"
-            schema.write_bytes(subprocess.run([compliance, "schema", "template"], check=True,
-                                              capture_output=True).stdout)
+            schema.write_bytes(
+                subprocess.run(
+                    [compliance, "schema", "template"], check=True, capture_output=True
+                ).stdout
+            )
             files = [str(f) for f in repo.template_files]
             cjs_result = time_batched([cjs, "--schemafile", str(schema)], files, args.repeat)
 
@@ -596,42 +738,80 @@ def main(argv: list[str] | None = None) -> int:
     goal_met = docs / per_core.seconds >= LINT_GOAL_DOCS_PER_S
     rows: list[tuple[str, str, str]] = [
         ("figure", "value", "detail"),
-        ("documents", f"{docs:,}",
-         f"{summary['files']:,} files; {len(repo.template_files):,} templates, {repo.senders} "
-         f"senders, {repo.scopes} scopes"),
-        ("findings", f"{summary['errors']} E / {summary['warnings']} W / {summary['infos']:,} I",
-         "errors / warnings / infos; by rule: "
-         + (", ".join(f"{rule} {n:,}" for rule, n in by_rule.most_common(3)) or "none")),
-        (f"lint, all cores (best of {args.repeat})", f"{lint_all.seconds:.2f} s",
-         rate(docs, lint_all.seconds)),
+        (
+            "documents",
+            f"{docs:,}",
+            f"{summary['files']:,} files; {len(repo.template_files):,} templates, {repo.senders} "
+            f"senders, {repo.scopes} scopes",
+        ),
+        (
+            "findings",
+            f"{summary['errors']} E / {summary['warnings']} W / {summary['infos']:,} I",
+            "errors / warnings / infos; by rule: "
+            + (", ".join(f"{rule} {n:,}" for rule, n in by_rule.most_common(3)) or "none"),
+        ),
+        (
+            f"lint, all cores (best of {args.repeat})",
+            f"{lint_all.seconds:.2f} s",
+            rate(docs, lint_all.seconds),
+        ),
     ]
     if lint_one:
-        rows.append((f"lint, taskset -c 0 (best of {args.repeat})",
-                     f"{lint_one.seconds:.2f} s", rate(docs, lint_one.seconds)))
+        rows.append(
+            (
+                f"lint, taskset -c 0 (best of {args.repeat})",
+                f"{lint_one.seconds:.2f} s",
+                rate(docs, lint_one.seconds),
+            )
+        )
     else:
         rows.append(("lint, one core", "skipped", "taskset not found"))
-    rows.append((f"goal >= {LINT_GOAL_DOCS_PER_S:,} docs/s on one core",
-                 "met" if goal_met else "NOT met",
-                 f"{docs / per_core.seconds / LINT_GOAL_DOCS_PER_S:.2f}x of the goal"))
+    rows.append(
+        (
+            f"goal >= {LINT_GOAL_DOCS_PER_S:,} docs/s on one core",
+            "met" if goal_met else "NOT met",
+            f"{docs / per_core.seconds / LINT_GOAL_DOCS_PER_S:.2f}x of the goal",
+        )
+    )
     peak_kib = max(lint_all.maxrss_kib, lint_one.maxrss_kib if lint_one else 0)
-    rows.append(("lint peak RSS", f"{peak_kib / 1024:.0f} MiB",
-                 "max over the lint runs (os.wait4 ru_maxrss)"))
+    rows.append(
+        (
+            "lint peak RSS",
+            f"{peak_kib / 1024:.0f} MiB",
+            "max over the lint runs (os.wait4 ru_maxrss)",
+        )
+    )
     if cjs_result:
         cjs_seconds, n_batches = cjs_result
-        rows.append((f"check-jsonschema (best of {args.repeat})", f"{cjs_seconds:.2f} s",
-                     f"{rate(len(repo.template_files), cjs_seconds)}; templates only, schema "
-                     f"only; {n_batches} batch{'es' if n_batches > 1 else ''}"))
-        rows.append(("ratio check-jsonschema / lint", f"{cjs_seconds / lint_all.seconds:.2f}x",
-                     ">1 means compliance is faster (it also lints senders and scopes with "
-                     "every rule)"))
+        rows.append(
+            (
+                f"check-jsonschema (best of {args.repeat})",
+                f"{cjs_seconds:.2f} s",
+                f"{rate(len(repo.template_files), cjs_seconds)}; templates only, schema "
+                f"only; {n_batches} batch{'es' if n_batches > 1 else ''}",
+            )
+        )
+        rows.append(
+            (
+                "ratio check-jsonschema / lint",
+                f"{cjs_seconds / lint_all.seconds:.2f}x",
+                ">1 means compliance is faster (it also lints senders and scopes with every rule)",
+            )
+        )
     else:
         rows.append(("check-jsonschema", "skipped", "not installed: no ratio"))
     rows += [
-        (f"compliance --version (best of {args.startup_runs})", f"{version.seconds * 1000:.0f} ms",
-         f"goal < {STARTUP_GOAL_MS} ms: "
-         f"{'met' if version.seconds * 1000 < STARTUP_GOAL_MS else 'NOT met'}"),
-        ('python -c "import compliance"', f"{imp.seconds * 1000:.0f} ms",
-         f"python -c pass: {bare.seconds * 1000:.0f} ms"),
+        (
+            f"compliance --version (best of {args.startup_runs})",
+            f"{version.seconds * 1000:.0f} ms",
+            f"goal < {STARTUP_GOAL_MS} ms: "
+            f"{'met' if version.seconds * 1000 < STARTUP_GOAL_MS else 'NOT met'}",
+        ),
+        (
+            'python -c "import compliance"',
+            f"{imp.seconds * 1000:.0f} ms",
+            f"python -c pass: {bare.seconds * 1000:.0f} ms",
+        ),
     ]
     print(table(rows))
     print()

@@ -39,27 +39,64 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Config file (default: compliance.yaml or .compliance.yaml found by walking "
-                   "up from the first path).")
-@click.option("--market", "markets", multiple=True, metavar="CODE",
-              help="Enforce this market (repeatable); overrides the config's markets.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github", "junit"]),
-              help="Output format (default: github when GITHUB_ACTIONS=true, else text).")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the report to FILE instead of standard output.")
-@click.option("--sarif-output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write SARIF 2.1.0 to FILE in the same run.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]),
-              help="Exit 1 when a finding is at or above this severity (default: the config's "
-                   "fail_on, else error).")
-@click.option("--include-suppressed", is_flag=True,
-              help="Show suppressed findings too (marked as such), e.g. for auditors.")
-@click.option("--color/--no-color", default=None,
-              help="Colour the text report (default: only on a terminal, and never with NO_COLOR).")
-def lint(paths: tuple[Path, ...], config_path: Path | None, markets: tuple[str, ...],
-         fmt: str | None, output: Path | None, sarif_output: Path | None, fail_on: str | None,
-         include_suppressed: bool, color: bool | None) -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (default: compliance.yaml or .compliance.yaml found by walking "
+    "up from the first path).",
+)
+@click.option(
+    "--market",
+    "markets",
+    multiple=True,
+    metavar="CODE",
+    help="Enforce this market (repeatable); overrides the config's markets.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif", "github", "junit"]),
+    help="Output format (default: github when GITHUB_ACTIONS=true, else text).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the report to FILE instead of standard output.",
+)
+@click.option(
+    "--sarif-output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write SARIF 2.1.0 to FILE in the same run.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info", "never"]),
+    help="Exit 1 when a finding is at or above this severity (default: the config's "
+    "fail_on, else error).",
+)
+@click.option(
+    "--include-suppressed",
+    is_flag=True,
+    help="Show suppressed findings too (marked as such), e.g. for auditors.",
+)
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the text report (default: only on a terminal, and never with NO_COLOR).",
+)
+def lint(
+    paths: tuple[Path, ...],
+    config_path: Path | None,
+    markets: tuple[str, ...],
+    fmt: str | None,
+    output: Path | None,
+    sarif_output: Path | None,
+    fail_on: str | None,
+    include_suppressed: bool,
+    color: bool | None,
+) -> None:
     """Lint template-repo YAML files (default: the current folder).
 
     Only the files and folders given are reported on, but every document under the repo root
@@ -76,16 +113,15 @@ def lint(paths: tuple[Path, ...], config_path: Path | None, markets: tuple[str, 
     from compliance import reports
     from compliance.engine import lint as run_lint
 
-    result = run_lint(list(paths) or ["."], config_path=config_path,
-                      markets=list(markets) or None)
+    result = run_lint(list(paths) or ["."], config_path=config_path, markets=list(markets) or None)
     fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
     use_color = _use_color(color, output)
-    text = reports.get(fmt).render(result, include_suppressed=include_suppressed,
-                                   color=use_color)
+    text = reports.get(fmt).render(result, include_suppressed=include_suppressed, color=use_color)
     _write(text, output, color=use_color)
     if sarif_output is not None:
-        _write(reports.get("sarif").render(result, include_suppressed=include_suppressed),
-               sarif_output)
+        _write(
+            reports.get("sarif").render(result, include_suppressed=include_suppressed), sarif_output
+        )
     for missing in result.missing:
         click.echo(f"error: {missing}: no such file or folder", err=True)
     if result.missing:
@@ -93,8 +129,11 @@ def lint(paths: tuple[Path, ...], config_path: Path | None, markets: tuple[str, 
     level = fail_on or result.config.model.fail_on
     if result.failed(level):
         count = sum(1 for f in result.reported() if _at_or_above(f.severity, level))
-        click.echo(f"compliance: {count} finding{'s' if count != 1 else ''} at or above "
-                   f"'{level}' (--fail-on {level}): exit 1", err=True)
+        click.echo(
+            f"compliance: {count} finding{'s' if count != 1 else ''} at or above "
+            f"'{level}' (--fail-on {level}): exit 1",
+            err=True,
+        )
         sys.exit(EXIT_FINDINGS)
 
 
@@ -124,8 +163,7 @@ def _write(text: str, output: Path | None, color: bool = False) -> None:
 
 
 @cli.command()
-@click.argument("kind", required=False,
-                type=click.Choice(["template", "sender", "consent_scope"]))
+@click.argument("kind", required=False, type=click.Choice(["template", "sender", "consent_scope"]))
 def schema(kind: str | None) -> None:
     """Print the JSON Schema of a document KIND (default: any document).
 
@@ -145,8 +183,12 @@ def rules() -> None:
 
 @rules.command("list")
 @click.option("--market", metavar="CODE", help="Only the rules that run for this market.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Config file whose extra packs to include.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file whose extra packs to include.",
+)
 def rules_list(market: str | None, config_path: Path | None) -> None:
     """List the rules: id, severity, where they apply, summary."""
     packs = _packs(config_path)
@@ -155,23 +197,28 @@ def rules_list(market: str | None, config_path: Path | None) -> None:
         market = market.upper()
         pack = packs.markets.get(market)
         if pack is None:
-            click.echo(f"no rule pack for market {market}: only the generic rules run there",
-                       err=True)
+            click.echo(
+                f"no rule pack for market {market}: only the generic rules run there", err=True
+            )
         for rule in packs.generic_rules():
             rows.append((rule.id, rule.model.severity, "all", rule.model.summary))
         if pack is not None:
             for rule_id, entry in pack.rules.items():
                 rule = packs.rules[rule_id]
-                rows.append((rule_id, entry.severity or rule.model.severity, market,
-                             rule.model.summary))
+                rows.append(
+                    (rule_id, entry.severity or rule.model.severity, market, rule.model.summary)
+                )
     else:
         enabled: dict[str, list[str]] = {}
         for code, pack in sorted(packs.markets.items()):
             for rule_id in pack.rules:
                 enabled.setdefault(rule_id, []).append(code)
         for rule in packs.rules.values():
-            where = "all" if rule.model.scope == "generic" else ",".join(
-                enabled.get(rule.id, [])) or "none"
+            where = (
+                "all"
+                if rule.model.scope == "generic"
+                else ",".join(enabled.get(rule.id, [])) or "none"
+            )
             rows.append((rule.id, rule.model.severity, where, rule.model.summary))
     rows.sort(key=lambda r: r[0])
     width = max((len(r[0]) for r in rows), default=4)
@@ -182,8 +229,12 @@ def rules_list(market: str | None, config_path: Path | None) -> None:
 
 @rules.command("explain")
 @click.argument("rule_id")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Config file whose extra packs to include.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file whose extra packs to include.",
+)
 def rules_explain(rule_id: str, config_path: Path | None) -> None:
     """Show a rule: summary, description, citations and its examples."""
     import difflib
@@ -225,8 +276,9 @@ def rules_explain(rule_id: str, config_path: Path | None) -> None:
 
 
 @rules.command("test")
-@click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False,
-                                                             exists=True))
+@click.argument(
+    "directory", required=False, type=click.Path(path_type=Path, file_okay=False, exists=True)
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every example, not only failures.")
 def rules_test(directory: Path | None, verbose: bool) -> None:
     """Run each rule's pass and fail examples through the linter.
@@ -243,7 +295,9 @@ def rules_test(directory: Path | None, verbose: bool) -> None:
         base = directory.resolve()
         chosen = [r for r in packs.rules.values() if base in r.path.resolve().parents]
         if not chosen:
-            raise click.UsageError(f"{directory} holds no rules (expected {directory}/rules/*.yaml)")
+            raise click.UsageError(
+                f"{directory} holds no rules (expected {directory}/rules/*.yaml)"
+            )
     results = run_examples(packs, chosen)
     failed = [r for r in results if not r.ok]
     for r in results:
@@ -255,15 +309,18 @@ def rules_test(directory: Path | None, verbose: bool) -> None:
             for finding in r.findings:
                 click.echo(f"       got: {finding}")
     rules_count = len({r.rule for r in results})
-    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed "
-               f"({rules_count} rules)")
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed ({rules_count} rules)")
     if failed:
         sys.exit(EXIT_FINDINGS)
 
 
 @rules.command("doc")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Config file whose extra packs to include.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file whose extra packs to include.",
+)
 def rules_doc(config_path: Path | None) -> None:
     """Print the rules reference as Markdown (the source of docs/rules.md)."""
     from compliance.rulesdoc import render
@@ -274,8 +331,13 @@ def rules_doc(config_path: Path | None) -> None:
 @cli.command()
 @click.argument("text", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
-@click.option("--udh", type=click.Choice(["8bit", "16bit"]), default="8bit", show_default=True,
-              help="Concatenation reference size: 16bit gives 152/66 characters per segment.")
+@click.option(
+    "--udh",
+    type=click.Choice(["8bit", "16bit"]),
+    default="8bit",
+    show_default=True,
+    help="Concatenation reference size: 16bit gives 152/66 characters per segment.",
+)
 def segments(text: str | None, as_json: bool, udh: str) -> None:
     """Encoding (GSM-7 or UCS-2) and SMS segment count of TEXT (default: standard input).
 
@@ -354,7 +416,9 @@ def _internal_error(exc: Exception) -> int:
         traceback.print_exception(exc)
     else:
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo(f"This is a bug in compliance {__version__}. Please report it at {ISSUES} "
-                   "with the command you ran; set COMPLIANCE_DEBUG=1 to print the traceback.",
-                   err=True)
+        click.echo(
+            f"This is a bug in compliance {__version__}. Please report it at {ISSUES} "
+            "with the command you ran; set COMPLIANCE_DEBUG=1 to print the traceback.",
+            err=True,
+        )
     return EXIT_INTERNAL

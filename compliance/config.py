@@ -20,9 +20,11 @@ class RuleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     severity: Literal["error", "warning", "info"] | None = Field(
-        default=None, description="Override the rule's severity.")
+        default=None, description="Override the rule's severity."
+    )
     ignore: bool | list[str] = Field(
-        default=False, description="true to turn the rule off, or path globs where it is off.")
+        default=False, description="true to turn the rule off, or path globs where it is off."
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="The check's parameters.")
 
 
@@ -30,7 +32,8 @@ class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     markets: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] | None = Field(
-        default=None, description="Markets to enforce; default: those the documents name.")
+        default=None, description="Markets to enforce; default: those the documents name."
+    )
     include: list[str] = Field(default_factory=list, description="Path globs to lint.")
     exclude: list[str] = Field(default_factory=list, description="Path globs to skip.")
     ignore: list[str] = Field(default_factory=list, description="Rule ids to turn off.")
@@ -105,8 +108,11 @@ def load_config(path: Path | None, start: Path) -> Config:
     assert isinstance(model, ConfigModel)
     for code in model.markets or []:
         if code not in ISO_3166_ALPHA2:
-            raise ConfigError(f"markets: {code!r} is not an ISO 3166-1 alpha-2 country code",
-                              str(path), *_line_of(path, code))
+            raise ConfigError(
+                f"markets: {code!r} is not an ISO 3166-1 alpha-2 country code",
+                str(path),
+                *_line_of(path, code),
+            )
     return Config(model, path, path.parent)
 
 
@@ -140,8 +146,9 @@ def check_rule_settings(config: Config, rules: dict[str, Any]) -> None:
             try:
                 validate_params(kind, merged, where, line)
             except Exception as exc:
-                raise ConfigError(f"rules.{rule_id}.params: {getattr(exc, 'message', exc)}",
-                                  where, *line) from None
+                raise ConfigError(
+                    f"rules.{rule_id}.params: {getattr(exc, 'message', exc)}", where, *line
+                ) from None
 
 
 @lru_cache(maxsize=512)

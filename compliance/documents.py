@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -35,7 +35,8 @@ def _market(code: str) -> str:
         hint = " (use upper case)" if code.upper() in ISO_3166_ALPHA2 else ""
         raise ValueError(
             f"{code!r} is not an ISO 3166-1 alpha-2 country code{hint}; write codes such as US, "
-            "GB or IN")
+            "GB or IN"
+        )
     return code
 
 
@@ -49,7 +50,8 @@ def _duration(value: str) -> str:
     if not DURATION_RE.match(value):
         raise ValueError(
             f"{value!r} is not an ISO 8601 duration in years, months, weeks or days; "
-            "write e.g. P2Y, P6M or P90D")
+            "write e.g. P2Y, P6M or P90D"
+        )
     return value
 
 
@@ -62,7 +64,7 @@ def parse_duration(value: str) -> dict[str, int]:
     if not match:
         raise ValueError(f"not an ISO 8601 duration: {value!r}")
     parts = [int(g[:-1]) if g else 0 for g in match.groups()]
-    return dict(zip(("years", "months", "weeks", "days"), parts))
+    return dict(zip(("years", "months", "weeks", "days"), parts, strict=True))
 
 
 class Strict(BaseModel):
@@ -73,16 +75,20 @@ class Strict(BaseModel):
 class Suppression(Strict):
     rule: NonEmpty = Field(description="Id of the rule to suppress in this document.")
     reason: Annotated[str, StringConstraints(min_length=3)] = Field(
-        description="Why the finding does not apply; kept for auditors.")
+        description="Why the finding does not apply; kept for auditors."
+    )
     expires: dt.date | None = Field(
-        default=None, description="After this date the suppression stops suppressing.")
+        default=None, description="After this date the suppression stops suppressing."
+    )
 
 
 class Variable(Strict):
     example: str | int | float | None = Field(
-        default=None, description="A realistic value, used for segment counts and reviews.")
+        default=None, description="A realistic value, used for segment counts and reviews."
+    )
     max_length: Annotated[int, Field(gt=0)] | None = Field(
-        default=None, description="Longest value the sending code will put here.")
+        default=None, description="Longest value the sending code will put here."
+    )
 
 
 class Button(Strict):
@@ -101,9 +107,11 @@ class Header(Strict):
 class IndiaDltTemplate(Strict):
     dlt_template_id: NonEmpty | int
     category: Literal[
-        "promotional", "transactional", "service_implicit", "service_explicit", "government"]
+        "promotional", "transactional", "service_implicit", "service_explicit", "government"
+    ]
     content: str | None = Field(
-        default=None, description="The text as registered on the DLT portal, with {#var#} slots.")
+        default=None, description="The text as registered on the DLT portal, with {#var#} slots."
+    )
 
 
 class WhatsAppTemplate(Strict):
@@ -133,7 +141,9 @@ class TemplateModel(Strict):
     variables: dict[str, Variable | None] = Field(default_factory=dict)
     sender: Id | None = None
     consent_scope: Id | None = None
-    locale: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")] | None = None
+    locale: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")] | None
+    ) = None
     subject: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     header: str | Header | None = None
@@ -146,11 +156,31 @@ class TemplateModel(Strict):
 
 
 TcrUseCase = Literal[
-    "2FA", "ACCOUNT_NOTIFICATION", "CUSTOMER_CARE", "DELIVERY_NOTIFICATION", "FRAUD_ALERT",
-    "HIGHER_EDUCATION", "LOW_VOLUME_MIXED", "MARKETING", "MIXED", "POLLING_VOTING",
-    "PUBLIC_SERVICE_ANNOUNCEMENT", "SECURITY_ALERT", "MACHINE_TO_MACHINE", "AGENTS_FRANCHISES",
-    "CHARITY", "EMERGENCY", "K12_EDUCATION", "POLITICAL", "PROXY", "SOCIAL", "SWEEPSTAKE",
-    "SOLE_PROPRIETOR", "CARRIER_EXEMPT", "UCAAS_LOW", "UCAAS_HIGH",
+    "2FA",
+    "ACCOUNT_NOTIFICATION",
+    "CUSTOMER_CARE",
+    "DELIVERY_NOTIFICATION",
+    "FRAUD_ALERT",
+    "HIGHER_EDUCATION",
+    "LOW_VOLUME_MIXED",
+    "MARKETING",
+    "MIXED",
+    "POLLING_VOTING",
+    "PUBLIC_SERVICE_ANNOUNCEMENT",
+    "SECURITY_ALERT",
+    "MACHINE_TO_MACHINE",
+    "AGENTS_FRANCHISES",
+    "CHARITY",
+    "EMERGENCY",
+    "K12_EDUCATION",
+    "POLITICAL",
+    "PROXY",
+    "SOCIAL",
+    "SWEEPSTAKE",
+    "SOLE_PROPRIETOR",
+    "CARRIER_EXEMPT",
+    "UCAAS_LOW",
+    "UCAAS_HIGH",
 ]
 
 
@@ -168,8 +198,8 @@ class SenderRegistration(Strict):
 
 
 SenderType = Literal[
-    "long_code", "short_code", "toll_free", "alphanumeric", "whatsapp", "rcs_agent",
-    "email_domain"]
+    "long_code", "short_code", "toll_free", "alphanumeric", "whatsapp", "rcs_agent", "email_domain"
+]
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ADDRESS_RULES: dict[str, tuple[re.Pattern[str], str]] = {
@@ -177,10 +207,14 @@ _ADDRESS_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "toll_free": (_E164, "an E.164 number such as +18005550199"),
     "whatsapp": (_E164, "the E.164 number of the WhatsApp Business account"),
     "short_code": (re.compile(r"^\d{3,8}$"), "3 to 8 digits such as 55123"),
-    "alphanumeric": (re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}$"),
-                     "1 to 11 letters, digits, spaces or . _ & - with at least one letter"),
-    "email_domain": (re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"),
-                     "a lower-case domain name such as mail.example.com"),
+    "alphanumeric": (
+        re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}$"),
+        "1 to 11 letters, digits, spaces or . _ & - with at least one letter",
+    ),
+    "email_domain": (
+        re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"),
+        "a lower-case domain name such as mail.example.com",
+    ),
     "rcs_agent": (re.compile(r"^\S+$"), "the RBM agent id, without spaces"),
 }
 
@@ -196,7 +230,8 @@ class SenderModel(Strict):
     purposes: list[Purpose] = Field(default_factory=list)
     registrations: dict[Market, SenderRegistration] = Field(default_factory=dict)
     replies: dict[Annotated[str, StringConstraints(pattern=r"^[a-z_]+$")], NonEmpty] = Field(
-        default_factory=dict)
+        default_factory=dict
+    )
     status: Literal["active", "pending", "suspended"] = "active"
     suppress: list[Suppression] = Field(default_factory=list)
 
@@ -226,34 +261,58 @@ MODELS: dict[str, type[Strict]] = {
     "consent_scope": ConsentScopeModel,
 }
 
-DocumentModel = Union[TemplateModel, SenderModel, ConsentScopeModel]
+DocumentModel = TemplateModel | SenderModel | ConsentScopeModel
 
 
-def cross_field_problems(kind: str,
-                         data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str, bool]]:
+def cross_field_problems(
+    kind: str, data: dict[str, Any]
+) -> list[tuple[tuple[Any, ...], str, bool]]:
     """What the field types alone cannot say: (data path, message, at the key?) triples."""
     problems: list[tuple[tuple[Any, ...], str, bool]] = []
     if kind == "template":
         channel, purpose = data.get("channel"), data.get("purpose")
         if channel != "push" and channel in CHANNELS and not data.get("sender"):
-            problems.append(((), f"missing field 'sender': every {channel} template is sent from "
-                                 "a registered sender; name its id", False))
+            problems.append(
+                (
+                    (),
+                    f"missing field 'sender': every {channel} template is sent from "
+                    "a registered sender; name its id",
+                    False,
+                )
+            )
         if purpose == "marketing" and not data.get("consent_scope"):
-            problems.append(((), "missing field 'consent_scope': marketing needs consent; name "
-                                 "the consent_scope that covers it", False))
+            problems.append(
+                (
+                    (),
+                    "missing field 'consent_scope': marketing needs consent; name "
+                    "the consent_scope that covers it",
+                    False,
+                )
+            )
         registrations = data.get("registrations")
         if isinstance(registrations, dict):
             for key in registrations:
                 if key not in ISO_3166_ALPHA2 and key not in CHANNELS:
-                    problems.append((("registrations", key),
-                                     f"registrations key {key!r} is neither a market code "
-                                     "(such as IN) nor a channel (such as whatsapp)", True))
+                    problems.append(
+                        (
+                            ("registrations", key),
+                            f"registrations key {key!r} is neither a market code "
+                            "(such as IN) nor a channel (such as whatsapp)",
+                            True,
+                        )
+                    )
     elif kind == "sender":
         rule = _ADDRESS_RULES.get(data.get("type", ""))
         address = data.get("address")
         if rule is not None and isinstance(address, str) and not rule[0].match(address):
-            problems.append((("address",), f"address {address!r} does not fit sender type "
-                                           f"{data['type']!r}: expected {rule[1]}", False))
+            problems.append(
+                (
+                    ("address",),
+                    f"address {address!r} does not fit sender type "
+                    f"{data['type']!r}: expected {rule[1]}",
+                    False,
+                )
+            )
     return problems
 
 
@@ -266,7 +325,7 @@ def json_schema(kind: str | None = None) -> dict[str, Any]:
         return schema
     defs: dict[str, Any] = {}
     choices = []
-    for name, model in MODELS.items():
+    for model in MODELS.values():
         schema = model.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(schema.pop("$defs", {}))
         defs[model.__name__] = schema
@@ -274,7 +333,7 @@ def json_schema(kind: str | None = None) -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "compliance document",
-        "description": "A template, sender or consent_scope document of a compliance template repo.",
+        "description": "A template, sender or consent_scope document of a template repo.",
         "oneOf": choices,
         "$defs": defs,
     }

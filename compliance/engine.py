@@ -55,10 +55,16 @@ class LintResult:
         return any(at_or_above(f.severity, fail_on) for f in self.findings if not f.suppressed)
 
 
-def lint(paths: Iterable[str | os.PathLike[str]] = (".",), *, config_path: Path | None = None,
-         markets: list[str] | None = None, today: dt.date | None = None,
-         cwd: Path | None = None, config: Config | None = None,
-         packs: Packs | None = None) -> LintResult:
+def lint(
+    paths: Iterable[str | os.PathLike[str]] = (".",),
+    *,
+    config_path: Path | None = None,
+    markets: list[str] | None = None,
+    today: dt.date | None = None,
+    cwd: Path | None = None,
+    config: Config | None = None,
+    packs: Packs | None = None,
+) -> LintResult:
     """Lint the YAML files at `paths` with the whole repo as context.
 
     The config is read from `config_path`, or found by walking up from the first path; pass
@@ -70,21 +76,35 @@ def lint(paths: Iterable[str | os.PathLike[str]] = (".",), *, config_path: Path 
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _lint(paths, config_path=config_path, markets=markets, today=today, cwd=cwd,
-                     config=config, packs=packs)
+        return _lint(
+            paths,
+            config_path=config_path,
+            markets=markets,
+            today=today,
+            cwd=cwd,
+            config=config,
+            packs=packs,
+        )
     finally:
         if collecting:
             gc.enable()
 
 
-def _lint(paths: Iterable[str | os.PathLike[str]], *, config_path: Path | None,
-          markets: list[str] | None, today: dt.date | None, cwd: Path | None,
-          config: Config | None, packs: Packs | None) -> LintResult:
+def _lint(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    config_path: Path | None,
+    markets: list[str] | None,
+    today: dt.date | None,
+    cwd: Path | None,
+    config: Config | None,
+    packs: Packs | None,
+) -> LintResult:
     cwd = (cwd or Path.cwd()).resolve()
     raw = [os.fspath(p) for p in (paths or ["."])]
     given = [Path(p) if Path(p).is_absolute() else cwd / p for p in raw]
     existing = [p for p in given if p.exists()]
-    missing = [text for text, p in zip(raw, given) if not p.exists()]
+    missing = [text for text, p in zip(raw, given, strict=True) if not p.exists()]
     if config is None:
         config = load_config(config_path, existing[0] if existing else cwd)
     if packs is None:
@@ -109,7 +129,9 @@ def _lint(paths: Iterable[str | os.PathLike[str]], *, config_path: Path | None,
             index.add(doc)
             if path in targets:
                 target_docs.append(doc)
-    runner = _Runner(packs, config, index, enforced, today or dt.datetime.now(dt.timezone.utc).date())
+    runner = _Runner(
+        packs, config, index, enforced, today or dt.datetime.now(dt.timezone.utc).date()
+    )
     findings: list[Finding] = []
     for path in sorted(targets):
         findings.extend(runner.file_findings(files[path]))
@@ -125,8 +147,10 @@ def _enforced_markets(markets: list[str] | None, config: Config) -> frozenset[st
         return None
     for code in chosen:
         if code not in ISO_3166_ALPHA2:
-            raise UsageError(f"--market {code!r} is not an ISO 3166-1 alpha-2 country code "
-                             "(for example US, GB, IN)")
+            raise UsageError(
+                f"--market {code!r} is not an ISO 3166-1 alpha-2 country code "
+                "(for example US, GB, IN)"
+            )
     return frozenset(chosen)
 
 
@@ -135,7 +159,7 @@ def _relative(path: str, base: str) -> str:
     if path == base:
         return "."
     prefix = base.rstrip(os.sep) + os.sep
-    rel = path[len(prefix):] if path.startswith(prefix) else path
+    rel = path[len(prefix) :] if path.startswith(prefix) else path
     return rel.replace(os.sep, "/")
 
 
@@ -153,8 +177,7 @@ def _walk(folder: str, root: str, config: Config) -> Iterator[str]:
                     yield path
 
 
-def _collect_targets(paths: list[Path], root: str, config: Config,
-                     context: set[str]) -> set[str]:
+def _collect_targets(paths: list[Path], root: str, config: Config, context: set[str]) -> set[str]:
     targets: set[str] = set()
     for given in paths:
         path = str(given.resolve())
@@ -174,20 +197,31 @@ def _markets_of(doc: Document) -> list[str]:
 
 
 class _Runner:
-    def __init__(self, packs: Packs, config: Config, index: RepoIndex,
-                 enforced: frozenset[str] | None, today: dt.date) -> None:
+    def __init__(
+        self,
+        packs: Packs,
+        config: Config,
+        index: RepoIndex,
+        enforced: frozenset[str] | None,
+        today: dt.date,
+    ) -> None:
         self.packs = packs
         self.config = config
         self.index = index
         self.enforced = enforced
         self.today = today
         self.kinds = registry()
-        self.generic = [r for r in packs.generic_rules()
-                        if self.kinds[r.model.check.kind].SCOPE == "document"]
-        self.file_rules = [r for r in packs.generic_rules()
-                           if self.kinds[r.model.check.kind].SCOPE == "file"]
-        self.post = {r.model.check.params.get("report"): r for r in packs.rules.values()
-                     if r.model.check.kind == suppression_check.KIND}
+        self.generic = [
+            r for r in packs.generic_rules() if self.kinds[r.model.check.kind].SCOPE == "document"
+        ]
+        self.file_rules = [
+            r for r in packs.generic_rules() if self.kinds[r.model.check.kind].SCOPE == "file"
+        ]
+        self.post = {
+            r.model.check.params.get("report"): r
+            for r in packs.rules.values()
+            if r.model.check.kind == suppression_check.KIND
+        }
         self.known = frozenset(packs.markets)
         self._params: dict[tuple[str, str | None], Any] = {}
 
@@ -230,7 +264,9 @@ class _Runner:
             return False
         data = doc.data
         if applies.channels is not None:
-            channels = data.get("channels") if doc.kind == "consent_scope" else [data.get("channel")]
+            channels = (
+                data.get("channels") if doc.kind == "consent_scope" else [data.get("channel")]
+            )
             if not isinstance(channels, list) or not set(applies.channels) & set(channels):
                 return False
         if applies.purposes is not None:
@@ -251,8 +287,9 @@ class _Runner:
             if merged == rule.model.check.params:
                 self._params[key] = rule.params
             else:
-                self._params[key] = validate_params(self.kinds[rule.model.check.kind], merged,
-                                                    str(rule.path))
+                self._params[key] = validate_params(
+                    self.kinds[rule.model.check.kind], merged, str(rule.path)
+                )
         return self._params[key]
 
     def _run(self, rule: Rule, doc: Document, market: Market | None) -> Iterator[Finding]:
@@ -261,19 +298,25 @@ class _Runner:
         for hit in kind.check(doc, self.params(rule, market), ctx):
             yield self._hit_finding(rule, market, hit, doc)
 
-    def _hit_finding(self, rule: Rule, market: Market | None, hit: Hit,
-                     doc: Document) -> Finding:
+    def _hit_finding(self, rule: Rule, market: Market | None, hit: Hit, doc: Document) -> Finding:
         if hit.span is not None:
             span = hit.span
         elif hit.text is not None:
             span = doc.text_span(hit.path, *hit.text)
         else:
             span = doc.span(hit.path, key=hit.key)
-        return self._finding(rule, market, hit, doc.path, span, doc.id,
-                             dotted(hit.path) or None)
+        return self._finding(rule, market, hit, doc.path, span, doc.id, dotted(hit.path) or None)
 
-    def _finding(self, rule: Rule, market: Market | None, hit: Hit, path: str, span: Span,
-                 document: str | None, field_name: str | None) -> Finding:
+    def _finding(
+        self,
+        rule: Rule,
+        market: Market | None,
+        hit: Hit,
+        path: str,
+        span: Span,
+        document: str | None,
+        field_name: str | None,
+    ) -> Finding:
         severity = rule.model.severity
         citation = rule.citation
         if market is not None:
@@ -285,9 +328,18 @@ class _Runner:
         if settings is not None and settings.severity:
             severity = settings.severity
         assert severity in SEVERITIES
-        return Finding(rule.id, severity, hit.message, path, span,
-                       market.code if market else None, document, field_name, citation,
-                       hit.content)
+        return Finding(
+            rule.id,
+            severity,
+            hit.message,
+            path,
+            span,
+            market.code if market else None,
+            document,
+            field_name,
+            citation,
+            hit.content,
+        )
 
     def _suppress(self, doc: Document, rel: str, found: list[Finding]) -> list[Finding]:
         found, expired, unused = suppression_check.apply(doc, found, self.today)

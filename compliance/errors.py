@@ -14,8 +14,13 @@ class UsageError(ComplianceError):
 class LocatedError(ComplianceError):
     """An error in a user's file, placed at its line and column."""
 
-    def __init__(self, message: str, path: str | None = None, line: int | None = None,
-                 column: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
         self.message = message
         self.path = path
         self.line = line

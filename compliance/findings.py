@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import dataclasses
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -67,14 +67,27 @@ class Finding:
         """Stable across moved lines: rule, path, document, field and the offending content."""
         content_hash = hashlib.sha256(self.content.encode("utf-8", "surrogatepass")).hexdigest()
         key = "\x1f".join(
-            (self.rule, self.path, self.document or "", self.field or "", self.market or "",
-             content_hash)
+            (
+                self.rule,
+                self.path,
+                self.document or "",
+                self.field or "",
+                self.market or "",
+                content_hash,
+            )
         )
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     def sort_key(self) -> tuple[Any, ...]:
-        return (self.path, self.span.line, self.span.column, SEVERITY_RANK[self.severity],
-                self.rule, self.market or "", self.message)
+        return (
+            self.path,
+            self.span.line,
+            self.span.column,
+            SEVERITY_RANK[self.severity],
+            self.rule,
+            self.market or "",
+            self.message,
+        )
 
     def with_(self, **changes: Any) -> Finding:
         return replace(self, **changes)

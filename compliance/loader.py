@@ -81,8 +81,17 @@ TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 def _shared_tags() -> dict[str, Any]:
     from ruamel.yaml.tag import Tag
 
-    tags = (STR_TAG, SEQ_TAG, MAP_TAG, NULL_TAG, BOOL_TAG, INT_TAG, FLOAT_TAG, TIMESTAMP_TAG,
-            MERGE_TAG)
+    tags = (
+        STR_TAG,
+        SEQ_TAG,
+        MAP_TAG,
+        NULL_TAG,
+        BOOL_TAG,
+        INT_TAG,
+        FLOAT_TAG,
+        TIMESTAMP_TAG,
+        MERGE_TAG,
+    )
     return {tag: Tag(suffix=tag) for tag in tags}
 
 
@@ -91,14 +100,17 @@ _TAGS = _shared_tags()
 # YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), plus dates as
 # ruamel.yaml resolves them, so that `expires: 2026-12-31` is a date
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False,
-          "FALSE": False}
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
-_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
-                   r"(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
-                   r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::?[0-9]{2})?))?)?")
+_FLOAT = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+_DATE = re.compile(
+    r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
+    r"(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
+    r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::?[0-9]{2})?))?)?"
+)
 _MAYBE_NOT_TEXT = frozenset("0123456789+-.~nNtTfF<")
 
 
@@ -172,7 +184,7 @@ class SourceFile:
         if not 1 <= line1 <= len(starts):
             return ""
         end = starts[line1] - 1 if line1 < len(starts) else len(self.text)
-        return self.text[starts[line1 - 1]:end]
+        return self.text[starts[line1 - 1] : end]
 
 
 class YamlDocument:
@@ -187,7 +199,7 @@ class YamlDocument:
         self.data = data
 
     def node_at(self, path: tuple[Any, ...], key: bool = False) -> Any:
-        """The node at `path`, or the deepest existing ancestor; with `key`, the mapping key node."""
+        """The node at `path`, or the deepest existing ancestor; `key`: the mapping key node."""
         node = self.root
         key_node = None
         for part in path:
@@ -251,36 +263,48 @@ def read_file(path: Path, rel: str, *, sniff: bool = True) -> SourceFile:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            source.problems.append(Problem(
-                "too-large",
-                f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit: split it into "
-                "smaller files (one template per file is the usual layout)",
-                Span(1, 1, 1, 1)))
+            source.problems.append(
+                Problem(
+                    "too-large",
+                    f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit: split it "
+                    "into "
+                    "smaller files (one template per file is the usual layout)",
+                    Span(1, 1, 1, 1),
+                )
+            )
             return source
         raw = path.read_bytes()
     except OSError as exc:
-        source.problems.append(Problem("unreadable", f"cannot read file: {exc.strerror or exc}",
-                                       Span(1, 1, 1, 1)))
+        source.problems.append(
+            Problem("unreadable", f"cannot read file: {exc.strerror or exc}", Span(1, 1, 1, 1))
+        )
         return source
     return parse_bytes(source, raw, sniff=sniff)
 
 
 def parse_bytes(source: SourceFile, raw: bytes, *, sniff: bool = True) -> SourceFile:
     if len(raw) > MAX_FILE_BYTES:
-        source.problems.append(Problem(
-            "too-large", f"file is {len(raw):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit",
-            Span(1, 1, 1, 1)))
+        source.problems.append(
+            Problem(
+                "too-large",
+                f"file is {len(raw):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit",
+                Span(1, 1, 1, 1),
+            )
+        )
         return source
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        source.problems.append(Problem(
-            "encoding",
-            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}): "
-            "save it as UTF-8",
-            Span(line, col, line, col + 1)))
+        source.problems.append(
+            Problem(
+                "encoding",
+                f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}): "
+                "save it as UTF-8",
+                Span(line, col, line, col + 1),
+            )
+        )
         return source
     return parse_text(source, text, sniff=sniff)
 
@@ -300,8 +324,13 @@ def parse_text(source: SourceFile, text: str, *, sniff: bool = True) -> SourceFi
             data = builder.build(root)
             source.documents.append(YamlDocument(source, index, root, data))
     except RecursionError:
-        source.problems.append(Problem(
-            "too-deep", f"nesting is too deep to read (limit {MAX_DEPTH} levels)", Span(1, 1, 1, 1)))
+        source.problems.append(
+            Problem(
+                "too-deep",
+                f"nesting is too deep to read (limit {MAX_DEPTH} levels)",
+                Span(1, 1, 1, 1),
+            )
+        )
     except _TooBig as exc:
         source.problems.append(exc.problem)
     except Exception as exc:  # ruamel's YAMLError family, and reader errors on control characters
@@ -333,8 +362,10 @@ def _syntax_problem(source: SourceFile, exc: Exception, index: int) -> Problem:
             char = getattr(exc, "character", None)
             code = char if isinstance(char, int) else ord(char) if char else None
             named = f" U+{code:04X}" if code is not None else ""
-            message = (f"invalid YAML: control character{named} is not allowed in YAML; "
-                       "remove it or write it as an escape in a double-quoted string")
+            message = (
+                f"invalid YAML: control character{named} is not allowed in YAML; "
+                "remove it or write it as an escape in a double-quoted string"
+            )
     return Problem("syntax", message, Span(line, col, line, col + 1), index)
 
 
@@ -355,23 +386,38 @@ class _Builder:
     def build(self, node: Any, depth: int = 0) -> Any:
         self.budget -= 1
         if self.budget < 0:
-            raise _TooBig(Problem(
-                "alias-bomb",
-                f"document expands to more than {MAX_NODES_PER_DOCUMENT:,} values "
-                "(aliases repeated too often): remove the nested aliases",
-                node_span(self.source, node), self.index))
+            raise _TooBig(
+                Problem(
+                    "alias-bomb",
+                    f"document expands to more than {MAX_NODES_PER_DOCUMENT:,} values "
+                    "(aliases repeated too often): remove the nested aliases",
+                    node_span(self.source, node),
+                    self.index,
+                )
+            )
         if depth > MAX_DEPTH:
-            raise _TooBig(Problem(
-                "too-deep", f"nesting deeper than {MAX_DEPTH} levels",
-                node_span(self.source, node), self.index))
+            raise _TooBig(
+                Problem(
+                    "too-deep",
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                    node_span(self.source, node),
+                    self.index,
+                )
+            )
         if tag_of(node) == STR_TAG:
             return node.value
         if node.id == "scalar":
             return _scalar(node)
         ident = id(node)
         if ident in self.active:
-            raise _TooBig(Problem("alias-bomb", "an alias refers to its own ancestor (a cycle)",
-                                  node_span(self.source, node), self.index))
+            raise _TooBig(
+                Problem(
+                    "alias-bomb",
+                    "an alias refers to its own ancestor (a cycle)",
+                    node_span(self.source, node),
+                    self.index,
+                )
+            )
         self.active.add(ident)
         try:
             if node.id == "mapping":
@@ -389,18 +435,27 @@ class _Builder:
                 merges.append(value_node)
                 continue
             if not isinstance(key_node.value, str):
-                self.source.problems.append(Problem(
-                    "key-type", "mapping keys must be plain scalars, not lists or mappings",
-                    node_span(self.source, key_node), self.index))
+                self.source.problems.append(
+                    Problem(
+                        "key-type",
+                        "mapping keys must be plain scalars, not lists or mappings",
+                        node_span(self.source, key_node),
+                        self.index,
+                    )
+                )
                 continue
             key = key_node.value
             if key in seen:
                 first = self.source.position(seen[key].start_mark.index)[0] + 1
-                self.source.problems.append(Problem(
-                    "duplicate-key",
-                    f"duplicate key {key!r} (first defined at line {first}): YAML keys must be "
-                    "unique, and the later value would silently win",
-                    node_span(self.source, key_node), self.index))
+                self.source.problems.append(
+                    Problem(
+                        "duplicate-key",
+                        f"duplicate key {key!r} (first defined at line {first}): YAML keys must be "
+                        "unique, and the later value would silently win",
+                        node_span(self.source, key_node),
+                        self.index,
+                    )
+                )
             seen[key] = key_node
             result[key] = self.build(value_node, depth + 1)
         for merge in merges:
@@ -513,20 +568,35 @@ _FOLDED_AWAY = frozenset(" \t\r\n\x85\u2028\u2029")
 
 
 _SIMPLE_ESCAPES = {
-    "0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v", "f": "\f",
-    "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\", "N": "\x85",
-    "_": "\xa0", "L": "\u2028", "P": "\u2029",
+    "0": "\0",
+    "a": "\a",
+    "b": "\b",
+    "t": "\t",
+    "\t": "\t",
+    "n": "\n",
+    "v": "\v",
+    "f": "\f",
+    "r": "\r",
+    "e": "\x1b",
+    " ": " ",
+    '"': '"',
+    "/": "/",
+    "\\": "\\",
+    "N": "\x85",
+    "_": "\xa0",
+    "L": "\u2028",
+    "P": "\u2029",
 }
 
 
 def _escape(text: str, j: int) -> tuple[str, int]:
     """Decode the double-quoted escape at text[j] (a backslash): (character, source width)."""
-    nxt = text[j + 1:j + 2]
+    nxt = text[j + 1 : j + 2]
     if nxt in _SIMPLE_ESCAPES:
         return _SIMPLE_ESCAPES[nxt], 2
     widths = {"x": 2, "u": 4, "U": 8}
     if nxt in widths:
-        digits = text[j + 2:j + 2 + widths[nxt]]
+        digits = text[j + 2 : j + 2 + widths[nxt]]
         try:
             return chr(int(digits, 16)), 2 + widths[nxt]
         except ValueError:

@@ -44,7 +44,8 @@ class CitationModel(PackModel):
 
 class AppliesTo(PackModel):
     kinds: list[Literal["template", "sender", "consent_scope"]] = Field(
-        default_factory=lambda: ["template", "sender", "consent_scope"])
+        default_factory=lambda: ["template", "sender", "consent_scope"]
+    )
     channels: list[Channel] | None = None
     purposes: list[Purpose] | None = None
 
@@ -57,15 +58,18 @@ class CheckSpec(PackModel):
 class ExampleCase(PackModel):
     documents: Text = Field(description="YAML text of one or more documents (--- between).")
     markets: list[str] | None = Field(
-        default=None, description="Markets to enforce; default: those the documents name.")
+        default=None, description="Markets to enforce; default: those the documents name."
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     expect: list[str] = Field(
-        default_factory=list, description="Text each expected finding's message contains.")
+        default_factory=list, description="Text each expected finding's message contains."
+    )
 
 
 class Examples(PackModel):
     context: str | None = Field(
-        default=None, description="Documents added to every example, e.g. a sender and a scope.")
+        default=None, description="Documents added to every example, e.g. a sender and a scope."
+    )
     pass_: Annotated[list[str | ExampleCase], Field(alias="pass", min_length=1)]
     fail: Annotated[list[str | ExampleCase], Field(min_length=1)]
 
@@ -77,8 +81,8 @@ class RuleModel(PackModel):
     severity: Severity
     scope: Literal["generic", "market"] = Field(
         default="market",
-        description="generic rules run on every document; market rules where a market enables "
-                    "them")
+        description="generic rules run on every document; market rules where a market enables them",
+    )
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
     check: CheckSpec
     citations: Annotated[list[CitationModel], Field(min_length=1)]
@@ -89,8 +93,9 @@ class RuleModel(PackModel):
 class Window(PackModel):
     start: HHMM
     end: HHMM
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri",
-                                                         "sat", "sun"])
+    days: list[Weekday] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    )
 
 
 class QuietHours(PackModel):
@@ -99,7 +104,8 @@ class QuietHours(PackModel):
     purposes: list[Purpose] = Field(default_factory=lambda: ["marketing"])
     allowed: Annotated[list[Window], Field(min_length=1)]
     regions: dict[str, list[Window]] = Field(
-        default_factory=dict, description="Stricter windows by subdivision, e.g. US-FL.")
+        default_factory=dict, description="Stricter windows by subdivision, e.g. US-FL."
+    )
     no_public_holidays: bool = False
     citations: list[CitationModel] = Field(default_factory=list)
 
@@ -191,8 +197,12 @@ def load_packs(extra_dirs: list[Path] = ()) -> Packs:  # type: ignore[assignment
         for path in sorted((base / "rules").rglob("*.yaml")):
             rule = _load_rule(path, registry())
             if rule.id in rules:
-                raise PackError(f"rule id {rule.id!r} is already defined in "
-                                f"{rules[rule.id].path}", str(path), 1, 1)
+                raise PackError(
+                    f"rule id {rule.id!r} is already defined in {rules[rule.id].path}",
+                    str(path),
+                    1,
+                    1,
+                )
             rules[rule.id] = rule
         for path in sorted((base / "markets").glob("*.yaml")):
             model = load_model(path, MarketModel, PackError)
@@ -207,25 +217,31 @@ def _load_rule(path: Path, kinds: dict[str, Any]) -> Rule:
     model = load_model(path, RuleModel, PackError)
     assert isinstance(model, RuleModel)
     if model.id != path.stem:
-        raise PackError(f"rule id {model.id!r} must equal the file name {path.stem!r}",
-                        str(path), 1, 1)
+        raise PackError(
+            f"rule id {model.id!r} must equal the file name {path.stem!r}", str(path), 1, 1
+        )
     kind = kinds.get(model.check.kind)
     if kind is None:
-        raise PackError(f"unknown check kind {model.check.kind!r}; known kinds: "
-                        f"{', '.join(sorted(kinds))}", str(path), *_line_of(path, "check"))
+        raise PackError(
+            f"unknown check kind {model.check.kind!r}; known kinds: {', '.join(sorted(kinds))}",
+            str(path),
+            *_line_of(path, "check"),
+        )
     params = validate_params(kind, model.check.params, str(path), _line_of(path, "params"))
     return Rule(model, path, params)
 
 
-def validate_params(kind: Any, params: dict[str, Any], where: str,
-                    line_col: tuple[int, int] = (1, 1)) -> Any:
+def validate_params(
+    kind: Any, params: dict[str, Any], where: str, line_col: tuple[int, int] = (1, 1)
+) -> Any:
     try:
         return kind.Params.model_validate(params)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in error["loc"])
-        raise PackError(f"check {kind.KIND!r} parameter {loc}: {error['msg']}", where,
-                        *line_col) from None
+        raise PackError(
+            f"check {kind.KIND!r} parameter {loc}: {error['msg']}", where, *line_col
+        ) from None
 
 
 def _line_of(path: Path, key: str) -> tuple[int, int]:
@@ -238,15 +254,22 @@ def _line_of(path: Path, key: str) -> tuple[int, int]:
 
 def _check_market(model: MarketModel, path: Path) -> None:
     if model.code not in ISO_3166_ALPHA2 and model.code not in SHARED_CODES:
-        raise PackError(f"market code {model.code!r} is not an ISO 3166-1 alpha-2 code",
-                        str(path), *_line_of(path, "code"))
+        raise PackError(
+            f"market code {model.code!r} is not an ISO 3166-1 alpha-2 code",
+            str(path),
+            *_line_of(path, "code"),
+        )
     if path.stem.upper() != model.code:
-        raise PackError(f"market {model.code!r} must live in {model.code.lower()}.yaml",
-                        str(path), *_line_of(path, "code"))
+        raise PackError(
+            f"market {model.code!r} must live in {model.code.lower()}.yaml",
+            str(path),
+            *_line_of(path, "code"),
+        )
 
 
-def _resolve_markets(raw: dict[str, list[tuple[MarketModel, Path]]],
-                     rules: dict[str, Rule]) -> dict[str, Market]:
+def _resolve_markets(
+    raw: dict[str, list[tuple[MarketModel, Path]]], rules: dict[str, Rule]
+) -> dict[str, Market]:
     resolved: dict[str, Market] = {}
 
     def resolve(code: str, trail: tuple[str, ...]) -> Market:
@@ -266,8 +289,11 @@ def _resolve_markets(raw: dict[str, list[tuple[MarketModel, Path]]],
             market.paths.append(path)
             for entry in model.rules:
                 if entry.rule not in rules:
-                    raise PackError(f"market {code} enables unknown rule {entry.rule!r}",
-                                    str(path), *_line_of(path, "rules"))
+                    raise PackError(
+                        f"market {code} enables unknown rule {entry.rule!r}",
+                        str(path),
+                        *_line_of(path, "rules"),
+                    )
         resolved[code] = market
         return market
 
@@ -276,8 +302,12 @@ def _resolve_markets(raw: dict[str, list[tuple[MarketModel, Path]]],
     return {code: m for code, m in resolved.items() if code not in SHARED_CODES}
 
 
-def _overlay(market: Market, parameters: MarketParameters, rules: dict[str, MarketRule],
-             citations: list[CitationModel]) -> None:
+def _overlay(
+    market: Market,
+    parameters: MarketParameters,
+    rules: dict[str, MarketRule],
+    citations: list[CitationModel],
+) -> None:
     updates = {k: v for k, v in parameters if v is not None}
     market.parameters = market.parameters.model_copy(update=updates)
     market.rules.update(rules)

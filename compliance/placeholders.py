@@ -48,8 +48,10 @@ def scan(text: str) -> tuple[tuple[Token, ...], tuple[Malformed, ...]]:
         if NAME.match(name) and not triple:
             tokens.append(Token(name, start, end))
         else:
-            s, e = (start - 1 if triple and start and text[start - 1] == "{" else start,
-                    end + 1 if triple and end < len(text) and text[end] == "}" else end)
+            s, e = (
+                start - 1 if triple and start and text[start - 1] == "{" else start,
+                end + 1 if triple and end < len(text) and text[end] == "}" else end,
+            )
             bad.append(Malformed(text[s:e], s, e))
     for match in re.finditer(r"\{\{|\}\}", text):
         start, end = match.span()

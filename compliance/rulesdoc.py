@@ -21,8 +21,10 @@ def render(packs: Packs) -> str:
     rules = sorted(packs.rules.values(), key=lambda r: r.id)
     out = [HEADER, "| Rule | Severity | Markets | Summary |", "| --- | --- | --- | --- |"]
     for rule in rules:
-        out.append(f"| [{rule.id}](#{rule.id}) | {rule.model.severity} | "
-                   f"{_where(rule, enabled)} | {rule.model.summary} |")
+        out.append(
+            f"| [{rule.id}](#{rule.id}) | {rule.model.severity} | "
+            f"{_where(rule, enabled)} | {rule.model.summary} |"
+        )
     out.append("")
     if packs.markets:
         out += ["## Markets", ""]

@@ -59,8 +59,9 @@ def _enable_everywhere(packs: Packs, rule: Rule, codes: list[str]) -> Packs:
     return Packs(packs.rules, markets)
 
 
-def _run_case(packs: Packs, rule: Rule, expect: str, number: int, case: str | ExampleCase,
-              context: str | None) -> CaseResult:
+def _run_case(
+    packs: Packs, rule: Rule, expect: str, number: int, case: str | ExampleCase, context: str | None
+) -> CaseResult:
     from compliance.engine import lint
 
     if isinstance(case, str):

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from compliance.documents import KINDS, MODELS, cross_field_problems
-from compliance.findings import Span
 from compliance.errors import LocatedError
+from compliance.findings import Span
 from compliance.loader import YamlDocument, read_file
 
 
@@ -83,8 +83,10 @@ def classify(yaml_doc: YamlDocument) -> tuple[str | None, SchemaProblem | None]:
         if near or normal.rstrip("s") in KINDS:
             guess = near[0] if near else normal.rstrip("s")
             return guess, SchemaProblem(
-                ("kind",), f"unknown kind {kind!r}: did you mean {guess!r}? (kinds are "
-                           "template, sender and consent_scope)")
+                ("kind",),
+                f"unknown kind {kind!r}: did you mean {guess!r}? (kinds are "
+                "template, sender and consent_scope)",
+            )
     return None, None
 
 
@@ -110,15 +112,23 @@ def validate(yaml_doc: YamlDocument) -> Document | None:
 
 
 _TYPE_WORDS = {
-    "string_type": "text", "int_type": "a whole number", "int_parsing": "a whole number",
-    "float_type": "a number", "bool_type": "true or false", "dict_type": "a mapping",
-    "model_type": "a mapping", "model_attributes_type": "a mapping", "list_type": "a list",
-    "date_type": "a date such as 2026-12-31", "date_parsing": "a date such as 2026-12-31",
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+    "date_type": "a date such as 2026-12-31",
+    "date_parsing": "a date such as 2026-12-31",
     "none_required": "nothing",
 }
 _PATTERN_HINTS = {
-    r"^[a-z0-9][a-z0-9_.-]*$":
-        "ids use lower-case letters, digits and . _ - and start with a letter or digit",
+    r"^[a-z0-9][a-z0-9_.-]*$": (
+        "ids use lower-case letters, digits and . _ - and start with a letter or digit"
+    ),
     r"^[a-z0-9_]+$": "use lower-case letters, digits and underscores only",
     r"^[a-z_]+$": "use lower-case letters and underscores only",
 }
@@ -143,10 +153,7 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     path: list[Any] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        if _has(current, part):
             current = current[part]
             path.append(part)
         elif isinstance(current, dict) and part not in current and not _is_tag(part):
@@ -155,10 +162,19 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(path)
 
 
+def _has(container: Any, part: Any) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+
+
 def _is_tag(part: Any) -> bool:
     return isinstance(part, str) and (
-        part[:1].isupper() or "[" in part or part in {"str", "int", "float", "bool", "date",
-                                                      "list", "dict", "none", "constrained-str"})
+        part[:1].isupper()
+        or "[" in part
+        or part
+        in {"str", "int", "float", "bool", "date", "list", "dict", "none", "constrained-str"}
+    )
 
 
 def _field_names(model_cls: type[BaseModel]) -> list[str]:
@@ -190,8 +206,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def pydantic_problems(exc: ValidationError, data: Any,
-                      model_cls: type[BaseModel]) -> list[SchemaProblem]:
+def pydantic_problems(
+    exc: ValidationError, data: Any, model_cls: type[BaseModel]
+) -> list[SchemaProblem]:
     grouped: dict[tuple[Any, ...], list[tuple[str, bool, str]]] = {}
     for error in exc.errors(include_url=False):
         path = _data_path(tuple(error["loc"]), data)
@@ -202,7 +219,7 @@ def pydantic_problems(exc: ValidationError, data: Any,
     problems: list[SchemaProblem] = []
     for path, errors in grouped.items():
         # a union member's type error is noise when another member got further down the path
-        deeper = any(len(p) > len(path) and p[:len(path)] == path for p in grouped)
+        deeper = any(len(p) > len(path) and p[: len(path)] == path for p in grouped)
         if deeper:
             errors = [e for e in errors if e[0] not in _TYPE_WORDS]
             if not errors:
@@ -236,8 +253,9 @@ def dotted(path: tuple[Any, ...]) -> str:
     return out
 
 
-def _message(error: dict[str, Any], path: tuple[Any, ...],
-             model_cls: type[BaseModel]) -> tuple[str, bool]:
+def _message(
+    error: dict[str, Any], path: tuple[Any, ...], model_cls: type[BaseModel]
+) -> tuple[str, bool]:
     kind = error["type"]
     value = error.get("input")
     ctx = error.get("ctx") or {}
@@ -255,8 +273,9 @@ def _message(error: dict[str, Any], path: tuple[Any, ...],
         allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         near = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        return (f"{_where(path)}{value!r} is not allowed{hint}; use one of: "
-                f"{', '.join(allowed)}"), False
+        return (
+            f"{_where(path)}{value!r} is not allowed{hint}; use one of: {', '.join(allowed)}"
+        ), False
     if kind == "string_pattern_mismatch":
         hint = _PATTERN_HINTS.get(str(ctx.get("pattern")), f"must match {ctx.get('pattern')}")
         return f"{_where(path)}{value!r} is not valid: {hint}", False
@@ -267,7 +286,8 @@ def _message(error: dict[str, Any], path: tuple[Any, ...],
     if kind in ("greater_than", "greater_than_equal"):
         limit = ctx.get("gt", ctx.get("ge"))
         return f"{_where(path)}must be greater than {limit}" + (
-            "" if "gt" in ctx else " or equal to it"), False
+            "" if "gt" in ctx else " or equal to it"
+        ), False
     if kind == "value_error":
         return f"{_where(path)}{str(ctx.get('error', error['msg']))}", False
     if kind in _TYPE_WORDS:
@@ -283,8 +303,12 @@ def load_model(path: Any, model_cls: type[BaseModel], error: type[LocatedError])
         problem = source.problems[0]
         raise error(problem.message, str(path), problem.span.line, problem.span.column)
     if len(source.documents) != 1:
-        raise error("expected exactly one YAML document" if source.documents else
-                    "the file is empty", str(path), 1, 1)
+        raise error(
+            "expected exactly one YAML document" if source.documents else "the file is empty",
+            str(path),
+            1,
+            1,
+        )
     doc = source.documents[0]
     if not isinstance(doc.data, dict):
         raise error("expected a mapping at the top level", str(path), 1, 1)
@@ -292,8 +316,10 @@ def load_model(path: Any, model_cls: type[BaseModel], error: type[LocatedError])
         return model_cls.model_validate(doc.data)
     except ValidationError as exc:
         problems = pydantic_problems(exc, doc.data, model_cls)
-        placed = sorted(((doc.span(p.path, key=p.key), p.message) for p in problems),
-                        key=lambda pair: (pair[0].line, pair[0].column))
+        placed = sorted(
+            ((doc.span(p.path, key=p.key), p.message) for p in problems),
+            key=lambda pair: (pair[0].line, pair[0].column),
+        )
         span, message = placed[0]
         others = [f"line {s.line}: {m}" for s, m in placed[1:4]]
         more = f" (and {len(placed) - 4} more)" if len(placed) > 4 else ""

@@ -10,7 +10,9 @@ import pytest
 from tests.conftest import SCOPE, SENDER, TEMPLATE
 
 BROKEN = "kind: template\nid: t\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: '{{x}}'\n"
-WARNING_ONLY = "kind: template\nid: w\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: \"a\\u200bb\"\n"
+WARNING_ONLY = (
+    'kind: template\nid: w\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: "a\\u200bb"\n'
+)
 
 
 def clean_repo(repo):
@@ -100,8 +102,10 @@ def test_github_format_is_the_default_in_github_actions(repo, cli):
 
 def test_output_file_and_sarif_in_the_same_run(repo, cli):
     repo.write("bad.yaml", BROKEN)
-    run = cli(["lint", "--format", "json", "-o", "out/report.json", "--sarif-output",
-               "out/report.sarif"], cwd=repo.path)
+    run = cli(
+        ["lint", "--format", "json", "-o", "out/report.json", "--sarif-output", "out/report.sarif"],
+        cwd=repo.path,
+    )
     assert run.code == 1 and run.out == ""
     report = json.loads((repo.path / "out/report.json").read_text())
     assert report["summary"]["errors"] == 1
@@ -110,7 +114,9 @@ def test_output_file_and_sarif_in_the_same_run(repo, cli):
 
 
 def test_include_suppressed(repo, cli):
-    repo.write("t.yaml", BROKEN + "suppress:\n  - {rule: placeholder-undeclared, reason: app fills it}\n")
+    repo.write(
+        "t.yaml", BROKEN + "suppress:\n  - {rule: placeholder-undeclared, reason: app fills it}\n"
+    )
     run = cli(["lint", "--no-color"], cwd=repo.path)
     assert run.code == 0 and "placeholder-undeclared" not in run.out
     assert "(1 suppressed)" in run.out
@@ -135,7 +141,9 @@ def test_schema_command(cli):
 def test_rules_list_explain_and_test(cli):
     run = cli(["rules", "list"])
     assert run.code == 0
-    assert any(line.startswith("sms-segments") and "warning" in line for line in run.out.splitlines())
+    assert any(
+        line.startswith("sms-segments") and "warning" in line for line in run.out.splitlines()
+    )
     run = cli(["rules", "explain", "sms-segments"])
     assert "3GPP TS 23.038" in run.out and "Fails:" in run.out
     run = cli(["rules", "explain", "sms-segment"])
@@ -149,7 +157,11 @@ def test_rules_test_on_a_user_pack_fails_on_a_wrong_example(cli, tmp_path):
     run = cli(["rules", "test", str(fixture)])
     assert run.code == 0 and "2 passed, 0 failed (1 rules)" in run.out
     (tmp_path / "rules").mkdir()
-    text = (fixture / "rules" / "short-sms.yaml").read_text().replace("body: short", "body: '{{long}}'\n        variables: {long: {max_length: 300}}")
+    text = (
+        (fixture / "rules" / "short-sms.yaml")
+        .read_text()
+        .replace("body: short", "body: '{{long}}'\n        variables: {long: {max_length: 300}}")
+    )
     (tmp_path / "rules" / "short-sms.yaml").write_text(text)
     run = cli(["rules", "test", str(tmp_path)])
     assert run.code == 1
@@ -170,8 +182,12 @@ def test_segments_command(cli, monkeypatch):
 
 
 def test_python_dash_m_and_version():
-    out = subprocess.run([sys.executable, "-m", "compliance", "--version"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "compliance", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.startswith("compliance, version ")
 
 

@@ -19,7 +19,8 @@ README = (ROOT / "README.md").read_text("utf-8")
 
 def test_rules_reference_is_current():
     assert (ROOT / "docs" / "rules.md").read_text("utf-8") == render(load_packs()), (
-        "docs/rules.md is stale: run `compliance rules doc > docs/rules.md`")
+        "docs/rules.md is stale: run `compliance rules doc > docs/rules.md`"
+    )
 
 
 def test_every_command_is_in_the_readme():
@@ -64,7 +65,8 @@ def test_rule_citations_to_our_docs_point_at_existing_headings():
         text = path.read_text("utf-8")
         headings[f"docs/{path.name}"] = {
             re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
-            for h in re.findall(r"^#+ (.+)$", text, re.M)}
+            for h in re.findall(r"^#+ (.+)$", text, re.M)
+        }
     for rule in load_packs().rules.values():
         for citation in rule.model.citations:
             clause = citation.clause or ""

@@ -32,23 +32,28 @@ def test_only_the_given_files_are_reported(repo):
     clean = repo.write("templates/sale.yaml", TEMPLATE.replace("spring-sale", "other"))
     assert rules_of(lint([clean], cwd=repo.path)) == []
     assert rules_of(lint(["."], cwd=repo.path)) == [
-        ("unknown-reference", "templates/broken.yaml", 6)]
+        ("unknown-reference", "templates/broken.yaml", 6)
+    ]
 
 
 def test_config_include_exclude_and_rule_settings(repo):
-    repo.write("compliance.yaml", """
+    repo.write(
+        "compliance.yaml",
+        """
         exclude: [drafts]
         rules:
           placeholder-undeclared: {severity: warning}
           hidden-characters: {ignore: [legacy/**]}
-    """)
+    """,
+    )
     body = 'kind: template\nid: {id}\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: "{{{{x}}}} \\u200b"\n'
     repo.write("drafts/a.yaml", body.format(id="a"))
     repo.write("legacy/b.yaml", body.format(id="b"))
     repo.write("c.yaml", body.format(id="c"))
     result = lint(["."], cwd=repo.path)
-    got = sorted((f.rule, f.path, f.severity) for f in result.findings
-                 if f.rule != "market-without-pack")
+    got = sorted(
+        (f.rule, f.path, f.severity) for f in result.findings if f.rule != "market-without-pack"
+    )
     assert got == [
         ("hidden-characters", "c.yaml", "warning"),
         ("placeholder-undeclared", "c.yaml", "warning"),
@@ -64,14 +69,17 @@ def test_config_rule_params_reach_the_check(repo):
     result = lint(["."], cwd=repo.path)
     assert [f.message for f in result.findings if f.rule == "sms-segments"] == [
         "body needs 2 SMS segments (GSM-7, 197 septets, variables at their longest); the limit "
-        "is 1; shorten the text"]
+        "is 1; shorten the text"
+    ]
 
 
 def test_market_rules_run_with_market_severity_params_and_enforcement(repo):
     repo.write("compliance.yaml", f"packs: [{FIXTURE_PACK}]\n")
     repo.write("s.yaml", SENDER.replace("markets: [US]", "markets: [NZ, FJ, US]"))
-    body = ('kind: template\nid: {id}\nchannel: sms\npurpose: transactional\nmarkets: [{m}]\n'
-            'sender: acme-us\nbody: "{{{{t}}}}"\nvariables:\n  t: {{max_length: 200}}\n')
+    body = (
+        "kind: template\nid: {id}\nchannel: sms\npurpose: transactional\nmarkets: [{m}]\n"
+        'sender: acme-us\nbody: "{{{{t}}}}"\nvariables:\n  t: {{max_length: 200}}\n'
+    )
     repo.write("nz.yaml", body.format(id="nz", m="NZ"))
     repo.write("fj.yaml", body.format(id="fj", m="FJ"))
     result = lint(["."], cwd=repo.path)
@@ -84,10 +92,13 @@ def test_market_rules_run_with_market_severity_params_and_enforcement(repo):
 
 
 def test_market_without_pack_is_an_info_per_template_market(repo):
-    repo.write("t.yaml", "kind: template\nid: t\nchannel: push\npurpose: otp\nmarkets: [MX, BR]\nbody: x\n")
+    repo.write(
+        "t.yaml", "kind: template\nid: t\nchannel: push\npurpose: otp\nmarkets: [MX, BR]\nbody: x\n"
+    )
     result = lint(["."], cwd=repo.path, markets=["MX"])
     assert [(f.rule, f.severity, f.field) for f in result.findings] == [
-        ("market-without-pack", "info", "markets[0]")]
+        ("market-without-pack", "info", "markets[0]")
+    ]
 
 
 def test_unknown_market_option_is_a_usage_error(repo):
@@ -96,7 +107,9 @@ def test_unknown_market_option_is_a_usage_error(repo):
 
 
 def test_suppressions_mark_findings_and_report_expiry_and_unused(repo):
-    repo.write("t.yaml", """
+    repo.write(
+        "t.yaml",
+        """
         kind: template
         id: t
         channel: push
@@ -106,27 +119,39 @@ def test_suppressions_mark_findings_and_report_expiry_and_unused(repo):
         suppress:
           - {rule: placeholder-undeclared, reason: filled by the app, expires: 2026-06-30}
           - {rule: hidden-characters, reason: legacy text}
-    """)
+    """,
+    )
     before = lint(["."], cwd=repo.path, today=dt.date(2026, 6, 30))
     got = [(f.rule, f.suppressed) for f in before.findings if f.rule != "market-without-pack"]
-    assert got == [("placeholder-undeclared", True), ("placeholder-undeclared", True),
-                   ("suppression-unused", False)]
+    assert got == [
+        ("placeholder-undeclared", True),
+        ("placeholder-undeclared", True),
+        ("suppression-unused", False),
+    ]
     assert before.summary()["suppressed"] == 2
     assert not before.failed("error")
     after = lint(["."], cwd=repo.path, today=dt.date(2026, 7, 1))
     got = [(f.rule, f.suppressed) for f in after.findings if f.rule != "market-without-pack"]
-    assert got == [("placeholder-undeclared", False), ("placeholder-undeclared", False),
-                   ("suppression-expired", False), ("suppression-unused", False)]
+    assert got == [
+        ("placeholder-undeclared", False),
+        ("placeholder-undeclared", False),
+        ("suppression-expired", False),
+        ("suppression-unused", False),
+    ]
     assert after.failed("error")
 
 
 def test_bad_files_are_findings_and_the_run_goes_on(repo):
     repo.write("bad.yaml", "kind: template\nid: [\n")
     (repo.path / "latin1.yaml").write_bytes(b"kind: template\nbody: caf\xe9\n")
-    repo.write("good.yaml", "kind: template\nid: t\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: x\n")
+    repo.write(
+        "good.yaml", "kind: template\nid: t\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: x\n"
+    )
     result = lint(["."], cwd=repo.path)
     assert [(f.rule, f.path) for f in result.findings if f.severity == "error"] == [
-        ("yaml-syntax", "bad.yaml"), ("yaml-syntax", "latin1.yaml")]
+        ("yaml-syntax", "bad.yaml"),
+        ("yaml-syntax", "latin1.yaml"),
+    ]
     assert result.documents == 1
 
 
@@ -138,10 +163,20 @@ def test_empty_folder_and_missing_paths(repo):
 
 
 def test_findings_carry_document_field_citation_and_a_line_independent_fingerprint(repo):
-    repo.write("t.yaml", "kind: template\nid: t\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: '{{x}}'\n")
-    (finding,) = [f for f in lint(["."], cwd=repo.path).findings if f.rule == "placeholder-undeclared"]
+    repo.write(
+        "t.yaml",
+        "kind: template\nid: t\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: '{{x}}'\n",
+    )
+    (finding,) = [
+        f for f in lint(["."], cwd=repo.path).findings if f.rule == "placeholder-undeclared"
+    ]
     assert (finding.document, finding.field, finding.line, finding.column) == ("t", "body", 6, 8)
     assert finding.citation is not None and finding.citation.source
-    repo.write("t.yaml", "# moved\n\n\nkind: template\nid: t\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: '{{x}}'\n")
-    (moved,) = [f for f in lint(["."], cwd=repo.path).findings if f.rule == "placeholder-undeclared"]
+    repo.write(
+        "t.yaml",
+        "# moved\n\n\nkind: template\nid: t\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: '{{x}}'\n",
+    )
+    (moved,) = [
+        f for f in lint(["."], cwd=repo.path).findings if f.rule == "placeholder-undeclared"
+    ]
     assert moved.line == 9 and moved.fingerprint == finding.fingerprint

@@ -13,13 +13,69 @@ from compliance.engine import lint
 from compliance.loader import SourceFile, parse_bytes
 from compliance.validation import validate
 
-FIELDS = ["kind", "id", "channel", "purpose", "markets", "body", "variables", "sender",
-          "consent_scope", "fallback", "suppress", "registrations", "header", "buttons",
-          "type", "address", "consent", "capture", "expires_after", "rule", "reason", "expires"]
-VALUES = ["template", "sender", "consent_scope", "sms", "whatsapp", "push", "marketing", "otp",
-          "[US, GB]", "[US", "{{name}}", "'{{1}} {x}'", "\"\\u200b\"", "&a [1, 2]", "*a", "*b",
-          "2026-12-31", "P2Y", "null", "~", "yes", "0x1F", "!!binary aGk=", "|", ">-", "{", "}",
-          "- a", "? x", "<<: *a", "\t", "\x00", "\ud800", "é’–👍", "---", "...", "%YAML 1.2"]
+FIELDS = [
+    "kind",
+    "id",
+    "channel",
+    "purpose",
+    "markets",
+    "body",
+    "variables",
+    "sender",
+    "consent_scope",
+    "fallback",
+    "suppress",
+    "registrations",
+    "header",
+    "buttons",
+    "type",
+    "address",
+    "consent",
+    "capture",
+    "expires_after",
+    "rule",
+    "reason",
+    "expires",
+]
+VALUES = [
+    "template",
+    "sender",
+    "consent_scope",
+    "sms",
+    "whatsapp",
+    "push",
+    "marketing",
+    "otp",
+    "[US, GB]",
+    "[US",
+    "{{name}}",
+    "'{{1}} {x}'",
+    '"\\u200b"',
+    "&a [1, 2]",
+    "*a",
+    "*b",
+    "2026-12-31",
+    "P2Y",
+    "null",
+    "~",
+    "yes",
+    "0x1F",
+    "!!binary aGk=",
+    "|",
+    ">-",
+    "{",
+    "}",
+    "- a",
+    "? x",
+    "<<: *a",
+    "\t",
+    "\x00",
+    "\ud800",
+    "é’–👍",
+    "---",
+    "...",
+    "%YAML 1.2",
+]
 
 fragment = st.one_of(
     st.sampled_from(FIELDS).map(lambda k: f"{k}: "),
@@ -33,8 +89,9 @@ yaml_like = st.lists(fragment, max_size=60).map("".join).map(lambda s: "kind: te
 @settings(max_examples=400, deadline=None)
 @given(yaml_like)
 def test_loader_and_validator_never_raise(text):
-    source = parse_bytes(SourceFile(Path("f.yaml"), "f.yaml"),
-                         text.encode("utf-8", "surrogatepass"))
+    source = parse_bytes(
+        SourceFile(Path("f.yaml"), "f.yaml"), text.encode("utf-8", "surrogatepass")
+    )
     for doc in source.documents:
         validated = validate(doc)
         if validated is not None:
@@ -59,33 +116,54 @@ def test_the_linter_never_raises_and_exits_0_1_or_2(texts):
         result = lint(["."], cwd=root)
         for finding in result.findings:
             assert finding.line >= 1 and finding.column >= 1
-        assert main(["lint", str(root), "--format", "json", "-o", str(root / "out.json")]) in (0, 1, 2)
+        assert main(["lint", str(root), "--format", "json", "-o", str(root / "out.json")]) in (
+            0,
+            1,
+            2,
+        )
 
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=80) | st.sampled_from(
-    ["{{a}}", "{{1}} {{2}}", "{a}", "{{b}", "’–€[]", "\u200b\u202e", "👨\u200d👩", "x" * 200])
-template = st.fixed_dictionaries({
-    "kind": st.just("template"),
-    "id": st.sampled_from(["t", "u", "t"]),
-    "channel": st.sampled_from(["sms", "whatsapp", "push", "email"]),
-    "purpose": st.sampled_from(["marketing", "transactional", "otp"]),
-    "markets": st.lists(st.sampled_from(["US", "GB", "IN", "MX", "us"]), max_size=3),
-    "body": texts,
-    "sender": st.sampled_from(["s", "missing"]),
-    "consent_scope": st.sampled_from(["c", "missing"]),
-    "fallback": st.sampled_from(["t", "u", "nope"]),
-}, optional={
-    "variables": st.dictionaries(st.sampled_from(["a", "b", "1", "2"]), st.fixed_dictionaries(
-        {}, optional={"example": texts, "max_length": st.integers(-1, 400)}), max_size=3),
-    "footer": texts,
-    "suppress": st.lists(st.fixed_dictionaries({
-        "rule": st.sampled_from(["sms-segments", "hidden-characters", "nope"]),
-        "reason": st.sampled_from(["because", ""]),
-        "expires": st.sampled_from(["2020-01-01", "2999-01-01"])}), max_size=2),
-})
-CONTEXT = ('{"kind": "sender", "id": "s", "channel": "sms", "type": "short_code", '
-           '"address": "12345", "markets": ["US"], "purposes": ["otp"]}\n---\n'
-           '{"kind": "consent_scope", "id": "c", "consent": "express", "channels": ["email"]}\n')
+    ["{{a}}", "{{1}} {{2}}", "{a}", "{{b}", "’–€[]", "\u200b\u202e", "👨\u200d👩", "x" * 200]
+)
+template = st.fixed_dictionaries(
+    {
+        "kind": st.just("template"),
+        "id": st.sampled_from(["t", "u", "t"]),
+        "channel": st.sampled_from(["sms", "whatsapp", "push", "email"]),
+        "purpose": st.sampled_from(["marketing", "transactional", "otp"]),
+        "markets": st.lists(st.sampled_from(["US", "GB", "IN", "MX", "us"]), max_size=3),
+        "body": texts,
+        "sender": st.sampled_from(["s", "missing"]),
+        "consent_scope": st.sampled_from(["c", "missing"]),
+        "fallback": st.sampled_from(["t", "u", "nope"]),
+    },
+    optional={
+        "variables": st.dictionaries(
+            st.sampled_from(["a", "b", "1", "2"]),
+            st.fixed_dictionaries(
+                {}, optional={"example": texts, "max_length": st.integers(-1, 400)}
+            ),
+            max_size=3,
+        ),
+        "footer": texts,
+        "suppress": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "rule": st.sampled_from(["sms-segments", "hidden-characters", "nope"]),
+                    "reason": st.sampled_from(["because", ""]),
+                    "expires": st.sampled_from(["2020-01-01", "2999-01-01"]),
+                }
+            ),
+            max_size=2,
+        ),
+    },
+)
+CONTEXT = (
+    '{"kind": "sender", "id": "s", "channel": "sms", "type": "short_code", '
+    '"address": "12345", "markets": ["US"], "purposes": ["otp"]}\n---\n'
+    '{"kind": "consent_scope", "id": "c", "consent": "express", "channels": ["email"]}\n'
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

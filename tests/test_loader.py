@@ -15,8 +15,12 @@ def parse(text: str) -> SourceFile:
 def test_values_and_positions_of_every_node():
     source = parse("kind: template\nid: x\nmarkets: [US, GB]\nvariables:\n  a: {max_length: 3}\n")
     doc = source.documents[0]
-    assert doc.data == {"kind": "template", "id": "x", "markets": ["US", "GB"],
-                        "variables": {"a": {"max_length": 3}}}
+    assert doc.data == {
+        "kind": "template",
+        "id": "x",
+        "markets": ["US", "GB"],
+        "variables": {"a": {"max_length": 3}},
+    }
     assert doc.span(("markets", 1)) == Span(3, 15, 3, 17)
     assert doc.span(("variables", "a"), key=True) == Span(5, 3, 5, 4)
     assert doc.span(("variables", "a", "max_length")).line == 5
@@ -29,21 +33,26 @@ def test_several_documents_in_one_file_keep_their_own_lines():
 
 
 def test_yaml_1_2_scalars_dates_and_merge_keys():
-    source = parse("kind: k\nyes_is_text: yes\nwhen: 2026-12-31\nbase: &b {x: 1}\nm:\n  <<: *b\n  y: 2\n")
+    source = parse(
+        "kind: k\nyes_is_text: yes\nwhen: 2026-12-31\nbase: &b {x: 1}\nm:\n  <<: *b\n  y: 2\n"
+    )
     data = source.documents[0].data
     assert data["yes_is_text"] == "yes"
     assert str(data["when"]) == "2026-12-31"
     assert data["m"] == {"x": 1, "y": 2}
 
 
-@pytest.mark.parametrize("text, line, col", [
-    ('kind: t\nbody: "ab\\u200bcd"\n', 2, 10),          # double-quoted escape
-    ("kind: t\nbody: 'it''s \u200bx'\n", 2, 14),         # single-quoted with '' escape
-    ("kind: t\nbody: plain \u200bx\n", 2, 13),           # plain
-    ("kind: t\nbody: |\n  first\n  se\u200bcond\n", 4, 5),  # literal block
-    ("kind: t\nbody: >\n  first\n  se\u200bcond\n", 4, 5),  # folded block
-    ("kind: t\nbody: plain first\n  se\u200bcond\n", 3, 5),  # multi-line plain
-])
+@pytest.mark.parametrize(
+    "text, line, col",
+    [
+        ('kind: t\nbody: "ab\\u200bcd"\n', 2, 10),  # double-quoted escape
+        ("kind: t\nbody: 'it''s \u200bx'\n", 2, 14),  # single-quoted with '' escape
+        ("kind: t\nbody: plain \u200bx\n", 2, 13),  # plain
+        ("kind: t\nbody: |\n  first\n  se\u200bcond\n", 4, 5),  # literal block
+        ("kind: t\nbody: >\n  first\n  se\u200bcond\n", 4, 5),  # folded block
+        ("kind: t\nbody: plain first\n  se\u200bcond\n", 3, 5),  # multi-line plain
+    ],
+)
 def test_text_span_points_at_the_character_inside_any_scalar_style(text, line, col):
     doc = parse(text).documents[0]
     index = doc.data["body"].index("\u200b")
@@ -70,7 +79,7 @@ def test_duplicate_keys_are_reported_at_the_second_key():
 
 def test_alias_bomb_is_stopped():
     lines = ["kind: x", 'a: &a ["l","l","l","l","l","l","l","l","l"]']
-    for name, prev in zip("bcdefgh", "abcdefg"):
+    for name, prev in zip("bcdefgh", "abcdefg", strict=True):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     source = parse("\n".join(lines) + "\n")
     assert [p.code for p in source.problems] == ["alias-bomb"]

@@ -21,8 +21,19 @@ def run(args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
-    built = run([sys.executable, "-m", "build", "--no-isolation", "--wheel", "--sdist",
-                 "--outdir", str(out), str(ROOT)])
+    built = run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--no-isolation",
+            "--wheel",
+            "--sdist",
+            "--outdir",
+            str(out),
+            str(ROOT),
+        ]
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     return {"wheel": next(out.glob("*.whl")), "sdist": next(out.glob("*.tar.gz"))}
 
@@ -33,12 +44,26 @@ def test_installed_distribution_lints_the_example_like_the_checkout(dists, kind,
     # system site-packages supply the dependencies; the distribution itself goes in the venv
     venv.create(env_dir, system_site_packages=True, with_pip=True)
     python = env_dir / "bin" / "python"
-    install = run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                   "--no-index", "--force-reinstall", str(dists[kind])])
+    install = run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--force-reinstall",
+            str(dists[kind]),
+        ]
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     env = {**os.environ, "PYTHONPATH": ""}
-    where = run([str(python), "-c", "import compliance.packs as p; print(p.shipped_pack_dir())"],
-                cwd=tmp_path, env=env)
+    where = run(
+        [str(python), "-c", "import compliance.packs as p; print(p.shipped_pack_dir())"],
+        cwd=tmp_path,
+        env=env,
+    )
     assert str(env_dir) in where.stdout, where.stdout + where.stderr
     exe = str(env_dir / "bin" / "compliance")
     tested = run([exe, "rules", "test"], cwd=tmp_path, env=env)

@@ -53,17 +53,42 @@ def write_pack(tmp_path: Path, rules: dict[str, str] = {}, markets: dict[str, st
 RULE = (FIXTURE_PACK / "rules" / "short-sms.yaml").read_text("utf-8")
 
 
-@pytest.mark.parametrize("name, text, line, message", [
-    ("other.yaml", RULE, 1, "must equal the file name"),
-    ("short-sms.yaml", RULE.replace("severity: warning", "severity: high"), 4, "'high' is not allowed"),
-    ("short-sms.yaml", RULE.replace("kind: sms_encoding", "kind: nope"), 8, "unknown check kind 'nope'"),
-    ("short-sms.yaml", RULE.replace("params: {max_segments: 1}", "params: {max_segment: 1}"), 10,
-     "parameter max_segment"),
-    ("short-sms.yaml", RULE.replace("citations:\n  - source: test fixture\n", "citations: []\n"), 11,
-     "must not be empty"),
-    ("short-sms.yaml", RULE.replace("summary:", "sumary:"), 1,
-     "missing required field 'summary'; also line 2: unknown field 'sumary': did you mean 'summary'?"),
-])
+@pytest.mark.parametrize(
+    "name, text, line, message",
+    [
+        ("other.yaml", RULE, 1, "must equal the file name"),
+        (
+            "short-sms.yaml",
+            RULE.replace("severity: warning", "severity: high"),
+            4,
+            "'high' is not allowed",
+        ),
+        (
+            "short-sms.yaml",
+            RULE.replace("kind: sms_encoding", "kind: nope"),
+            8,
+            "unknown check kind 'nope'",
+        ),
+        (
+            "short-sms.yaml",
+            RULE.replace("params: {max_segments: 1}", "params: {max_segment: 1}"),
+            10,
+            "parameter max_segment",
+        ),
+        (
+            "short-sms.yaml",
+            RULE.replace("citations:\n  - source: test fixture\n", "citations: []\n"),
+            11,
+            "must not be empty",
+        ),
+        (
+            "short-sms.yaml",
+            RULE.replace("summary:", "sumary:"),
+            1,
+            "missing required field 'summary'; also line 2: unknown field 'sumary': did you mean 'summary'?",
+        ),
+    ],
+)
 def test_bad_rule_files_are_pack_errors_with_a_place(tmp_path, name, text, line, message):
     pack = write_pack(tmp_path, rules={name: text})
     with pytest.raises(PackError) as info:
@@ -74,8 +99,11 @@ def test_bad_rule_files_are_pack_errors_with_a_place(tmp_path, name, text, line,
 
 
 def test_market_errors(tmp_path):
-    pack = write_pack(tmp_path, rules={"short-sms.yaml": RULE},
-                      markets={"nz.yaml": "code: NZ\nname: x\nrules:\n  - rule: no-such-rule\n"})
+    pack = write_pack(
+        tmp_path,
+        rules={"short-sms.yaml": RULE},
+        markets={"nz.yaml": "code: NZ\nname: x\nrules:\n  - rule: no-such-rule\n"},
+    )
     with pytest.raises(PackError, match="enables unknown rule 'no-such-rule'"):
         load_packs([pack])
 

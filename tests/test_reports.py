@@ -83,8 +83,7 @@ def empty(tmp_path: Path) -> LintResult:
 def with_market(result: LintResult, market: str = "US") -> LintResult:
     """The result as if a market pack had raised its findings: market findings need a pack,
     and which packs ship is not this module's business."""
-    return dataclasses.replace(result, findings=[f.with_(market=market)
-                                                 for f in result.findings])
+    return dataclasses.replace(result, findings=[f.with_(market=market) for f in result.findings])
 
 
 def test_fixture_yields_the_findings_the_tests_rely_on(result: LintResult) -> None:
@@ -184,7 +183,10 @@ def test_sarif_validates_and_describes_the_run(result: LintResult) -> None:
     [run_] = data["runs"]
     driver = run_["tool"]["driver"]
     assert (driver["name"], driver["version"], driver["informationUri"]) == (
-        "compliance", __version__, HOME)
+        "compliance",
+        __version__,
+        HOME,
+    )
     root = run_["originalUriBaseIds"]["%SRCROOT%"]["uri"]
     assert root.startswith("file:///") and root.endswith("/")
     assert len(run_["results"]) == 5
@@ -221,10 +223,11 @@ def test_sarif_results_point_at_the_finding(result: LintResult) -> None:
     assert sender["level"] == "error"
     assert sender["message"]["text"].startswith("sender 'acme-us' is not defined")
     location = sender["locations"][0]["physicalLocation"]
-    assert location["artifactLocation"] == {"uri": "templates/spring-sale.yaml",
-                                            "uriBaseId": "%SRCROOT%"}
-    assert location["region"] == {"startLine": 6, "startColumn": 9, "endLine": 6,
-                                  "endColumn": 16}
+    assert location["artifactLocation"] == {
+        "uri": "templates/spring-sale.yaml",
+        "uriBaseId": "%SRCROOT%",
+    }
+    assert location["region"] == {"startLine": 6, "startColumn": 9, "endLine": 6, "endColumn": 16}
     assert sender["properties"]["document"] == "spring-sale"
     assert sender["properties"]["citation"]["source"]
     assert "suppressions" not in sender
@@ -243,8 +246,12 @@ def test_sarif_fingerprints_survive_moved_lines(tmp_path: Path) -> None:
     after = sarif(run(tmp_path, {"t.yaml": "\n\n\n" + TEMPLATE}))["runs"][0]["results"]
 
     def keyed(results: list[dict[str, Any]]) -> dict[str, int]:
-        return {r["partialFingerprints"]["compliance/v1"]:
-                r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in results}
+        return {
+            r["partialFingerprints"]["compliance/v1"]: r["locations"][0]["physicalLocation"][
+                "region"
+            ]["startLine"]
+            for r in results
+        }
 
     old, new = keyed(before), keyed(after)
     assert len(old) == len(before) == 5  # one fingerprint per finding
@@ -253,8 +260,9 @@ def test_sarif_fingerprints_survive_moved_lines(tmp_path: Path) -> None:
 
 
 def test_sarif_gives_unknown_rules_a_minimal_entry(result: LintResult) -> None:
-    odd = dataclasses.replace(result, findings=[f.with_(rule="no-such-rule")
-                                                for f in result.findings[:1]])
+    odd = dataclasses.replace(
+        result, findings=[f.with_(rule="no-such-rule") for f in result.findings[:1]]
+    )
     run_ = sarif(odd)["runs"][0]
     [rule] = run_["tool"]["driver"]["rules"]
     assert rule["id"] == "no-such-rule" and rule["helpUri"] == rule_url("no-such-rule")
@@ -270,7 +278,8 @@ def test_sarif_of_nothing_validates(empty: LintResult) -> None:
 
 COMMAND = re.compile(
     r"^::(error|warning|notice) file=(?P<file>[^,]+),line=(\d+),endLine=(\d+),col=(\d+),"
-    r"endColumn=(\d+),title=(?P<title>[^,:]+)::(?P<message>.+)$")
+    r"endColumn=(\d+),title=(?P<title>[^,:]+)::(?P<message>.+)$"
+)
 
 
 def parsed(line: str) -> re.Match[str]:
@@ -288,7 +297,8 @@ def test_github_commands_have_the_expected_shape(result: LintResult) -> None:
         "::error file=templates/spring-sale.yaml,line=6,endLine=6,col=9,endColumn=16,"
         "title=unknown-reference::sender 'acme-us' is not defined in this repo; define a "
         "sender with this id%0A%0ASource: compliance document format, "
-        "docs/documents.md#references")
+        "docs/documents.md#references"
+    )
     # worst first, then in file order: the info on line 5 comes last
     matches = [parsed(line) for line in commands]
     assert [m.group(1) for m in matches] == ["error", "error", "error", "warning", "notice"]
@@ -327,7 +337,8 @@ def test_escape_functions() -> None:
 def test_github_of_nothing_is_just_the_summary(empty: LintResult) -> None:
     assert render("github", empty).splitlines() == [
         "1 file read, but none holds a document (a YAML mapping with kind: template, "
-        "sender or consent_scope)"]
+        "sender or consent_scope)"
+    ]
 
 
 # junit -----------------------------------------------------------------------------------
@@ -361,8 +372,9 @@ def test_junit_counts_errors_and_warnings_as_failures(result: LintResult) -> Non
 
 
 def test_junit_groups_by_file_and_names_the_market(tmp_path: Path) -> None:
-    res = run(tmp_path, {"a.yaml": TEMPLATE,
-                         "b.yaml": TEMPLATE.replace("spring-sale", "autumn-sale")})
+    res = run(
+        tmp_path, {"a.yaml": TEMPLATE, "b.yaml": TEMPLATE.replace("spring-sale", "autumn-sale")}
+    )
     root = junit(with_market(res))
     assert [s.get("name") for s in root.findall("testsuite")] == ["a.yaml", "b.yaml"]
     names = [c.get("name", "") for c in root.findall(".//testcase")]
@@ -378,8 +390,9 @@ def test_junit_without_findings_has_one_passing_case(empty: LintResult) -> None:
 
 
 def test_junit_strips_what_xml_cannot_hold(result: LintResult) -> None:
-    odd = dataclasses.replace(result, findings=[f.with_(message="bell\x07 esc\x1b tab\tok")
-                                                for f in result.findings])
+    odd = dataclasses.replace(
+        result, findings=[f.with_(message="bell\x07 esc\x1b tab\tok") for f in result.findings]
+    )
     root = junit(odd)
     failure = root.find(".//failure")
     assert failure is not None and failure.get("message") == "bell esc tab\tok"

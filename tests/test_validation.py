@@ -20,12 +20,16 @@ def documents(text: str):
 
 def problems(text: str) -> list[tuple[int, int, str]]:
     (doc,) = documents(text)
-    return sorted((doc.span(p.path, key=p.key).line, doc.span(p.path, key=p.key).column,
-                   p.message) for p in doc.problems)
+    return sorted(
+        (doc.span(p.path, key=p.key).line, doc.span(p.path, key=p.key).column, p.message)
+        for p in doc.problems
+    )
 
 
 def test_a_valid_template_has_a_model():
-    (doc,) = documents("kind: template\nid: a\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: x\n")
+    (doc,) = documents(
+        "kind: template\nid: a\nchannel: push\npurpose: otp\nmarkets: [US]\nbody: x\n"
+    )
     assert doc.valid and doc.model.status == "draft"
 
 
@@ -38,33 +42,51 @@ def test_unknown_field_points_at_the_key_and_suggests_the_field():
 def test_wrong_type_and_bad_value_messages_name_the_field():
     found = problems(
         "kind: template\nid: Bad_Id\nchannel: sms\npurpose: marketting\nmarkets: [us]\n"
-        "body: x\nsender: s\nconsent_scope: c\nvariables:\n  a: {max_length: '3'}\n")
+        "body: x\nsender: s\nconsent_scope: c\nvariables:\n  a: {max_length: '3'}\n"
+    )
     messages = [m for _, _, m in found]
     assert any(m.startswith("id: 'Bad_Id' is not valid: ids use lower-case") for m in messages)
-    assert "purpose: 'marketting' is not allowed (did you mean 'marketing'?); use one of: " \
-           "marketing, transactional, otp" in messages
-    assert any("'us' is not an ISO 3166-1 alpha-2 country code (use upper case)" in m for m in messages)
+    assert (
+        "purpose: 'marketting' is not allowed (did you mean 'marketing'?); use one of: "
+        "marketing, transactional, otp" in messages
+    )
+    assert any(
+        "'us' is not an ISO 3166-1 alpha-2 country code (use upper case)" in m for m in messages
+    )
     assert "variables.a.max_length: expected a whole number, got str '3'" in messages
 
 
 def test_required_when_rules():
-    messages = [m for _, _, m in problems(
-        "kind: template\nid: a\nchannel: sms\npurpose: marketing\nmarkets: [US]\nbody: x\n")]
+    messages = [
+        m
+        for _, _, m in problems(
+            "kind: template\nid: a\nchannel: sms\npurpose: marketing\nmarkets: [US]\nbody: x\n"
+        )
+    ]
     assert any(m.startswith("missing field 'sender'") for m in messages)
     assert any(m.startswith("missing field 'consent_scope'") for m in messages)
 
 
 def test_sender_address_must_fit_its_type():
     found = problems("kind: sender\nid: s\nchannel: sms\ntype: long_code\naddress: '555-0123'\n")
-    assert found == [(5, 10, "address '555-0123' does not fit sender type 'long_code': "
-                             "expected an E.164 number such as +14155550123")]
+    assert found == [
+        (
+            5,
+            10,
+            "address '555-0123' does not fit sender type 'long_code': "
+            "expected an E.164 number such as +14155550123",
+        )
+    ]
 
 
 def test_union_fields_report_the_deeper_problem_only():
-    found = problems("kind: template\nid: a\nchannel: whatsapp\npurpose: otp\nmarkets: [US]\n"
-                     "body: x\nsender: s\nheader: {format: gif}\n")
+    found = problems(
+        "kind: template\nid: a\nchannel: whatsapp\npurpose: otp\nmarkets: [US]\n"
+        "body: x\nsender: s\nheader: {format: gif}\n"
+    )
     assert [m for _, _, m in found] == [
-        "header.format: 'gif' is not allowed; use one of: text, image, video, document, location"]
+        "header.format: 'gif' is not allowed; use one of: text, image, video, document, location"
+    ]
 
 
 def test_other_tools_kinds_are_ignored_but_near_misses_are_flagged():
@@ -77,7 +99,8 @@ def test_other_tools_kinds_are_ignored_but_near_misses_are_flagged():
 def test_registrations_are_typed_for_india_and_whatsapp():
     found = problems(
         "kind: template\nid: a\nchannel: sms\npurpose: otp\nmarkets: [IN]\nbody: x\nsender: s\n"
-        "registrations:\n  IN: {category: promo}\n  XX: {a: 1}\n")
+        "registrations:\n  IN: {category: promo}\n  XX: {a: 1}\n"
+    )
     messages = [m for _, _, m in found]
     assert "missing required field 'dlt_template_id' in registrations.IN" in messages
     assert any(m.startswith("registrations.IN.category: 'promo' is not allowed") for m in messages)

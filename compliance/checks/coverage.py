@@ -29,33 +29,51 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
 def _sender(template: Any, sender: Any) -> Iterator[Hit]:
     name = f"sender {sender.id!r}"
     if sender.channel != template.channel:
-        yield Hit(f"{name} sends {sender.channel}, but this template is for {template.channel}",
-                  path=("sender",), content=f"channel:{sender.channel}")
+        yield Hit(
+            f"{name} sends {sender.channel}, but this template is for {template.channel}",
+            path=("sender",),
+            content=f"channel:{sender.channel}",
+        )
     if sender.purposes and template.purpose not in sender.purposes:
-        yield Hit(f"{name} is registered for {', '.join(sender.purposes)}, not "
-                  f"{template.purpose}", path=("sender",), content=f"purpose:{template.purpose}")
+        yield Hit(
+            f"{name} is registered for {', '.join(sender.purposes)}, not {template.purpose}",
+            path=("sender",),
+            content=f"purpose:{template.purpose}",
+        )
     yield from _markets(template, sender.markets, name)
 
 
 def _scope(template: Any, scope: Any) -> Iterator[Hit]:
     name = f"consent_scope {scope.id!r}"
     if scope.channels and template.channel not in scope.channels:
-        yield Hit(f"{name} covers {', '.join(scope.channels)}, not {template.channel}",
-                  path=("consent_scope",), content=f"channel:{template.channel}")
+        yield Hit(
+            f"{name} covers {', '.join(scope.channels)}, not {template.channel}",
+            path=("consent_scope",),
+            content=f"channel:{template.channel}",
+        )
     if scope.purposes and template.purpose not in scope.purposes:
-        yield Hit(f"{name} covers {', '.join(scope.purposes)}, not {template.purpose}",
-                  path=("consent_scope",), content=f"purpose:{template.purpose}")
+        yield Hit(
+            f"{name} covers {', '.join(scope.purposes)}, not {template.purpose}",
+            path=("consent_scope",),
+            content=f"purpose:{template.purpose}",
+        )
     yield from _markets(template, scope.markets, name)
 
 
 def _fallback(template: Any, fallback: Any) -> Iterator[Hit]:
     name = f"fallback {fallback.id!r}"
     if fallback.channel != "sms":
-        yield Hit(f"{name} is a {fallback.channel} template; a fallback must be an sms template",
-                  path=("fallback",), content=f"channel:{fallback.channel}")
+        yield Hit(
+            f"{name} is a {fallback.channel} template; a fallback must be an sms template",
+            path=("fallback",),
+            content=f"channel:{fallback.channel}",
+        )
     if fallback.purpose != template.purpose:
-        yield Hit(f"{name} is {fallback.purpose}, but this template is {template.purpose}",
-                  path=("fallback",), content=f"purpose:{fallback.purpose}")
+        yield Hit(
+            f"{name} is {fallback.purpose}, but this template is {template.purpose}",
+            path=("fallback",),
+            content=f"purpose:{fallback.purpose}",
+        )
     yield from _markets(template, fallback.markets, name)
 
 
@@ -64,8 +82,11 @@ def _markets(template: Any, covered: list[str], name: str) -> Iterator[Hit]:
         return  # no market list: the document does not restrict markets
     for i, market in enumerate(template.markets):
         if market not in covered:
-            yield Hit(f"{name} does not cover market {market} (it covers "
-                      f"{', '.join(covered)})", path=("markets", i), content=f"market:{market}")
+            yield Hit(
+                f"{name} does not cover market {market} (it covers {', '.join(covered)})",
+                path=("markets", i),
+                content=f"market:{market}",
+            )
 
 
 _COVERS = {"sender": _sender, "consent_scope": _scope, "fallback": _fallback}

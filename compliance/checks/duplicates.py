@@ -24,5 +24,9 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
         return
     others = [d for d in same if d is not doc]
     places = ", ".join(f"{d.path}:{d.span(('id',)).line}" for d in others)
-    yield Hit(f"{doc.kind} id {doc.id!r} is defined more than once (also at {places}): "
-              "give each its own id", path=("id",), content=doc.id)
+    yield Hit(
+        f"{doc.kind} id {doc.id!r} is defined more than once (also at {places}): "
+        "give each its own id",
+        path=("id",),
+        content=doc.id,
+    )

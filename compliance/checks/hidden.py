@@ -52,8 +52,12 @@ def _joins_emoji(text: str, i: int) -> bool:
 
 
 def _emojiish(ch: str) -> bool:
-    return bool(ch) and (ord(ch) >= 0x1F000 or unicodedata.category(ch) == "So"
-                         or ch in VARIATION_SELECTORS or 0x1F3FB <= ord(ch) <= 0x1F3FF)
+    return bool(ch) and (
+        ord(ch) >= 0x1F000
+        or unicodedata.category(ch) == "So"
+        or ch in VARIATION_SELECTORS
+        or 0x1F3FB <= ord(ch) <= 0x1F3FF
+    )
 
 
 def describe(ch: str) -> str:
@@ -68,8 +72,12 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
         if path and path[0] == "suppress":
             continue
         for i, ch in hidden_positions(text):
-            yield Hit(f"hidden character {describe(ch)} in {_dotted(path)}: remove it",
-                      path=path, text=(i, i + 1), content=f"{_dotted(path)}:{text[max(0, i - 12):i + 12]}")
+            yield Hit(
+                f"hidden character {describe(ch)} in {_dotted(path)}: remove it",
+                path=path,
+                text=(i, i + 1),
+                content=f"{_dotted(path)}:{text[max(0, i - 12) : i + 12]}",
+            )
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

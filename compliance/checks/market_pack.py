@@ -21,5 +21,8 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
             continue
         if ctx.enforced is not None and market not in ctx.enforced:
             continue
-        yield Hit(f"no rule pack for market {market}: only the generic rules check this "
-                  "template there", path=("markets", i), content=market)
+        yield Hit(
+            f"no rule pack for market {market}: only the generic rules check this template there",
+            path=("markets", i),
+            content=market,
+        )

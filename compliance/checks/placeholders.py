@@ -24,15 +24,28 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
         for token in tokens:
             used.add(token.name)
             if params.mode == "undeclared" and token.name not in declared:
-                yield Hit(f"placeholder {{{{{token.name}}}}} is not declared under variables: "
-                          f"add variables.{token.name} (with an example and max_length)",
-                          path=path, text=(token.start, token.end), content=token.name)
+                yield Hit(
+                    f"placeholder {{{{{token.name}}}}} is not declared under variables: "
+                    f"add variables.{token.name} (with an example and max_length)",
+                    path=path,
+                    text=(token.start, token.end),
+                    content=token.name,
+                )
         if params.mode == "malformed":
             for bad in malformed:
-                yield Hit(f"malformed placeholder {bad.text!r}: write placeholders as "
-                          "{{name}} with exactly two braces on each side",
-                          path=path, text=(bad.start, bad.end), content=bad.text)
+                yield Hit(
+                    f"malformed placeholder {bad.text!r}: write placeholders as "
+                    "{{name}} with exactly two braces on each side",
+                    path=path,
+                    text=(bad.start, bad.end),
+                    content=bad.text,
+                )
     if params.mode == "unused":
         for name in sorted(declared - used):
-            yield Hit(f"variable {name!r} is declared but no text uses {{{{{name}}}}}: "
-                      "remove it or use it", path=("variables", name), key=True, content=name)
+            yield Hit(
+                f"variable {name!r} is declared but no text uses {{{{{name}}}}}: "
+                "remove it or use it",
+                path=("variables", name),
+                key=True,
+                content=name,
+            )

@@ -29,8 +29,16 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
             continue
         known = list(ctx.index.by_kind.get(kind, {}))
         near = difflib.get_close_matches(ident, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {near[0]!r}?" if near else (
-            f"; define a {kind} with this id" if not known else
-            f"; known {kind} ids: {', '.join(sorted(known)[:5])}" + ("..." if len(known) > 5 else ""))
-        yield Hit(f"{name} {ident!r} is not defined in this repo{hint}", path=(name,),
-                  content=ident)
+        hint = (
+            f"; did you mean {near[0]!r}?"
+            if near
+            else (
+                f"; define a {kind} with this id"
+                if not known
+                else f"; known {kind} ids: {', '.join(sorted(known)[:5])}"
+                + ("..." if len(known) > 5 else "")
+            )
+        )
+        yield Hit(
+            f"{name} {ident!r} is not defined in this repo{hint}", path=(name,), content=ident
+        )

@@ -33,23 +33,32 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
     if info.segments <= params.max_segments:
         return
     unit = "UTF-16 units" if info.encoding == UCS2 else "septets"
-    message = (f"body needs {info.segments} SMS segments ({info.encoding}, {info.units} {unit}, "
-               f"variables at their longest); the limit is {params.max_segments}")
+    message = (
+        f"body needs {info.segments} SMS segments ({info.encoding}, {info.units} {unit}, "
+        f"variables at their longest); the limit is {params.max_segments}"
+    )
     hit_text = None
     if info.encoding == UCS2:
         names = ", ".join(f"{ch!r} ({_name(ch)})" for ch in info.non_gsm[:5])
         more = f" and {len(info.non_gsm) - 5} more" if len(info.non_gsm) > 5 else ""
-        gsm = analyze("".join("?" if not_gsm else ch for ch, not_gsm in _marked(text)),
-                      udh=params.udh)
-        message += (f". UCS-2 is forced by {names}{more}; in GSM-7 it would need "
-                    f"{gsm.segments} segment{'s' if gsm.segments != 1 else ''}")
+        gsm = analyze(
+            "".join("?" if not_gsm else ch for ch, not_gsm in _marked(text)), udh=params.udh
+        )
+        message += (
+            f". UCS-2 is forced by {names}{more}; in GSM-7 it would need "
+            f"{gsm.segments} segment{'s' if gsm.segments != 1 else ''}"
+        )
         first = non_gsm_positions(template.body)
         if first:
             hit_text = (first[0][0], first[0][0] + 1)
     else:
         message += "; shorten the text"
-    yield Hit(message, path=("body",), text=hit_text,
-              content=f"{info.encoding}:{info.segments}:{params.max_segments}")
+    yield Hit(
+        message,
+        path=("body",),
+        text=hit_text,
+        content=f"{info.encoding}:{info.segments}:{params.max_segments}",
+    )
 
 
 def _marked(text: str) -> Iterator[tuple[str, bool]]:

@@ -41,16 +41,30 @@ def apply(doc: Any, findings: list[Any], today: dt.date) -> tuple[list[Any], lis
         path = ("suppress", i)
         if entry.expires is not None and entry.expires < today:
             if used[i]:
-                expired.append(Hit(
-                    f"suppression of {entry.rule!r} expired on {entry.expires.isoformat()} and no "
-                    "longer suppresses: fix the finding or renew the suppression with a reason",
-                    path=path, content=f"{entry.rule}:{entry.expires}"))
+                expired.append(
+                    Hit(
+                        f"suppression of {entry.rule!r} expired on {entry.expires.isoformat()} "
+                        "and no "
+                        "longer suppresses: fix the finding or renew the suppression with a reason",
+                        path=path,
+                        content=f"{entry.rule}:{entry.expires}",
+                    )
+                )
             else:
-                unused.append(Hit(f"suppression of {entry.rule!r} expired on "
-                                  f"{entry.expires.isoformat()} and matches nothing: remove it",
-                                  path=path, content=entry.rule))
+                unused.append(
+                    Hit(
+                        f"suppression of {entry.rule!r} expired on "
+                        f"{entry.expires.isoformat()} and matches nothing: remove it",
+                        path=path,
+                        content=entry.rule,
+                    )
+                )
         elif not used[i]:
-            unused.append(Hit(f"suppression of {entry.rule!r} matches no finding in this "
-                              "document: remove it", path=path, content=entry.rule))
+            unused.append(
+                Hit(
+                    f"suppression of {entry.rule!r} matches no finding in this document: remove it",
+                    path=path,
+                    content=entry.rule,
+                )
+            )
     return out, expired, unused
-

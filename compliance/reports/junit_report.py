@@ -49,8 +49,9 @@ def render(result: Any, *, include_suppressed: bool = False, color: bool = False
     # color is ignored: this is XML
     findings: list[Finding] = result.reported(include_suppressed)
     failures = sum(1 for f in findings if f.severity in FAILING and not f.suppressed)
-    root = ET.Element("testsuites", name="compliance", tests=str(max(len(findings), 1)),
-                      failures=str(failures))
+    root = ET.Element(
+        "testsuites", name="compliance", tests=str(max(len(findings), 1)), failures=str(failures)
+    )
     if not findings:
         # dashboards hide runs without test cases; one passing case shows the lint ran
         suite = ET.SubElement(root, "testsuite", name="compliance", tests="1", failures="0")
@@ -59,8 +60,12 @@ def render(result: Any, *, include_suppressed: bool = False, color: bool = False
     for path, group in groupby(findings, key=lambda f: f.path):
         cases = list(group)
         suite = ET.SubElement(
-            root, "testsuite", name=clean(path), tests=str(len(cases)),
-            failures=str(sum(1 for f in cases if f.severity in FAILING and not f.suppressed)))
+            root,
+            "testsuite",
+            name=clean(path),
+            tests=str(len(cases)),
+            failures=str(sum(1 for f in cases if f.severity in FAILING and not f.suppressed)),
+        )
         for f in cases:
             _testcase(suite, f)
     ET.indent(root)

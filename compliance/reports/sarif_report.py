@@ -26,8 +26,12 @@ LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 
 def render(result: Any, *, include_suppressed: bool = False, color: bool = False) -> str:
     # color is ignored: SARIF is for machines
-    return json.dumps(build(result, include_suppressed=include_suppressed), indent=2,
-                      ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            build(result, include_suppressed=include_suppressed), indent=2, ensure_ascii=False
+        )
+        + "\n"
+    )
 
 
 def build(result: Any, *, include_suppressed: bool = False) -> dict[str, Any]:
@@ -39,12 +43,14 @@ def build(result: Any, *, include_suppressed: bool = False) -> dict[str, Any]:
     index = {rule_id: i for i, rule_id in enumerate(fired)}
     rules = [_rule(rule_id, result.packs.rules.get(rule_id), findings) for rule_id in fired]
     run: dict[str, Any] = {
-        "tool": {"driver": {
-            "name": "compliance",
-            "version": __version__,
-            "informationUri": HOME,
-            "rules": rules,
-        }},
+        "tool": {
+            "driver": {
+                "name": "compliance",
+                "version": __version__,
+                "informationUri": HOME,
+                "rules": rules,
+            }
+        },
         "originalUriBaseIds": {SRCROOT: {"uri": _srcroot(result)}},
         # columns are Python string indices, i.e. code points, not UTF-16 units; saying so
         # keeps emoji-heavy templates from being highlighted one character off
@@ -83,8 +89,10 @@ def _rule(rule_id: str, rule: Any, findings: list[Finding]) -> dict[str, Any]:
         "name": rule_id,
         "shortDescription": {"text": model.summary},
         "fullDescription": {"text": description},
-        "help": {"text": _help_text(description, citations),
-                 "markdown": _help_markdown(rule_id, description, citations)},
+        "help": {
+            "text": _help_text(description, citations),
+            "markdown": _help_markdown(rule_id, description, citations),
+        },
         "helpUri": rule_url(rule_id),
         "defaultConfiguration": {"level": LEVELS[model.severity]},
         "properties": {"tags": tags},
@@ -127,16 +135,28 @@ def _result(f: Finding, rule_index: int) -> dict[str, Any]:
         "ruleIndex": rule_index,
         "level": LEVELS[f.severity],
         "message": {"text": text},
-        "locations": [{"physicalLocation": {
-            "artifactLocation": artifact,
-            "region": {"startLine": f.span.line, "startColumn": f.span.column,
-                       "endLine": f.span.end_line, "endColumn": f.span.end_column},
-        }}],
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": artifact,
+                    "region": {
+                        "startLine": f.span.line,
+                        "startColumn": f.span.column,
+                        "endLine": f.span.end_line,
+                        "endColumn": f.span.end_column,
+                    },
+                }
+            }
+        ],
         # the fingerprint hashes content, not the line: alerts survive edits above them
         "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
     }
-    properties = {"market": f.market, "document": f.document, "field": f.field,
-                  "citation": f.citation.to_dict() if f.citation else None}
+    properties = {
+        "market": f.market,
+        "document": f.document,
+        "field": f.field,
+        "citation": f.citation.to_dict() if f.citation else None,
+    }
     # absent rather than null: viewers show property bags as-is, and nulls are noise there
     out["properties"] = {k: v for k, v in properties.items() if v is not None}
     if f.suppressed:

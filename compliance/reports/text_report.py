@@ -22,7 +22,9 @@ def render(result: Any, *, include_suppressed: bool = False, color: bool = False
             where = f"{f.path}:{f.line}:{f.column}:"
             severity = _paint(f.severity, f.severity, color)
             market = f" [{f.market}]" if f.market else ""
-            suppressed = " (suppressed: " + (f.suppression_reason or "") + ")" if f.suppressed else ""
+            suppressed = (
+                " (suppressed: " + (f.suppression_reason or "") + ")" if f.suppressed else ""
+            )
             lines.append(f"  {where} {severity} {f.rule}{market} {f.message}{suppressed}")
             if f.citation is not None:
                 lines.append("    " + _paint(f"source: {f.citation}", "dim", color))
@@ -33,8 +35,11 @@ def render(result: Any, *, include_suppressed: bool = False, color: bool = False
 
 def summary_line(result: Any) -> str:
     s = result.summary()
-    parts = [_count(s["errors"], "error"), _count(s["warnings"], "warning"),
-             _count(s["infos"], "info")]
+    parts = [
+        _count(s["errors"], "error"),
+        _count(s["warnings"], "warning"),
+        _count(s["infos"], "info"),
+    ]
     text = ", ".join(parts)
     if s["suppressed"]:
         text += f" ({s['suppressed']} suppressed)"
@@ -43,8 +48,10 @@ def summary_line(result: Any) -> str:
     if not s["files"]:
         return "nothing to lint: no YAML files found"
     if not s["documents"]:
-        return (f"{files} read, but none holds a document (a YAML mapping with kind: template, "
-                "sender or consent_scope)")
+        return (
+            f"{files} read, but none holds a document (a YAML mapping with kind: template, "
+            "sender or consent_scope)"
+        )
     return f"{text} in {docs} ({files})"
 
 
