@@ -261,7 +261,9 @@ def rules_explain(rule_id: str, config_path: Path | None) -> None:
         + (f"; channels {', '.join(applies.channels)}" if applies.channels else "")
         + (f"; purposes {', '.join(applies.purposes)}" if applies.purposes else ""),
         f"Markets: {where}",
-        f"Check: {m.check.kind}" + (f" {m.check.params}" if m.check.params else ""),
+        f"Check: {m.check.kind}"
+        + (" (" + ", ".join(f"{k}: {v}" for k, v in m.check.params.items()) + ")"
+           if m.check.params else ""),
         "",
         "Sources:",
         *[f"  - {c.to_citation()}" for c in m.citations],
