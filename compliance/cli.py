@@ -42,7 +42,7 @@ def cli() -> None:
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Config file (default: compliance.yaml or .compliance.yaml found by walking "
     "up from the first path).",
 )
@@ -113,7 +113,8 @@ def lint(
     from compliance import reports
     from compliance.engine import lint as run_lint
 
-    result = run_lint(list(paths) or ["."], config_path=config_path, markets=list(markets) or None)
+    codes = [code.upper() for code in markets] or None  # `--market us` means US
+    result = run_lint(list(paths) or ["."], config_path=config_path, markets=codes)
     fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
     use_color = _use_color(color, output)
     text = reports.get(fmt).render(result, include_suppressed=include_suppressed, color=use_color)
@@ -122,6 +123,9 @@ def lint(
         _write(
             reports.get("sarif").render(result, include_suppressed=include_suppressed), sarif_output
         )
+    for skipped in result.skipped:
+        source = result.config.path.name if result.config.path else "the config"
+        click.echo(f"note: {skipped} is left out by include/exclude in {source}", err=True)
     for missing in result.missing:
         click.echo(f"error: {missing}: no such file or folder", err=True)
     if result.missing:
@@ -159,7 +163,9 @@ def _write(text: str, output: Path | None, color: bool = False) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, "utf-8")
     except OSError as exc:
-        raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+        from compliance.errors import UsageError
+
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 @cli.command()
@@ -186,15 +192,19 @@ def rules() -> None:
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Config file whose extra packs to include.",
 )
 def rules_list(market: str | None, config_path: Path | None) -> None:
     """List the rules: id, severity, where they apply, summary."""
+    from compliance.countries import ISO_3166_ALPHA2
+
     packs = _packs(config_path)
     rows: list[tuple[str, str, str, str]] = []
     if market is not None:
         market = market.upper()
+        if market not in ISO_3166_ALPHA2:
+            raise click.UsageError(f"--market {market!r} is not an ISO 3166-1 alpha-2 code")
         pack = packs.markets.get(market)
         if pack is None:
             click.echo(
@@ -232,7 +242,7 @@ def rules_list(market: str | None, config_path: Path | None) -> None:
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Config file whose extra packs to include.",
 )
 def rules_explain(rule_id: str, config_path: Path | None) -> None:
@@ -262,8 +272,11 @@ def rules_explain(rule_id: str, config_path: Path | None) -> None:
         + (f"; purposes {', '.join(applies.purposes)}" if applies.purposes else ""),
         f"Markets: {where}",
         f"Check: {m.check.kind}"
-        + (" (" + ", ".join(f"{k}: {v}" for k, v in m.check.params.items()) + ")"
-           if m.check.params else ""),
+        + (
+            " (" + ", ".join(f"{k}: {v}" for k, v in m.check.params.items()) + ")"
+            if m.check.params
+            else ""
+        ),
         "",
         "Sources:",
         *[f"  - {c.to_citation()}" for c in m.citations],
@@ -320,7 +333,7 @@ def rules_test(directory: Path | None, verbose: bool) -> None:
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Config file whose extra packs to include.",
 )
 def rules_doc(config_path: Path | None) -> None:
@@ -355,6 +368,11 @@ def segments(text: str | None, as_json: bool, udh: str) -> None:
         text = sys.stdin.read()
         if text.endswith("\n"):
             text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    bad = next((ch for ch in text if "\udc80" <= ch <= "\udcff"), None)
+    if bad is not None:  # how Python carries bytes that are not UTF-8
+        raise click.UsageError(
+            f"the text is not valid UTF-8 (byte 0x{ord(bad) - 0xDC00:02x}); give UTF-8 text"
+        )
     info = analyze(text, udh=udh)
     if as_json:
         click.echo(json.dumps(info.to_dict(), ensure_ascii=False))
@@ -378,7 +396,7 @@ def _packs(config_path: Path | None) -> Any:
     from compliance.packs import load_packs
 
     config = load_config(config_path, Path.cwd())
-    return load_packs(config.pack_dirs)
+    return load_packs(config.pack_dirs())
 
 
 def main(argv: list[str] | None = None) -> int:

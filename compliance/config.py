@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from compliance.countries import ISO_3166_ALPHA2
 from compliance.errors import ConfigError
+from compliance.loader import YamlDocument
 
 CONFIG_NAMES = ("compliance.yaml", ".compliance.yaml")
 
@@ -47,17 +48,46 @@ class Config:
     model: ConfigModel = field(default_factory=ConfigModel)
     path: Path | None = None  # the file it came from
     root: Path = field(default_factory=Path.cwd)
+    doc: YamlDocument | None = None  # its YAML, to place errors found after loading
 
-    @property
+    def where(self, path: tuple[Any, ...], key: bool = False) -> tuple[str, int, int]:
+        """File, line and column of a config value, for error messages."""
+        if self.path is None:
+            return "configuration", 0, 0
+        if self.doc is None:
+            return str(self.path), 1, 1
+        span = self.doc.span(path, key=key)
+        return str(self.path), span.line, span.column
+
     def pack_dirs(self) -> list[Path]:
+        """The extra pack folders, checked: each must exist and hold rules/ or markets/."""
         base = self.path.parent if self.path else self.root
-        return [(base / p).resolve() for p in self.model.packs]
+        found: list[Path] = []
+        for i, entry in enumerate(self.model.packs):
+            folder = (base / entry).absolute()
+            if not folder.is_dir():
+                what = "is not a folder" if folder.exists() else "does not exist"
+                raise ConfigError(f"packs: {entry!r} {what} ({folder})", *self.where(("packs", i)))
+            if not (folder / "rules").is_dir() and not (folder / "markets").is_dir():
+                raise ConfigError(
+                    f"packs: {entry!r} holds neither a rules/ nor a markets/ folder; point at "
+                    "the folder that contains them",
+                    *self.where(("packs", i)),
+                )
+            if folder.resolve() not in (f.resolve() for f in found):
+                found.append(folder)
+        return found
+
+    def excluded(self, rel: str) -> bool:
+        """Left out entirely: neither linted nor read for context."""
+        return any(glob_match(p, rel) for p in self.model.exclude)
 
     def included(self, rel: str) -> bool:
+        """Linted when a folder holding it is linted."""
         m = self.model
         if m.include and not any(glob_match(p, rel) for p in m.include):
             return False
-        return not any(glob_match(p, rel) for p in m.exclude)
+        return not self.excluded(rel)
 
     def rule_settings(self, rule_id: str) -> RuleSettings | None:
         return self.model.rules.get(rule_id)
@@ -91,37 +121,48 @@ def find_git_root(start: Path) -> Path | None:
     return None
 
 
-def load_config(path: Path | None, start: Path) -> Config:
-    """Read `path`, or the config found by walking up from `start`, or the defaults."""
+def load_config(path: Path | None, start: Path, cwd: Path | None = None) -> Config:
+    """Read `path`, or the config found by walking up from `start`, or the defaults.
+
+    The repo root is the folder of a config that was found by walking up; with an explicit
+    config elsewhere, or with none, it is the git root, else the working folder when `start`
+    is inside it, else `start`'s folder. Paths are kept as given (made absolute, not
+    resolved), so a symlinked file is linted in the repo that holds the link.
+    """
     from compliance.validation import load_model
 
-    start = start.resolve()
+    start = start.absolute()
+    cwd = (cwd or Path.cwd()).absolute()
+    explicit = path is not None
     if path is None:
         path = find_config(start)
     elif not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"config file {path} does not exist or is not a file")
+    here = start if start.is_dir() else start.parent
     if path is None:
-        root = find_git_root(start) or (start if start.is_dir() else start.parent)
-        return Config(ConfigModel(), None, root)
-    path = path.resolve()
-    model = load_model(path, ConfigModel, ConfigError)
+        return Config(ConfigModel(), None, find_git_root(start) or _fallback_root(here, cwd))
+    path = path.absolute()
+    model, doc = load_model(path, ConfigModel, ConfigError, empty_ok=True)
     assert isinstance(model, ConfigModel)
-    for code in model.markets or []:
+    root = path.parent
+    if explicit and not _inside(here, root):
+        root = find_git_root(start) or _fallback_root(here, cwd)
+    config = Config(model, path, root, doc)
+    for i, code in enumerate(model.markets or []):
         if code not in ISO_3166_ALPHA2:
             raise ConfigError(
                 f"markets: {code!r} is not an ISO 3166-1 alpha-2 country code",
-                str(path),
-                *_line_of(path, code),
+                *config.where(("markets", i)),
             )
-    return Config(model, path, path.parent)
+    return config
 
 
-def _line_of(path: Path, needle: str) -> tuple[int, int]:
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-        col = line.find(needle)
-        if col >= 0:
-            return number, col + 1
-    return 1, 1
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _fallback_root(here: Path, cwd: Path) -> Path:
+    return cwd if _inside(here, cwd) else here
 
 
 def check_rule_settings(config: Config, rules: dict[str, Any]) -> None:
@@ -131,23 +172,23 @@ def check_rule_settings(config: Config, rules: dict[str, Any]) -> None:
     from compliance.checks import registry
     from compliance.packs import validate_params
 
-    where = str(config.path) if config.path else "configuration"
-    for rule_id in [*config.model.ignore, *config.model.rules]:
+    named = [(rule_id, ("ignore", i), False) for i, rule_id in enumerate(config.model.ignore)]
+    named += [(rule_id, ("rules", rule_id), True) for rule_id in config.model.rules]
+    for rule_id, where, key in named:
         if rule_id not in rules:
             near = difflib.get_close_matches(rule_id, list(rules), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else "; see `compliance rules list`"
-            line = _line_of(config.path, rule_id) if config.path else (None, None)
-            raise ConfigError(f"unknown rule {rule_id!r}{hint}", where, *line)
+            raise ConfigError(f"unknown rule {rule_id!r}{hint}", *config.where(where, key))
     for rule_id, settings in config.model.rules.items():
         if settings.params:
             kind = registry()[rules[rule_id].model.check.kind]
             merged = {**rules[rule_id].model.check.params, **settings.params}
-            line = _line_of(config.path, rule_id) if config.path else (1, 1)
+            file, line, col = config.where(("rules", rule_id, "params"))
             try:
-                validate_params(kind, merged, where, line)
+                validate_params(kind, merged, file, (line, col))
             except Exception as exc:
                 raise ConfigError(
-                    f"rules.{rule_id}.params: {getattr(exc, 'message', exc)}", where, *line
+                    f"rules.{rule_id}.params: {getattr(exc, 'message', exc)}", file, line, col
                 ) from None
 
 

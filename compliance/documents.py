@@ -24,6 +24,7 @@ KINDS = ("template", "sender", "consent_scope")
 CHANNELS = ("sms", "mms", "whatsapp", "rcs", "email", "push")
 PURPOSES = ("marketing", "transactional", "otp")
 
+MAX_VARIABLE_LENGTH = 100_000
 Channel = Literal["sms", "mms", "whatsapp", "rcs", "email", "push"]
 Purpose = Literal["marketing", "transactional", "otp"]
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=128)]
@@ -77,7 +78,8 @@ class Suppression(Strict):
     reason: Annotated[str, StringConstraints(min_length=3)] = Field(
         description="Why the finding does not apply; kept for auditors."
     )
-    expires: dt.date | None = Field(
+    # lax: "2026-12-31" in quotes is a date too (the JSON Schema says string, format date)
+    expires: Annotated[dt.date, Field(strict=False)] | None = Field(
         default=None, description="After this date the suppression stops suppressing."
     )
 
@@ -86,7 +88,8 @@ class Variable(Strict):
     example: str | int | float | None = Field(
         default=None, description="A realistic value, used for segment counts and reviews."
     )
-    max_length: Annotated[int, Field(gt=0)] | None = Field(
+    # bounded: segment counts fill the variable with this many characters
+    max_length: Annotated[int, Field(gt=0, le=MAX_VARIABLE_LENGTH)] | None = Field(
         default=None, description="Longest value the sending code will put here."
     )
 
@@ -302,7 +305,8 @@ def cross_field_problems(
                         )
                     )
     elif kind == "sender":
-        rule = _ADDRESS_RULES.get(data.get("type", ""))
+        kind_of_sender = data.get("type")
+        rule = _ADDRESS_RULES.get(kind_of_sender) if isinstance(kind_of_sender, str) else None
         address = data.get("address")
         if rule is not None and isinstance(address, str) and not rule[0].match(address):
             problems.append(

@@ -36,6 +36,7 @@ class LintResult:
     packs: Packs
     missing: list[str] = field(default_factory=list)
     cwd: Path = field(default_factory=Path.cwd)  # finding paths are relative to it
+    skipped: list[str] = field(default_factory=list)  # given files the config leaves out
 
     def reported(self, include_suppressed: bool = False) -> list[Finding]:
         return [f for f in self.findings if include_suppressed or not f.suppressed]
@@ -100,25 +101,27 @@ def _lint(
     config: Config | None,
     packs: Packs | None,
 ) -> LintResult:
-    cwd = (cwd or Path.cwd()).resolve()
+    cwd = (cwd or Path.cwd()).absolute()
     raw = [os.fspath(p) for p in (paths or ["."])]
-    given = [Path(p) if Path(p).is_absolute() else cwd / p for p in raw]
+    given = [Path(os.path.normpath(cwd / p)) for p in raw]  # absolute, symlinks kept
     existing = [p for p in given if p.exists()]
     missing = [text for text, p in zip(raw, given, strict=True) if not p.exists()]
     if config is None:
-        config = load_config(config_path, existing[0] if existing else cwd)
+        config = load_config(config_path, existing[0] if existing else cwd, cwd)
     if packs is None:
-        packs = load_packs(config.pack_dirs)
+        packs = load_packs(config.pack_dirs())
     check_rule_settings(config, packs.rules)
     enforced = _enforced_markets(markets, config)
 
     root = str(config.root)
-    context_paths = set(_walk(root, root, config))
-    targets = _collect_targets(existing, root, config, context_paths)
+    own = _own_files(config)
+    context_paths = set(_walk(root, root, config, own))
+    targets, skipped = _collect_targets(existing, root, config, own)
     files: dict[str, SourceFile] = {}
-    for path in sorted(context_paths | targets):
-        files[path] = read_file(Path(path), _relative(path, str(cwd)))
+    for path in _one_path_per_file(sorted(targets) + sorted(context_paths - targets)):
+        files[path] = read_file(Path(path), _display(path, str(cwd)))
         files[path].key = _relative(path, root)
+    targets &= files.keys()
     index = RepoIndex()
     target_docs: list[Document] = []
     for path, source in files.items():
@@ -138,7 +141,10 @@ def _lint(
     for doc in target_docs:
         findings.extend(runner.document_findings(doc))
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings, len(targets), len(target_docs), config, packs, missing, cwd)
+    _number_repeats(findings)
+    return LintResult(
+        findings, len(targets), len(target_docs), config, packs, missing, cwd, skipped
+    )
 
 
 def _enforced_markets(markets: list[str] | None, config: Config) -> frozenset[str] | None:
@@ -163,32 +169,83 @@ def _relative(path: str, base: str) -> str:
     return rel.replace(os.sep, "/")
 
 
+def _display(path: str, cwd: str) -> str:
+    """What reports print: relative to the working folder, with ../ when outside it."""
+    if _inside(path, cwd):
+        return _relative(path, cwd)
+    try:
+        return os.path.relpath(path, cwd).replace(os.sep, "/")
+    except ValueError:  # another drive on Windows
+        return path.replace(os.sep, "/")
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _walk(folder: str, root: str, config: Config) -> Iterator[str]:
+def _own_files(config: Config) -> tuple[str, ...]:
+    """The config file and pack folders: YAML under the root that is not template-repo data."""
+    own = [str(config.path)] if config.path else []
+    own += [str(folder) for folder in config.pack_dirs()]
+    return tuple(own)
+
+
+def _walk(folder: str, root: str, config: Config, own: tuple[str, ...]) -> Iterator[str]:
+    """YAML files under `folder` that the config does not exclude. Hidden and tool folders
+    below it are skipped (a folder given explicitly is walked whatever its name)."""
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
         for name in filenames:
             if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
                 path = os.path.join(dirpath, name)
-                if config.included(_relative(path, root)):
+                if not config.excluded(_relative(path, root)) and not _is_own(path, own):
                     yield path
 
 
-def _collect_targets(paths: list[Path], root: str, config: Config, context: set[str]) -> set[str]:
+def _is_own(path: str, own: tuple[str, ...]) -> bool:
+    return any(_inside(path, item) for item in own)
+
+
+def _collect_targets(
+    paths: list[Path], root: str, config: Config, own: tuple[str, ...]
+) -> tuple[set[str], list[str]]:
+    """The files to report on, and the given files that the config leaves out."""
     targets: set[str] = set()
+    skipped: list[str] = []
     for given in paths:
-        path = str(given.resolve())
+        path = str(given)
         if os.path.isdir(path):
-            if _inside(path, root):  # already walked as context
-                targets.update(p for p in context if _inside(p, path))
-            else:
-                targets.update(_walk(path, root, config))
-        elif config.included(_relative(path, root)):
+            targets.update(
+                p for p in _walk(path, root, config, own) if config.included(_relative(p, root))
+            )
+        elif config.included(_relative(path, root)) and not _is_own(path, own):
             targets.add(path)
-    return targets
+        else:
+            skipped.append(path)
+    return targets, skipped
+
+
+def _one_path_per_file(paths: list[str]) -> list[str]:
+    """Drop paths that reach a file already listed (symlinks); the first listed wins."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            kept.append(path)
+    return kept
+
+
+def _number_repeats(findings: list[Finding]) -> None:
+    """Identical findings in one document (the same placeholder twice) get an ordinal, so
+    that each keeps a fingerprint of its own; numbering follows their order in the file."""
+    counts: Counter[str] = Counter()
+    for i, finding in enumerate(findings):
+        key = finding.fingerprint
+        counts[key] += 1
+        if counts[key] > 1:
+            findings[i] = finding.with_(occurrence=counts[key])
 
 
 def _markets_of(doc: Document) -> list[str]:
@@ -342,7 +399,7 @@ class _Runner:
         )
 
     def _suppress(self, doc: Document, rel: str, found: list[Finding]) -> list[Finding]:
-        found, expired, unused = suppression_check.apply(doc, found, self.today)
+        found, expired, unused = suppression_check.apply(doc, found, self.today, self.packs.rules)
         for report, hits in (("expired", expired), ("unused", unused)):
             rule = self.post.get(report)
             if rule is None or self.config.rule_off(rule.id, rel):

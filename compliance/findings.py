@@ -52,6 +52,7 @@ class Finding:
     content: str = ""
     suppressed: bool = False
     suppression_reason: str | None = None
+    occurrence: int = 1  # the n-th identical finding in the same document
     extra: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     @property
@@ -74,6 +75,7 @@ class Finding:
                 self.field or "",
                 self.market or "",
                 content_hash,
+                *([str(self.occurrence)] if self.occurrence > 1 else []),
             )
         )
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,19 +262,15 @@ def read_file(path: Path, rel: str, *, sniff: bool = True) -> SourceFile:
     """Read and parse one YAML file. Never raises for bad content: problems are recorded."""
     source = SourceFile(path=path, rel=rel)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # a FIFO would block for ever and /dev/zero would never end
             source.problems.append(
-                Problem(
-                    "too-large",
-                    f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit: split it "
-                    "into "
-                    "smaller files (one template per file is the usual layout)",
-                    Span(1, 1, 1, 1),
-                )
+                Problem("unreadable", "not a regular file: lint only files", Span(1, 1, 1, 1))
             )
             return source
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)  # st_size may lie (procfs, growing files)
     except OSError as exc:
         source.problems.append(
             Problem("unreadable", f"cannot read file: {exc.strerror or exc}", Span(1, 1, 1, 1))
@@ -287,7 +284,8 @@ def parse_bytes(source: SourceFile, raw: bytes, *, sniff: bool = True) -> Source
         source.problems.append(
             Problem(
                 "too-large",
-                f"file is {len(raw):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit",
+                f"file is over the {MAX_FILE_BYTES:,}-byte limit: split it into smaller files "
+                "(one template per file is the usual layout)",
                 Span(1, 1, 1, 1),
             )
         )
@@ -296,7 +294,9 @@ def parse_bytes(source: SourceFile, raw: bytes, *, sniff: bool = True) -> Source
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        # columns count characters, as everywhere else: decode what precedes the bad byte
+        col = len(raw[line_start : exc.start].decode("utf-8", "replace")) + 1
         source.problems.append(
             Problem(
                 "encoding",
@@ -366,7 +366,34 @@ def _syntax_problem(source: SourceFile, exc: Exception, index: int) -> Problem:
                 f"invalid YAML: control character{named} is not allowed in YAML; "
                 "remove it or write it as an escape in a double-quoted string"
             )
+    hidden_break = _YAML11_BREAK.search(source.text)
+    if hidden_break is not None and hidden_break.start() <= _offset_of(source, line, col):
+        # YAML parsers treat NEL, LS and PS as line breaks, which editors do not show: the
+        # error is a consequence, so point at the character itself
+        line0, col0 = source.position(hidden_break.start())
+        line, col = line0 + 1, col0 + 1
+        name = _BREAK_NAMES[hidden_break.group()]
+        message += (
+            f" (probably caused by the invisible {name} at line {line}, column {col}, which "
+            "YAML reads as a line break: remove it, or write it as an escape in a double-quoted "
+            "string)"
+        )
     return Problem("syntax", message, Span(line, col, line, col + 1), index)
+
+
+_YAML11_BREAK = re.compile("[\x85\u2028\u2029]")
+_BREAK_NAMES = {
+    "\x85": "U+0085 NEXT LINE",
+    "\u2028": "U+2028 LINE SEPARATOR",
+    "\u2029": "U+2029 PARAGRAPH SEPARATOR",
+}
+
+
+def _offset_of(source: SourceFile, line: int, col: int) -> int:
+    starts = source.line_starts()
+    if line - 1 >= len(starts):
+        return len(source.text)
+    return starts[line - 1] + col - 1
 
 
 class _TooBig(Exception):
@@ -524,6 +551,11 @@ def _align(source: SourceFile, node: Any) -> list[tuple[int, int]] | None:
     j = node.start_mark.index
     end = node.end_mark.index
     style = node.style or ""
+    while j < end and text[j] in "&!":  # an anchor or a tag comes before the content
+        while j < end and text[j] not in " \t\r\n":
+            j += 1
+        while j < end and text[j] in " \t\r\n":
+            j += 1
     if style in ("|", ">"):
         j = text.find("\n", j) + 1 or end
     elif style in ("'", '"'):

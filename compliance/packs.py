@@ -6,7 +6,6 @@ shipped packs live at the repo root in a checkout and under `compliance/_packs` 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -151,6 +150,13 @@ class Rule:
     model: RuleModel
     path: Path
     params: Any  # the check kind's validated Params
+    doc: Any = None  # its YAML document, to place errors
+
+    def where(self, path: tuple[Any, ...], key: bool = False) -> tuple[str, int, int]:
+        if self.doc is None:
+            return str(self.path), 1, 1
+        span = self.doc.span(path, key=key)
+        return str(self.path), span.line, span.column
 
     @property
     def id(self) -> str:
@@ -189,46 +195,66 @@ def shipped_pack_dir() -> Path:
 def load_packs(extra_dirs: list[Path] = ()) -> Packs:  # type: ignore[assignment]
     from compliance.checks import registry
 
+    kinds = registry()
     rules: dict[str, Rule] = {}
-    raw_markets: dict[str, list[tuple[MarketModel, Path]]] = {}
+    raw_markets: dict[str, list[_MarketFile]] = {}
     for base in [shipped_pack_dir(), *extra_dirs]:
         if not base.is_dir():
             raise PackError(f"pack folder {base} does not exist", str(base))
-        for path in sorted((base / "rules").rglob("*.yaml")):
-            rule = _load_rule(path, registry())
+        for path in _pack_files(base / "rules", recursive=True):
+            rule = _load_rule(path, kinds)
             if rule.id in rules:
                 raise PackError(
                     f"rule id {rule.id!r} is already defined in {rules[rule.id].path}",
                     str(path),
-                    1,
-                    1,
+                    *rule.where(("id",)),
                 )
             rules[rule.id] = rule
-        for path in sorted((base / "markets").glob("*.yaml")):
-            model = load_model(path, MarketModel, PackError)
-            assert isinstance(model, MarketModel)
-            _check_market(model, path)
-            raw_markets.setdefault(model.code, []).append((model, path))
-    markets = _resolve_markets(raw_markets, rules)
+        for path in _pack_files(base / "markets", recursive=False):
+            model, doc = load_model(path, MarketModel, PackError)
+            assert isinstance(model, MarketModel) and doc is not None
+            market_file = _MarketFile(model, path, doc)
+            _check_market(market_file, rules, kinds)
+            raw_markets.setdefault(model.code, []).append(market_file)
+    markets = _resolve_markets(raw_markets)
     return Packs(rules, markets)
 
 
+def _pack_files(folder: Path, *, recursive: bool) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    found = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(p for p in found if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+@dataclass
+class _MarketFile:
+    model: MarketModel
+    path: Path
+    doc: Any  # YamlDocument
+
+    def where(self, path: tuple[Any, ...], key: bool = False) -> tuple[str, int, int]:
+        span = self.doc.span(path, key=key)
+        return str(self.path), span.line, span.column
+
+
 def _load_rule(path: Path, kinds: dict[str, Any]) -> Rule:
-    model = load_model(path, RuleModel, PackError)
+    model, doc = load_model(path, RuleModel, PackError)
     assert isinstance(model, RuleModel)
+    rule = Rule(model, path, None, doc)
     if model.id != path.stem:
         raise PackError(
-            f"rule id {model.id!r} must equal the file name {path.stem!r}", str(path), 1, 1
+            f"rule id {model.id!r} must equal the file name {path.stem!r}", *rule.where(("id",))
         )
     kind = kinds.get(model.check.kind)
     if kind is None:
         raise PackError(
             f"unknown check kind {model.check.kind!r}; known kinds: {', '.join(sorted(kinds))}",
-            str(path),
-            *_line_of(path, "check"),
+            *rule.where(("check", "kind")),
         )
-    params = validate_params(kind, model.check.params, str(path), _line_of(path, "params"))
-    return Rule(model, path, params)
+    file, line, col = rule.where(("check", "params"))
+    rule.params = validate_params(kind, model.check.params, file, (line, col))
+    return rule
 
 
 def validate_params(
@@ -244,56 +270,62 @@ def validate_params(
         ) from None
 
 
-def _line_of(path: Path, key: str) -> tuple[int, int]:
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-        match = re.match(rf"^(\s*){re.escape(key)}:", line)
-        if match:
-            return number, len(match.group(1)) + 1
-    return 1, 1
-
-
-def _check_market(model: MarketModel, path: Path) -> None:
+def _check_market(market: _MarketFile, rules: dict[str, Rule], kinds: dict[str, Any]) -> None:
+    model, path = market.model, market.path
     if model.code not in ISO_3166_ALPHA2 and model.code not in SHARED_CODES:
         raise PackError(
             f"market code {model.code!r} is not an ISO 3166-1 alpha-2 code",
-            str(path),
-            *_line_of(path, "code"),
+            *market.where(("code",)),
         )
     if path.stem.upper() != model.code:
         raise PackError(
             f"market {model.code!r} must live in {model.code.lower()}.yaml",
-            str(path),
-            *_line_of(path, "code"),
+            *market.where(("code",)),
         )
+    for i, entry in enumerate(model.rules):
+        rule = rules.get(entry.rule)
+        if rule is None:
+            raise PackError(
+                f"market {model.code} enables unknown rule {entry.rule!r}",
+                *market.where(("rules", i, "rule")),
+            )
+        if rule.model.scope == "generic":
+            raise PackError(
+                f"rule {entry.rule!r} is generic: it already runs in every market; enable only "
+                "market rules here (change its severity or parameters in compliance.yaml)",
+                *market.where(("rules", i, "rule")),
+            )
+        if entry.params:
+            file, line, col = market.where(("rules", i, "params"))
+            merged = {**rule.model.check.params, **entry.params}
+            validate_params(kinds[rule.model.check.kind], merged, file, (line, col))
 
 
-def _resolve_markets(
-    raw: dict[str, list[tuple[MarketModel, Path]]], rules: dict[str, Rule]
-) -> dict[str, Market]:
+def _resolve_markets(raw: dict[str, list[_MarketFile]]) -> dict[str, Market]:
     resolved: dict[str, Market] = {}
 
-    def resolve(code: str, trail: tuple[str, ...]) -> Market:
+    def resolve(code: str, trail: tuple[_MarketFile, ...]) -> Market:
         if code in resolved:
             return resolved[code]
-        if code in trail:
-            raise PackError(f"markets extend each other in a cycle: {' -> '.join(trail + (code,))}")
+        if code in (t.model.code for t in trail):
+            cycle = " -> ".join([*(t.model.code for t in trail), code])
+            raise PackError(
+                f"markets extend each other in a cycle: {cycle}", *trail[-1].where(("extends",))
+            )
         layers = raw.get(code)
         if not layers:
-            raise PackError(f"market {trail[-1]!r} extends {code!r}, which has no market file")
-        market = Market(code, layers[-1][0].name, MarketParameters(), {}, [])
-        for model, path in layers:
-            for parent in model.extends:
-                base = resolve(parent, trail + (code,))
+            raise PackError(
+                f"market {trail[-1].model.code!r} extends {code!r}, which has no market file",
+                *trail[-1].where(("extends",)),
+            )
+        market = Market(code, layers[-1].model.name, MarketParameters(), {}, [])
+        for layer in layers:
+            for parent in layer.model.extends:
+                base = resolve(parent, (*trail, layer))
                 _overlay(market, base.parameters, base.rules, base.citations)
+            model = layer.model
             _overlay(market, model.parameters, {r.rule: r for r in model.rules}, model.citations)
-            market.paths.append(path)
-            for entry in model.rules:
-                if entry.rule not in rules:
-                    raise PackError(
-                        f"market {code} enables unknown rule {entry.rule!r}",
-                        str(path),
-                        *_line_of(path, "rules"),
-                    )
+            market.paths.append(layer.path)
         resolved[code] = market
         return market
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ _TYPE_WORDS = {
     "date_type": "a date such as 2026-12-31",
     "date_parsing": "a date such as 2026-12-31",
     "none_required": "nothing",
+    "date_from_datetime_inexact": "a date such as 2026-12-31 (without a time)",
 }
 _PATTERN_HINTS = {
     r"^[a-z0-9][a-z0-9_.-]*$": (
@@ -145,6 +147,8 @@ def _describe(value: Any) -> str:
         return "a list"
     if isinstance(value, (int, float)):
         return f"the number {value}"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return f"the date {value.isoformat()}"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -213,6 +217,7 @@ def pydantic_problems(
     for error in exc.errors(include_url=False):
         path = _data_path(tuple(error["loc"]), data)
         message, key = _message(error, path, model_cls)
+        key = key or "[key]" in error["loc"]  # a bad mapping key: point at the key
         if error["type"] == "missing":
             path = path[:-1]  # point at the mapping that lacks the field
         grouped.setdefault(path, []).append((error["type"], key, message))
@@ -271,6 +276,11 @@ def _message(
         return f"missing required field {name!r}" + (f" in {parent}" if parent else ""), False
     if kind == "literal_error":
         allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        if isinstance(value, (list, dict)):
+            return (
+                f"{_where(path)}expected one of: {', '.join(allowed)}; got {_describe(value)}",
+                False,
+            )
         near = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         return (
@@ -283,6 +293,9 @@ def _message(
         return f"{_where(path)}must not be empty", False
     if kind == "string_too_long":
         return f"{_where(path)}is longer than {ctx.get('max_length')} characters", False
+    if kind in ("less_than", "less_than_equal"):
+        limit = ctx.get("lt", ctx.get("le"))
+        return f"{_where(path)}must be at most {limit}, got {_describe(value)}", False
     if kind in ("greater_than", "greater_than_equal"):
         limit = ctx.get("gt", ctx.get("ge"))
         return f"{_where(path)}must be greater than {limit}" + (
@@ -291,29 +304,39 @@ def _message(
     if kind == "value_error":
         return f"{_where(path)}{str(ctx.get('error', error['msg']))}", False
     if kind in _TYPE_WORDS:
-        return f"{_where(path)}expected {_TYPE_WORDS[kind]}, got {_describe(value)}", False
+        hint = ""
+        if (
+            kind == "string_type"
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+        ):
+            hint = f': put it in quotes ("{value}") so YAML keeps it as text'
+        return f"{_where(path)}expected {_TYPE_WORDS[kind]}, got {_describe(value)}{hint}", False
     return f"{_where(path)}{error['msg']}", False
 
 
-def load_model(path: Any, model_cls: type[BaseModel], error: type[LocatedError]) -> BaseModel:
+def load_model(
+    path: Any, model_cls: type[BaseModel], error: type[LocatedError], *, empty_ok: bool = False
+) -> tuple[BaseModel, YamlDocument | None]:
     """Load a one-document YAML file (config, rule, market) into a model, or raise `error`
-    at the path, line and column of the first problem."""
+    at the path, line and column of the first problem. Also returns the YAML document, so
+    that later checks can place their errors too. With `empty_ok`, an empty file is `{}`."""
     source = read_file(path, str(path), sniff=False)
     if source.problems:
         problem = source.problems[0]
         raise error(problem.message, str(path), problem.span.line, problem.span.column)
+    if not source.documents and empty_ok:
+        return model_cls.model_validate({}), None
     if len(source.documents) != 1:
-        raise error(
-            "expected exactly one YAML document" if source.documents else "the file is empty",
-            str(path),
-            1,
-            1,
-        )
+        message = "expected exactly one YAML document" if source.documents else "the file is empty"
+        raise error(message, str(path), 1, 1)
     doc = source.documents[0]
     if not isinstance(doc.data, dict):
+        if doc.data is None and empty_ok:
+            return model_cls.model_validate({}), None
         raise error("expected a mapping at the top level", str(path), 1, 1)
     try:
-        return model_cls.model_validate(doc.data)
+        return model_cls.model_validate(doc.data), doc
     except ValidationError as exc:
         problems = pydantic_problems(exc, doc.data, model_cls)
         placed = sorted(

@@ -66,7 +66,7 @@ RULE = (FIXTURE_PACK / "rules" / "short-sms.yaml").read_text("utf-8")
         (
             "short-sms.yaml",
             RULE.replace("kind: sms_encoding", "kind: nope"),
-            8,
+            9,
             "unknown check kind 'nope'",
         ),
         (

@@ -78,6 +78,25 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
                 text=(i, i + 1),
                 content=f"{_dotted(path)}:{text[max(0, i - 12) : i + 12]}",
             )
+    for path in _keys(doc.data):
+        chars = ", ".join(describe(ch) for _, ch in hidden_positions(str(path[-1])))
+        if chars:  # a variable named "co\u200bde" never matches {{code}}
+            yield Hit(
+                f"hidden character {chars} in the key {_dotted(path)!r}: remove it",
+                path=path,
+                key=True,
+                content=f"key:{_dotted(path)}",
+            )
+
+
+def _keys(data: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield (*path, key)
+            yield from _keys(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _keys(value, (*path, i))
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

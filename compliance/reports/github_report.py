@@ -43,7 +43,9 @@ def command(f: Finding) -> str:
     if f.citation is not None:
         message += f"\n\nSource: {f.citation}"
     fields = ",".join(f"{k}={escape_property(v)}" for k, v in props.items())
-    return f"::{COMMANDS[f.severity]} {fields}::{escape_data(message)}"
+    # a suppressed finding does not fail the run: never show it as an error or a warning
+    level = "notice" if f.suppressed else COMMANDS[f.severity]
+    return f"::{level} {fields}::{escape_data(message)}"
 
 
 def render(result: Any, *, include_suppressed: bool = False, color: bool = False) -> str:
