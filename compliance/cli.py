@@ -7,6 +7,7 @@ pack error; 3 internal error. Heavy imports happen inside the commands, so that
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -115,6 +116,9 @@ def lint(
 
     codes = [code.upper() for code in markets] or None  # `--market us` means US
     result = run_lint(list(paths) or ["."], config_path=config_path, markets=codes)
+    # the result stays alive until exit: keep the cycle collector from rescanning it while
+    # the reports are built (a fifth of the run on 10,000 templates)
+    gc.freeze()
     fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
     use_color = _use_color(color, output)
     text = reports.get(fmt).render(result, include_suppressed=include_suppressed, color=use_color)

@@ -115,10 +115,12 @@ def _lint(
 
     root = str(config.root)
     own = _own_files(config)
-    context_paths = set(_walk(root, root, config, own))
-    targets, skipped = _collect_targets(existing, root, config, own)
+    links: set[str] = set()
+    context_paths = set(_walk(root, root, config, own, links))
+    targets, skipped = _collect_targets(existing, root, config, own, links, context_paths)
+    ordered = sorted(targets) + sorted(context_paths - targets)
     files: dict[str, SourceFile] = {}
-    for path in _one_path_per_file(sorted(targets) + sorted(context_paths - targets)):
+    for path in _one_path_per_file(ordered) if links else ordered:
         files[path] = read_file(Path(path), _display(path, str(cwd)))
         files[path].key = _relative(path, root)
     targets &= files.keys()
@@ -190,16 +192,34 @@ def _own_files(config: Config) -> tuple[str, ...]:
     return tuple(own)
 
 
-def _walk(folder: str, root: str, config: Config, own: tuple[str, ...]) -> Iterator[str]:
-    """YAML files under `folder` that the config does not exclude. Hidden and tool folders
-    below it are skipped (a folder given explicitly is walked whatever its name)."""
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
-        for name in filenames:
-            if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
-                path = os.path.join(dirpath, name)
+def _walk(
+    folder: str, root: str, config: Config, own: tuple[str, ...], links: set[str]
+) -> Iterator[str]:
+    """YAML files under `folder` that the config does not exclude, in name order; symlinked
+    files are also added to `links`. Hidden and tool folders below `folder` are skipped (a
+    folder given explicitly is walked whatever its name); symlinked folders are not followed."""
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError:
+            continue
+        folders = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if name not in SKIP_DIRS:
+                    folders.append(entry.path)
+            elif name.endswith(YAML_SUFFIXES):
+                path = entry.path
                 if not config.excluded(_relative(path, root)) and not _is_own(path, own):
+                    if entry.is_symlink():
+                        links.add(path)
                     yield path
+        stack.extend(reversed(folders))
 
 
 def _is_own(path: str, own: tuple[str, ...]) -> bool:
@@ -207,7 +227,12 @@ def _is_own(path: str, own: tuple[str, ...]) -> bool:
 
 
 def _collect_targets(
-    paths: list[Path], root: str, config: Config, own: tuple[str, ...]
+    paths: list[Path],
+    root: str,
+    config: Config,
+    own: tuple[str, ...],
+    links: set[str],
+    context: set[str],
 ) -> tuple[set[str], list[str]]:
     """The files to report on, and the given files that the config leaves out."""
     targets: set[str] = set()
@@ -215,11 +240,12 @@ def _collect_targets(
     for given in paths:
         path = str(given)
         if os.path.isdir(path):
-            targets.update(
-                p for p in _walk(path, root, config, own) if config.included(_relative(p, root))
-            )
+            found = context if path == root else _walk(path, root, config, own, links)
+            targets.update(p for p in found if config.included(_relative(p, root)))
         elif config.included(_relative(path, root)) and not _is_own(path, own):
             targets.add(path)
+            if os.path.islink(path) or not _inside(path, root):
+                links.add(path)
         else:
             skipped.append(path)
     return targets, skipped
@@ -227,12 +253,17 @@ def _collect_targets(
 
 def _one_path_per_file(paths: list[str]) -> list[str]:
     """Drop paths that reach a file already listed (symlinks); the first listed wins."""
-    seen: set[str] = set()
+    seen: set[tuple[int, int]] = set()
     kept: list[str] = []
     for path in paths:
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
+        try:
+            info = os.stat(path)
+            identity = (info.st_dev, info.st_ino)  # one call; realpath lstats every folder
+        except OSError:
+            kept.append(path)  # read_file reports it
+            continue
+        if identity not in seen:
+            seen.add(identity)
             kept.append(path)
     return kept
 
@@ -281,9 +312,13 @@ class _Runner:
         }
         self.known = frozenset(packs.markets)
         self._params: dict[tuple[str, str | None], Any] = {}
+        self._contexts: dict[str | None, Context] = {}
 
     def context(self, market: Market | None) -> Context:
-        return Context(self.index, market, self.known, self.enforced)
+        key = market.code if market else None
+        if key not in self._contexts:
+            self._contexts[key] = Context(self.index, market, self.known, self.enforced)
+        return self._contexts[key]
 
     def file_findings(self, source: SourceFile) -> Iterator[Finding]:
         ctx = self.context(None)

@@ -162,6 +162,7 @@ class SourceFile:
     problems: list[Problem] = field(default_factory=list)
     documents: list[YamlDocument] = field(default_factory=list)
     _line_starts: list[int] | None = None
+    cache: dict[str, Any] = field(default_factory=dict)  # per-file facts checks compute once
 
     def line_starts(self) -> list[int]:
         if self._line_starts is None:

@@ -67,7 +67,18 @@ def describe(ch: str) -> str:
     return f"U+{ord(ch):04X} {name}"
 
 
+def _file_may_hide(source: Any) -> bool:
+    """False when the file's text has no such character and no backslash escape that could
+    make one: then none of its documents can (the common case, decided once per file in C)."""
+    if KIND not in source.cache:
+        text = source.text
+        source.cache[KIND] = "\\" in text or any(True for _ in hidden_positions(text))
+    return source.cache[KIND]
+
+
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
+    if not _file_may_hide(doc.yaml.source):
+        return
     for path, text in text_fields(doc.data):
         if path and path[0] == "suppress":
             continue
