@@ -186,6 +186,14 @@ def schema(kind: str | None) -> None:
     click.echo(json.dumps(json_schema(kind), indent=2))
 
 
+packs_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Config file whose extra packs to include.",
+)
+
+
 @cli.group(cls=_Group)
 def rules() -> None:
     """List, explain and test the rules."""
@@ -193,12 +201,7 @@ def rules() -> None:
 
 @rules.command("list")
 @click.option("--market", metavar="CODE", help="Only the rules that run for this market.")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Config file whose extra packs to include.",
-)
+@packs_config_option
 def rules_list(market: str | None, config_path: Path | None) -> None:
     """List the rules: id, severity, where they apply, summary."""
     from compliance.countries import ISO_3166_ALPHA2
@@ -243,12 +246,7 @@ def rules_list(market: str | None, config_path: Path | None) -> None:
 
 @rules.command("explain")
 @click.argument("rule_id")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Config file whose extra packs to include.",
-)
+@packs_config_option
 def rules_explain(rule_id: str, config_path: Path | None) -> None:
     """Show a rule: summary, description, citations and its examples."""
     import difflib
@@ -334,12 +332,7 @@ def rules_test(directory: Path | None, verbose: bool) -> None:
 
 
 @rules.command("doc")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Config file whose extra packs to include.",
-)
+@packs_config_option
 def rules_doc(config_path: Path | None) -> None:
     """Print the rules reference as Markdown (the source of docs/rules.md)."""
     from compliance.rulesdoc import render

@@ -34,30 +34,26 @@ def _sender(template: Any, sender: Any) -> Iterator[Hit]:
             path=("sender",),
             content=f"channel:{sender.channel}",
         )
-    if sender.purposes and template.purpose not in sender.purposes:
-        yield Hit(
-            f"{name} is registered for {', '.join(sender.purposes)}, not {template.purpose}",
-            path=("sender",),
-            content=f"purpose:{template.purpose}",
-        )
+    yield from _covers(template, "purpose", sender.purposes, f"{name} is registered for", "sender")
     yield from _markets(template, sender.markets, name)
 
 
 def _scope(template: Any, scope: Any) -> Iterator[Hit]:
     name = f"consent_scope {scope.id!r}"
-    if scope.channels and template.channel not in scope.channels:
-        yield Hit(
-            f"{name} covers {', '.join(scope.channels)}, not {template.channel}",
-            path=("consent_scope",),
-            content=f"channel:{template.channel}",
-        )
-    if scope.purposes and template.purpose not in scope.purposes:
-        yield Hit(
-            f"{name} covers {', '.join(scope.purposes)}, not {template.purpose}",
-            path=("consent_scope",),
-            content=f"purpose:{template.purpose}",
-        )
+    yield from _covers(template, "channel", scope.channels, f"{name} covers", "consent_scope")
+    yield from _covers(template, "purpose", scope.purposes, f"{name} covers", "consent_scope")
     yield from _markets(template, scope.markets, name)
+
+
+def _covers(template: Any, axis: str, allowed: list[str], what: str, field: str) -> Iterator[Hit]:
+    """A template's channel or purpose must be in `allowed`; an empty list allows any."""
+    value = getattr(template, axis)
+    if allowed and value not in allowed:
+        yield Hit(
+            f"{what} {', '.join(allowed)}, not {value}",
+            path=(field,),
+            content=f"{axis}:{value}",
+        )
 
 
 def _fallback(template: Any, fallback: Any) -> Iterator[Hit]:
