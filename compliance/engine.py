@@ -359,11 +359,15 @@ class _Runner:
             channels = (
                 data.get("channels") if doc.kind == "consent_scope" else [data.get("channel")]
             )
-            if not isinstance(channels, list) or not set(applies.channels) & set(channels):
+            if not isinstance(channels, list) or not set(applies.channels).intersection(
+                c for c in channels if isinstance(c, str)
+            ):
                 return False
         if applies.purposes is not None:
             purposes = data.get("purposes") if doc.kind != "template" else [data.get("purpose")]
-            if not isinstance(purposes, list) or not set(applies.purposes) & set(purposes):
+            if not isinstance(purposes, list) or not set(applies.purposes).intersection(
+                p for p in purposes if isinstance(p, str)
+            ):
                 return False
         return True
 
