@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -41,9 +42,13 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["wheel", "sdist"])
 def test_installed_distribution_lints_the_example_like_the_checkout(dists, kind, tmp_path):
     env_dir = tmp_path / "venv"
-    # system site-packages supply the dependencies; the distribution itself goes in the venv
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    # the running environment supplies the dependencies (no network needed); a plain path
+    # entry, so its own .pth files (such as an editable install of this checkout) stay inactive
+    inner = run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"])
+    outer = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    Path(inner.stdout.strip(), "outer-env.pth").write_text("\n".join(sorted(outer)) + "\n")
     install = run(
         [
             str(python),
