@@ -597,9 +597,9 @@ def yaml_info() -> str:
         clib = "clib " + version("ruamel.yaml.clib")
     except PackageNotFoundError:
         clib = "no clib"
-    from compliance import loader  # what compliance's own loader ended up with
+    from compliance import yamlcore  # what compliance's own loader ended up with
 
-    c_in_use = loader._CParser is not None
+    c_in_use = yamlcore._CParser is not None
     return f"ruamel.yaml {ruamel}, {clib}, C parser {'in use' if c_in_use else 'NOT in use'}"
 
 

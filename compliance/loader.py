@@ -8,139 +8,19 @@ become findings rather than crashes, and so that any value can be traced back to
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compliance.findings import Span
+from compliance.positions import align
+from compliance.yamlcore import MERGE_TAG, STR_TAG, compose_all, scalar_value, tag_of
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: templates are small; bigger files are mistakes or attacks
 MAX_NODES_PER_DOCUMENT = 20_000  # after alias expansion; a real template has under 200
 MAX_DEPTH = 64
-
-STR_TAG = "tag:yaml.org,2002:str"
-MERGE_TAG = "tag:yaml.org,2002:merge"
-
-_fallback_yaml = None
-
-
-def _compose_all(text: str) -> Iterator[Any]:
-    """Node trees of each document in `text`, tags resolved by the YAML 1.2 core schema."""
-    if _CParser is None:  # pragma: no cover - no C extension on this interpreter
-        global _fallback_yaml
-        if _fallback_yaml is None:
-            from ruamel.yaml import YAML
-
-            _fallback_yaml = YAML(typ="safe", pure=True)
-        yield from _fallback_yaml.compose_all(text)
-        return
-    parser = _Parser(text)
-    try:
-        while parser.check_node():
-            yield parser.get_node()
-    finally:
-        parser.dispose()
-
-
-try:
-    # libyaml's parser and composer, as compiled for ruamel.yaml (ruamel.yaml.clib). Used
-    # directly with our own resolver: ruamel's YAML() builds a new loader class and a versioned
-    # resolver per call, which cost 4x the parse itself (bench/lint_speed.py).
-    from _ruamel_yaml import CParser as _CParser
-except ImportError:  # pragma: no cover
-    _CParser = None
-
-if _CParser is not None:
-
-    class _Parser(_CParser):  # type: ignore[misc,valid-type]
-        def descend_resolver(self, parent: Any, index: Any) -> None:
-            pass
-
-        def ascend_resolver(self) -> None:
-            pass
-
-        def resolve(self, kind: Any, value: str | None, implicit: Any) -> Any:
-            # a shared Tag per tag: a node given a string builds and decodes its own Tag
-            if value is None:
-                return _TAGS[SEQ_TAG if kind.__name__ == "SequenceNode" else MAP_TAG]
-            return _TAGS[resolve_plain(value) if implicit[0] else STR_TAG]
-
-
-SEQ_TAG = "tag:yaml.org,2002:seq"
-MAP_TAG = "tag:yaml.org,2002:map"
-NULL_TAG = "tag:yaml.org,2002:null"
-BOOL_TAG = "tag:yaml.org,2002:bool"
-INT_TAG = "tag:yaml.org,2002:int"
-FLOAT_TAG = "tag:yaml.org,2002:float"
-TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-
-
-def _shared_tags() -> dict[str, Any]:
-    from ruamel.yaml.tag import Tag
-
-    tags = (
-        STR_TAG,
-        SEQ_TAG,
-        MAP_TAG,
-        NULL_TAG,
-        BOOL_TAG,
-        INT_TAG,
-        FLOAT_TAG,
-        TIMESTAMP_TAG,
-        MERGE_TAG,
-    )
-    return {tag: Tag(suffix=tag) for tag in tags}
-
-
-_TAGS = _shared_tags()
-
-# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), plus dates as
-# ruamel.yaml resolves them, so that `expires: 2026-12-31` is a date
-_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
-_FLOAT = re.compile(
-    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
-)
-_DATE = re.compile(
-    r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
-    r"(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
-    r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::?[0-9]{2})?))?)?"
-)
-_MAYBE_NOT_TEXT = frozenset("0123456789+-.~nNtTfF<")
-
-
-def tag_of(node: Any) -> str | None:
-    """A node's tag. `node.tag` re-decodes the tag's text on every new node (a quarter of the
-    lint time in a profile); the tags our resolver gives are plain strings already."""
-    ctag = node.ctag
-    if ctag is None:
-        return None
-    return ctag.suffix if ctag.handle is None else str(ctag)
-
-
-def resolve_plain(value: str) -> str:
-    """The tag of a plain (unquoted) scalar."""
-    if value[:1] not in _MAYBE_NOT_TEXT and value:
-        return STR_TAG  # the common case, decided by the first character
-    if value in _NULLS:
-        return NULL_TAG
-    if value in _BOOLS:
-        return BOOL_TAG
-    if value == "<<":
-        return MERGE_TAG
-    if _INT.fullmatch(value):
-        return INT_TAG
-    if _FLOAT.fullmatch(value):
-        return FLOAT_TAG
-    if _DATE.fullmatch(value):
-        return TIMESTAMP_TAG
-    return STR_TAG
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +98,7 @@ class YamlDocument:
         """The place of characters [start, end) of the string at `path`, else of its node."""
         node = self.node_at(path)
         if tag_of(node) == STR_TAG and end > start:
-            places = _align(self.source, node)
+            places = align(self.source, node)
             if places is not None and end <= len(places):
                 line0, col0 = places[start]
                 eline0, ecol0 = places[end - 1]
@@ -318,7 +198,7 @@ def parse_text(source: SourceFile, text: str, *, sniff: bool = True) -> SourceFi
     if sniff and "kind" not in text:
         return source
     try:
-        for index, root in enumerate(_compose_all(text)):
+        for index, root in enumerate(compose_all(text)):
             if root is None:
                 continue
             builder = _Builder(source, index)
@@ -435,7 +315,7 @@ class _Builder:
         if tag_of(node) == STR_TAG:
             return node.value
         if node.id == "scalar":
-            return _scalar(node)
+            return scalar_value(node)
         ident = id(node)
         if ident in self.active:
             raise _TooBig(
@@ -494,149 +374,3 @@ class _Builder:
                     for k, v in merged.items():
                         result.setdefault(k, v)
         return result
-
-
-def _scalar(node: Any) -> Any:
-    """The value of a non-string scalar; unknown tags (`!custom x`) keep their text."""
-    tag, value = tag_of(node), node.value
-    try:
-        if tag == NULL_TAG:
-            return None
-        if tag == BOOL_TAG:
-            return _BOOLS.get(value, value)
-        if tag == INT_TAG:
-            return int(value, 0) if value[:2] in ("0o", "0x") else int(value)
-        if tag == FLOAT_TAG:
-            return _float(value)
-        if tag == TIMESTAMP_TAG:
-            return _timestamp(value)
-    except ValueError:
-        pass
-    return value
-
-
-def _float(value: str) -> float:
-    lowered = value.lower()
-    if lowered.endswith(".inf"):
-        return float("-inf") if lowered.startswith("-") else float("inf")
-    if lowered == ".nan":
-        return float("nan")
-    return float(value)
-
-
-def _timestamp(value: str) -> dt.date | dt.datetime:
-    if len(value) <= 10:
-        year, month, day = (int(part) for part in value.split("-"))
-        return dt.date(year, month, day)
-    text = re.sub(r"[ \t]+", " ", value.replace("t", "T")).replace("T", " ", 1)
-    text = re.sub(r" ?(Z|[-+][0-9]{1,2}(?::?[0-9]{2})?)$", lambda m: _offset(m.group(1)), text)
-    return dt.datetime.fromisoformat(text)
-
-
-def _offset(zone: str) -> str:
-    if zone == "Z":
-        return "+00:00"
-    sign, rest = zone[0], zone[1:].replace(":", "")
-    hours, minutes = rest[:-2] if len(rest) > 2 else rest, rest[-2:] if len(rest) > 2 else "00"
-    return f"{sign}{int(hours):02d}:{minutes}"
-
-
-def _align(source: SourceFile, node: Any) -> list[tuple[int, int]] | None:
-    """Map each character of a string node's value to its (line, column) in the source.
-
-    Works for plain, single- and double-quoted, literal and folded scalars by walking the value
-    and the source text together, skipping what YAML folds away; gives up (None) when they part.
-    """
-    value: str = node.value
-    text = source.text
-    j = node.start_mark.index
-    end = node.end_mark.index
-    style = node.style or ""
-    while j < end and text[j] in "&!":  # an anchor or a tag comes before the content
-        while j < end and text[j] not in " \t\r\n":
-            j += 1
-        while j < end and text[j] in " \t\r\n":
-            j += 1
-    if style in ("|", ">"):
-        j = text.find("\n", j) + 1 or end
-    elif style in ("'", '"'):
-        j += 1
-    places: list[tuple[int, int]] = []
-    i = 0
-    n = len(value)
-    while i < n:
-        if j >= end:
-            return None
-        ch = value[i]
-        s = text[j]
-        if style == '"' and s == "\\":
-            decoded, width = _escape(text, j)
-            if decoded == "":  # escaped line break: nothing in the value
-                j += width
-                continue
-            if decoded == ch:
-                places.append(source.position(j))
-                i += 1
-                j += width
-                continue
-            return None
-        if style == "'" and ch == "'" and text.startswith("''", j):
-            places.append(source.position(j))
-            i += 1
-            j += 2
-            continue
-        if s == ch:
-            places.append(source.position(j))
-            i += 1
-            j += 1
-            continue
-        if s in _FOLDED_AWAY:
-            j += 1
-            continue
-        return None
-    return places
-
-
-_FOLDED_AWAY = frozenset(" \t\r\n\x85\u2028\u2029")
-
-
-_SIMPLE_ESCAPES = {
-    "0": "\0",
-    "a": "\a",
-    "b": "\b",
-    "t": "\t",
-    "\t": "\t",
-    "n": "\n",
-    "v": "\v",
-    "f": "\f",
-    "r": "\r",
-    "e": "\x1b",
-    " ": " ",
-    '"': '"',
-    "/": "/",
-    "\\": "\\",
-    "N": "\x85",
-    "_": "\xa0",
-    "L": "\u2028",
-    "P": "\u2029",
-}
-
-
-def _escape(text: str, j: int) -> tuple[str, int]:
-    """Decode the double-quoted escape at text[j] (a backslash): (character, source width)."""
-    nxt = text[j + 1 : j + 2]
-    if nxt in _SIMPLE_ESCAPES:
-        return _SIMPLE_ESCAPES[nxt], 2
-    widths = {"x": 2, "u": 4, "U": 8}
-    if nxt in widths:
-        digits = text[j + 2 : j + 2 + widths[nxt]]
-        try:
-            return chr(int(digits, 16)), 2 + widths[nxt]
-        except ValueError:
-            return "\ufffd", 2
-    if nxt in ("\n", "\r"):
-        k = j + 2
-        while k < len(text) and text[k] in " \t\r\n":
-            k += 1
-        return "", k - j
-    return "\ufffd", 2

@@ -61,8 +61,7 @@ def build(result: Any, *, include_suppressed: bool = False) -> dict[str, Any]:
 
 
 def _srcroot(result: Any) -> str:
-    # finding paths are relative to the directory lint() ran from; LintResult does not record
-    # it (yet), so fall back to the process's working directory, which the CLI lints from
+    # finding paths are relative to the directory lint() ran from
     root = Path(result.cwd)
     return root.resolve().as_uri().rstrip("/") + "/"
 
