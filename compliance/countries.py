@@ -19,7 +19,3 @@ ISO_3166_ALPHA2 = frozenset(
     VN VU WF WS YE YT ZA ZM ZW
     """.split()
 )
-
-
-def is_country(code: str) -> bool:
-    return code in ISO_3166_ALPHA2

@@ -264,8 +264,6 @@ MODELS: dict[str, type[Strict]] = {
     "consent_scope": ConsentScopeModel,
 }
 
-DocumentModel = TemplateModel | SenderModel | ConsentScopeModel
-
 
 def cross_field_problems(
     kind: str, data: dict[str, Any]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
@@ -53,7 +52,6 @@ class Finding:
     suppressed: bool = False
     suppression_reason: str | None = None
     occurrence: int = 1  # the n-th identical finding in the same document
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     @property
     def line(self) -> int:

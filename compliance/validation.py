@@ -65,9 +65,6 @@ class Document:
             return Span(span.line, span.column, span.line, span.column + 1)
         return self.yaml.span(("kind",), key=True)
 
-    def label(self) -> str:
-        return f"{self.kind} {self.id!r}" if self.id else self.kind
-
 
 def classify(yaml_doc: YamlDocument) -> tuple[str | None, SchemaProblem | None]:
     """The document's kind, or None for YAML that is not ours (no kind, or another tool's kind)."""
