@@ -279,11 +279,6 @@ def _number_repeats(findings: list[Finding]) -> None:
             findings[i] = finding.with_(occurrence=counts[key])
 
 
-def _markets_of(doc: Document) -> list[str]:
-    markets = getattr(doc.model, "markets", None) or []
-    return [m for m in markets if isinstance(m, str)]
-
-
 class _Runner:
     def __init__(
         self,
@@ -317,7 +312,9 @@ class _Runner:
     def context(self, market: Market | None) -> Context:
         key = market.code if market else None
         if key not in self._contexts:
-            self._contexts[key] = Context(self.index, market, self.known, self.enforced)
+            self._contexts[key] = Context(
+                self.index, market, self.known, self.enforced, self.today, self.findings_in
+            )
         return self._contexts[key]
 
     def file_findings(self, source: SourceFile) -> Iterator[Finding]:
@@ -337,7 +334,7 @@ class _Runner:
             if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
                 found.extend(self._run(rule, doc, None))
         if doc.valid:
-            for code in _markets_of(doc):
+            for code in self.index.effective(doc, "markets"):
                 market = self.packs.markets.get(code)
                 if market is None or (self.enforced is not None and code not in self.enforced):
                     continue
@@ -347,6 +344,19 @@ class _Runner:
                         found.extend(self._run(rule, doc, market))
         return self._suppress(doc, rel, found)
 
+    def findings_in(self, doc: Document, code: str) -> list[Finding]:
+        """What market `code`'s rules find in `doc`, its suppressions applied."""
+        market = self.packs.markets.get(code)
+        if market is None or not doc.valid:
+            return []
+        found: list[Finding] = []
+        for rule_id in market.rules:
+            rule = self.packs.rules[rule_id]
+            if self._applies(rule, doc):
+                found.extend(self._run(rule, doc, market))
+        marked, _, _ = suppression_check.apply(doc, found, self.today, self.packs.rules)
+        return [f for f in marked if not f.suppressed]
+
     def _applies(self, rule: Rule, doc: Document) -> bool:
         kind = self.kinds[rule.model.check.kind]
         if getattr(kind, "NEEDS_VALID", True) and not doc.valid:
@@ -354,20 +364,8 @@ class _Runner:
         applies = rule.model.applies_to
         if doc.kind not in applies.kinds:
             return False
-        data = doc.data
-        if applies.channels is not None:
-            channels = (
-                data.get("channels") if doc.kind == "consent_scope" else [data.get("channel")]
-            )
-            if not isinstance(channels, list) or not set(applies.channels).intersection(
-                c for c in channels if isinstance(c, str)
-            ):
-                return False
-        if applies.purposes is not None:
-            purposes = data.get("purposes") if doc.kind != "template" else [data.get("purpose")]
-            if not isinstance(purposes, list) or not set(applies.purposes).intersection(
-                p for p in purposes if isinstance(p, str)
-            ):
+        for axis, wanted in (("channels", applies.channels), ("purposes", applies.purposes)):
+            if wanted is not None and not set(wanted).intersection(self.index.effective(doc, axis)):
                 return False
         return True
 

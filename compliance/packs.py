@@ -13,16 +13,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from compliance.countries import ISO_3166_ALPHA2
-from compliance.documents import Channel, Purpose, SenderType
+from compliance.documents import Channel, Purpose
 from compliance.errors import PackError
 from compliance.findings import Citation
+from compliance.market_params import MarketParameters
 from compliance.validation import load_model
 
 Severity = Literal["error", "warning", "info"]
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")]
 Text = Annotated[str, StringConstraints(min_length=1)]
-HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")]
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 # groups of markets that share rules (EU law for DE, FR...), not markets of their own
 SHARED_CODES = frozenset({"EU"})
@@ -87,46 +86,6 @@ class RuleModel(PackModel):
     citations: Annotated[list[CitationModel], Field(min_length=1)]
     examples: Examples
     tags: list[str] = Field(default_factory=list)
-
-
-class Window(PackModel):
-    start: HHMM
-    end: HHMM
-    days: list[Weekday] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    )
-
-
-class QuietHours(PackModel):
-    """When sending is allowed, in the recipient's local time; outside these windows it defers."""
-
-    purposes: list[Purpose] = Field(default_factory=lambda: ["marketing"])
-    allowed: Annotated[list[Window], Field(min_length=1)]
-    regions: dict[str, list[Window]] = Field(
-        default_factory=dict, description="Stricter windows by subdivision, e.g. US-FL."
-    )
-    no_public_holidays: bool = False
-    citations: list[CitationModel] = Field(default_factory=list)
-
-
-class Keywords(PackModel):
-    opt_out: list[Text] = Field(default_factory=list)
-    opt_in: list[Text] = Field(default_factory=list)
-    help: list[Text] = Field(default_factory=list)
-    citations: list[CitationModel] = Field(default_factory=list)
-
-
-class SenderTypes(PackModel):
-    allowed: list[SenderType]
-    citations: list[CitationModel] = Field(default_factory=list)
-
-
-class MarketParameters(PackModel):
-    """Typed market facts that both the linter and the runtime gate read."""
-
-    quiet_hours: QuietHours | None = None
-    keywords: Keywords | None = None
-    sender_types: SenderTypes | None = None
 
 
 class MarketRule(PackModel):
@@ -340,7 +299,9 @@ def _overlay(
     rules: dict[str, MarketRule],
     citations: list[CitationModel],
 ) -> None:
-    updates = {k: v for k, v in parameters if v is not None}
+    # only what a layer sets replaces its parent's value (a market that extends EU keeps EU's
+    # keywords unless it states its own)
+    updates = {name: getattr(parameters, name) for name in parameters.model_fields_set}
     market.parameters = market.parameters.model_copy(update=updates)
     market.rules.update(rules)
     market.citations.extend(c for c in citations if c not in market.citations)

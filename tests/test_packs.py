@@ -30,7 +30,7 @@ def test_user_pack_markets_extend_and_override():
     nz, fj = packs.markets["NZ"], packs.markets["FJ"]
     assert nz.rules["short-sms"].severity == "error"
     assert fj.rules["short-sms"].params == {"max_segments": 2}
-    assert fj.parameters.quiet_hours.allowed[0].end == "20:00"  # inherited from NZ
+    assert fj.parameters.quiet_hours[0].allowed[0].end == "20:00"  # inherited from NZ
     assert fj.parameters.keywords.opt_out == ["STOP"]
 
 

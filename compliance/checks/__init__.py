@@ -5,16 +5,31 @@ from __future__ import annotations
 from types import ModuleType
 
 from compliance.checks import (
+    consent_terms,
     coverage,
+    dated_rule,
+    dlt_template,
     duplicates,
+    fallback_clean,
+    field_length,
     hidden,
+    links,
     market_pack,
     placeholders,
+    positional,
     references,
+    registration_category,
+    registration_fields,
+    required_field,
     schema,
+    scope_consent,
+    sender_id,
+    sender_types,
     sms_encoding,
     suppressions,
     syntax,
+    text_match,
+    use_case,
 )
 
 _KINDS: tuple[ModuleType, ...] = (
@@ -28,6 +43,21 @@ _KINDS: tuple[ModuleType, ...] = (
     sms_encoding,
     market_pack,
     suppressions,
+    text_match,
+    links,
+    sender_types,
+    sender_id,
+    registration_fields,
+    use_case,
+    scope_consent,
+    consent_terms,
+    field_length,
+    positional,
+    registration_category,
+    dated_rule,
+    required_field,
+    fallback_clean,
+    dlt_template,
 )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -11,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from compliance.findings import Span
 
 if TYPE_CHECKING:
+    from compliance.findings import Finding
     from compliance.loader import SourceFile
     from compliance.packs import Market
     from compliance.validation import Document
@@ -46,9 +49,57 @@ class RepoIndex:
         if doc.id is not None:
             self.by_kind.setdefault(doc.kind, {}).setdefault(doc.id, []).append(doc)
 
+    _users: dict[tuple[str, str], list[Document]] | None = None
+
     def get(self, kind: str, ident: str) -> Document | None:
         found = self.by_kind.get(kind, {}).get(ident)
         return found[0] if found else None
+
+    def users_of(self, doc: Document) -> list[Document]:
+        """The templates that name this sender or consent scope."""
+        if self._users is None:
+            users: dict[tuple[str, str], list[Document]] = {}
+            for template in self.by_kind.get("template", {}).values():
+                for t in template:
+                    for name in ("sender", "consent_scope"):
+                        ident = t.data.get(name)
+                        if isinstance(ident, str):
+                            users.setdefault((name, ident), []).append(t)
+            self._users = users
+        return self._users.get((doc.kind, doc.id or ""), [])
+
+    def effective(self, doc: Document, axis: str) -> list[str]:
+        """A document's markets, purposes or channels. A sender or consent scope that declares
+        none is used for those of the templates that name it, and is checked for them."""
+        data = doc.data
+        if doc.kind == "template" or (doc.kind == "sender" and axis == "channels"):
+            single = {"markets": None, "purposes": "purpose", "channels": "channel"}[axis]
+            value = data.get(axis) if single is None else [data.get(single)]
+            return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+        declared = data.get(axis)
+        if isinstance(declared, list) and declared:
+            return [v for v in declared if isinstance(v, str)]
+        found: list[str] = []
+        for template in self.users_of(doc):
+            for value in self.effective(template, axis):
+                if value not in found:
+                    found.append(value)
+        return found
+
+    def brands(self, doc: Document) -> list[str]:
+        """The brand names a document speaks for: a sender's own, a template's sender's, and
+        for a consent scope those of the senders of the templates that use it."""
+        if doc.kind == "sender":
+            brand = doc.data.get("brand")
+            return [brand] if isinstance(brand, str) and brand else []
+        if doc.kind == "template":
+            ident = doc.data.get("sender")
+            sender = self.get("sender", ident) if isinstance(ident, str) else None
+            return self.brands(sender) if sender is not None else []
+        found: list[str] = []
+        for template in self.users_of(doc):
+            found.extend(b for b in self.brands(template) if b not in found)
+        return found
 
 
 @dataclass
@@ -57,6 +108,10 @@ class Context:
     market: Market | None = None  # the market whose pack enabled the rule; None for generic
     known_markets: frozenset[str] = frozenset()
     enforced: frozenset[str] | None = None  # markets to enforce; None: those documents name
+    today: dt.date = field(default_factory=dt.date.today)
+    # the findings a market's rules give a document, whether or not it targets that market
+    # (a fallback is checked in the markets of the template that falls back to it)
+    market_findings: Callable[[Document, str], list[Finding]] | None = None
 
 
 class DocumentCheck(Protocol):
@@ -85,3 +140,41 @@ def text_fields(data: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[A
     elif isinstance(data, list):
         for i, value in enumerate(data):
             yield from text_fields(value, (*path, i))
+
+
+def field_values(data: Any, pattern: str) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Values at a dotted path; `*` stands for every item of a list or value of a mapping:
+    `body`, `replies.stop`, `capture.*.text`, `registrations.whatsapp.category`."""
+    parts = pattern.split(".")
+
+    def walk(value: Any, i: int, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+        if i == len(parts):
+            yield path, value
+            return
+        part = parts[i]
+        if part == "*":
+            items = (
+                value.items()
+                if isinstance(value, dict)
+                else (enumerate(value) if isinstance(value, list) else ())
+            )
+            for key, item in items:
+                yield from walk(item, i + 1, (*path, key))
+        elif isinstance(value, dict) and part in value:
+            yield from walk(value[part], i + 1, (*path, part))
+
+    yield from walk(data, 0, ())
+
+
+def texts_at(data: Any, patterns: list[str]) -> list[tuple[tuple[Any, ...], str]]:
+    """Every string under the given field patterns (strings inside lists and mappings too)."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for pattern in patterns:
+        for path, value in field_values(data, pattern):
+            found.extend(text_fields(value, path))
+    return found
+
+
+def brand_pattern(brand: str) -> re.Pattern[str]:
+    """The brand as written, matched whole and case-insensitively."""
+    return re.compile(rf"(?<![\w]){re.escape(brand)}(?![\w])", re.IGNORECASE)

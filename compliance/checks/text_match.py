@@ -1,0 +1,169 @@
+"""Required and forbidden wording in a document's text fields.
+
+One kind serves most content rules: an opt-out instruction in every marketing SMS, the elements
+of a consent request, an `<ADV>` label at the start, a sender's STOP reply naming the brand,
+restricted or promotional terms. Patterns are regular expressions, matched case-insensitively
+unless `ignore_case` is false; `terms` are words or phrases matched whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from compliance.checks.base import CheckParams, Context, Hit, brand_pattern, texts_at
+from compliance.placeholders import render
+
+KIND = "text_match"
+SCOPE = "document"
+
+
+class Element(CheckParams):
+    name: str = Field(description="What the pattern stands for, shown when it is missing.")
+    pattern: str
+
+
+class Params(CheckParams):
+    fields: list[str] = Field(default_factory=lambda: ["body"])
+    require_any: list[str] = Field(
+        default_factory=list, description="At least one pattern must match the text."
+    )
+    require_all: list[Element] = Field(
+        default_factory=list, description="Each pattern must match: a finding per one missing."
+    )
+    forbid: list[str] = Field(default_factory=list, description="A finding per match.")
+    terms: list[str] = Field(
+        default_factory=list, description="Forbidden words or phrases, matched whole."
+    )
+    require_brand: bool = Field(
+        default=False, description="The text must name the brand of the document's sender."
+    )
+    at: Literal["anywhere", "start", "end"] = "anywhere"
+    each: bool = Field(
+        default=False,
+        description="Check each value on its own (each capture text), not all fields together.",
+    )
+    missing: Literal["ignore", "report"] = Field(
+        default="ignore", description="Whether a document without any of the fields fails."
+    )
+    examples_count: bool = Field(
+        default=False, description="A placeholder's example counts as its text (a link)."
+    )
+    unless_consent: list[str] = Field(
+        default_factory=list,
+        description="Skip templates whose consent scope records one of these consent levels.",
+    )
+    ignore_case: bool = True
+    message: str = Field(
+        description="The finding's message; {name} is the missing element, {match} the "
+        "forbidden text, {brand} the brand."
+    )
+
+    @field_validator("require_any", "forbid")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            re.compile(pattern)
+        return patterns
+
+    @field_validator("require_all")
+    @classmethod
+    def _elements_compile(cls, elements: list[Element]) -> list[Element]:
+        for element in elements:
+            re.compile(element.pattern)
+        return elements
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str, at: str, ignore_case: bool) -> re.Pattern[str]:
+    if at == "start":
+        pattern = rf"\A\s*(?:{pattern})"
+    elif at == "end":
+        pattern = rf"(?:{pattern})\s*\Z"
+    return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+
+
+@lru_cache(maxsize=1024)
+def _term(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(term)}(?!\w)", re.IGNORECASE)
+
+
+def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
+    if params.unless_consent and _consent(doc, ctx) in params.unless_consent:
+        return
+    found = texts_at(doc.data, params.fields)
+    if not found:
+        if params.missing == "report":
+            yield Hit(
+                params.message.format(name=", ".join(params.fields), match="", brand=""),
+                content=f"missing:{','.join(params.fields)}",
+            )
+        return
+    variables = getattr(doc.model, "variables", None) or {}
+    groups = [[item] for item in found] if params.each else [found]
+    for group in groups:
+        text = "\n".join(
+            render(t, variables, longest=False) if params.examples_count else t for _, t in group
+        )
+        yield from _required(params, group[0][0], text, doc, ctx)
+    for path, text in found:
+        yield from _forbidden(params, path, text)
+
+
+def _required(
+    params: Params, path: tuple[Any, ...], text: str, doc: Any, ctx: Context
+) -> Iterator[Hit]:
+    flags = (params.at, params.ignore_case)
+    if params.require_any and not any(_regex(p, *flags).search(text) for p in params.require_any):
+        yield Hit(
+            params.message.format(name="", match="", brand=""),
+            path=path,
+            content=f"any:{'|'.join(params.require_any)}",
+        )
+    for element in params.require_all:
+        if not _regex(element.pattern, *flags).search(text):
+            yield Hit(
+                params.message.format(name=element.name, match="", brand=""),
+                path=path,
+                content=f"all:{element.name}",
+            )
+    if params.require_brand:
+        brands = ctx.index.brands(doc)
+        if not brands:
+            yield Hit(
+                params.message.format(name="brand", match="", brand="(none declared)")
+                + "; declare the sender's `brand` so this can be checked",
+                path=path,
+                content="brand:none",
+            )
+        elif not any(brand_pattern(b).search(text) for b in brands):
+            yield Hit(
+                params.message.format(name="brand", match="", brand=" or ".join(brands)),
+                path=path,
+                content="brand:" + ",".join(brands),
+            )
+
+
+def _forbidden(params: Params, path: tuple[Any, ...], text: str) -> Iterator[Hit]:
+    patterns = [_regex(p, params.at, params.ignore_case) for p in params.forbid]
+    patterns += [_term(t) for t in params.terms]
+    for regex in patterns:
+        for match in regex.finditer(text):
+            if match.end() > match.start():
+                yield Hit(
+                    params.message.format(name="", match=match.group(0).strip(), brand=""),
+                    path=path,
+                    text=(match.start(), match.end()),
+                    content=f"forbid:{match.group(0).lower()}",
+                )
+
+
+def _consent(doc: Any, ctx: Context) -> str | None:
+    ident = doc.data.get("consent_scope")
+    scope = ctx.index.get("consent_scope", ident) if isinstance(ident, str) else None
+    consent = scope.data.get("consent") if scope is not None else None
+    return consent if isinstance(consent, str) else None
