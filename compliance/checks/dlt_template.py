@@ -63,7 +63,9 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
             content="count",
         )
     elif any(_norm(a) != _norm(b) for a, b in zip(body_parts, content_parts, strict=True)):
-        first = next(b for a, b in zip(body_parts, content_parts, strict=True) if _norm(a) != _norm(b))
+        first = next(
+            b for a, b in zip(body_parts, content_parts, strict=True) if _norm(a) != _norm(b)
+        )
         yield Hit(
             f"the body differs from the registered DLT content near {first.strip()[:40]!r}: "
             "the text around the placeholders must be sent exactly as registered",
@@ -72,7 +74,8 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
         )
     tags = [m.group(1) for m in TAG.finditer(content)]
     names = [m.group(1).strip() for m in TOKEN.finditer(doc.model.body)]
-    for name, tag in zip(names, tags, strict=False)  # counts may differ (reported above):
+    # the counts may differ (reported above): pair what there is
+    for name, tag in zip(names, tags, strict=False):
         spec = doc.model.variables.get(name)
         limit = getattr(spec, "max_length", None)
         if tag == "var" and limit and limit > params.var_max_length:
