@@ -340,6 +340,14 @@ def rules_doc(config_path: Path | None) -> None:
     click.echo(render(_packs(config_path)), nl=False)
 
 
+@rules.command("kinds")
+def rules_kinds() -> None:
+    """Print the check kinds and their parameters as Markdown (docs/check-kinds.md)."""
+    from compliance.rulesdoc import render_kinds
+
+    click.echo(render_kinds(), nl=False)
+
+
 @cli.command()
 @click.argument("text", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")

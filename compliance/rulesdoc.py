@@ -75,3 +75,52 @@ def _section(rule: Rule, enabled: dict[str, list[str]]) -> list[str]:
             lines += ["", f"{label}:", "", "```yaml", text.rstrip(), "```"]
     lines.append("")
     return lines
+
+
+KINDS_HEADER = """# Check kinds
+
+Generated from `compliance/checks/` by `compliance rules kinds > docs/check-kinds.md`; do not
+edit by hand. A rule file names one of these kinds under `check.kind` and sets its parameters
+under `check.params`; a market file or `compliance.yaml` may override the parameters.
+"""
+
+
+def render_kinds() -> str:
+    from compliance.checks import registry
+
+    out = [KINDS_HEADER]
+    for name, module in sorted(registry().items()):
+        doc = " ".join((module.__doc__ or "").split())
+        out += [f"## {name}", "", doc, "", f"Applies to: {module.SCOPE}s.", ""]
+        schema = module.Params.model_json_schema()
+        props = schema.get("properties", {})
+        if not props:
+            out += ["No parameters.", ""]
+            continue
+        out += ["| parameter | type | default | meaning |", "| --- | --- | --- | --- |"]
+        fields = module.Params.model_fields
+        for param, spec in props.items():
+            info = fields[param]
+            if info.is_required():
+                default = "required"
+            else:
+                value = info.default_factory() if info.default_factory else info.default
+                default = f"`{value!r}`"
+            meaning = spec.get("description", "").replace("|", "\\|")
+            out.append(f"| `{param}` | {_type(spec)} | {default} | {meaning} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _type(spec: dict) -> str:
+    if "enum" in spec:
+        return " \\| ".join(f"`{v}`" for v in spec["enum"])
+    if "anyOf" in spec:
+        return " or ".join(_type(s) for s in spec["anyOf"])
+    if spec.get("type") == "array":
+        return f"list of {_type(spec.get('items', {}))}"
+    if spec.get("type") == "object":
+        return "mapping"
+    if "$ref" in spec:
+        return spec["$ref"].rsplit("/", 1)[-1]
+    return spec.get("type", "any")

@@ -23,6 +23,14 @@ def test_rules_reference_is_current():
     )
 
 
+def test_check_kinds_reference_is_current():
+    from compliance.rulesdoc import render_kinds
+
+    assert (ROOT / "docs" / "check-kinds.md").read_text("utf-8") == render_kinds(), (
+        "docs/check-kinds.md is stale: run `compliance rules kinds > docs/check-kinds.md`"
+    )
+
+
 def test_every_command_is_in_the_readme():
     for name, command in cli.commands.items():
         assert f"compliance {name}" in README, name

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import Field
+
 from compliance.checks.base import CheckParams, Context, Hit
 
 KIND = "dated_rule"
@@ -14,8 +16,8 @@ SCOPE = "document"
 
 
 class Params(CheckParams):
-    rule: str  # the dated rule's id in the market's parameters
-    message: str  # {summary}, {market}, {since} and {until} are filled in
+    rule: str = Field(description="The dated rule's id in the market's parameters")
+    message: str = Field(description="{summary}, {market}, {since} and {until} are filled in")
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:

@@ -16,7 +16,7 @@ SCOPE = "document"
 class Params(CheckParams):
     max_chars: dict[str, int] = Field(default_factory=dict, description="Field path -> limit.")
     max_items: dict[str, int] = Field(default_factory=dict, description="List path -> limit.")
-    message: str  # {field}, {count}, {limit} and {unit} are filled in
+    message: str = Field(description="{field}, {count}, {limit} and {unit} are filled in")
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:

@@ -22,7 +22,9 @@ class Params(CheckParams):
     required: bool = Field(
         default=False, description="A template without this registration fails too."
     )
-    message: str  # {category}, {purpose}, {allowed} and {registration} are filled in
+    message: str = Field(
+        description="{category}, {purpose}, {allowed} and {registration} are filled in"
+    )
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:

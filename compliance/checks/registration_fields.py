@@ -22,7 +22,7 @@ class Params(CheckParams):
     fields: dict[str, Any] = Field(
         description='Required fields: "*" any value, a list one of these values, else equal.'
     )
-    message: str  # {market}, {fields} and {problem} are filled in
+    message: str = Field(description="{market}, {fields} and {problem} are filled in")
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import Field
+
 from compliance.checks.base import CheckParams, Context, Hit
 
 KIND = "scope_consent"
@@ -12,8 +14,8 @@ SCOPE = "document"
 
 
 class Params(CheckParams):
-    allowed: list[str]  # consent levels that suffice
-    message: str  # {scope}, {consent} and {allowed} are filled in
+    allowed: list[str] = Field(description="Consent levels that suffice")
+    message: str = Field(description="{scope}, {consent} and {allowed} are filled in")
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:

@@ -20,7 +20,7 @@ class Params(CheckParams):
     types: list[SenderType] = Field(default_factory=lambda: ["alphanumeric"])
     pattern: str | None = Field(default=None, description="The whole id must match this.")
     refused: list[str] = Field(default_factory=list, description="Ids refused, any case.")
-    message: str  # {address} and {problem} are filled in
+    message: str = Field(description="{address} and {problem} are filled in")
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:

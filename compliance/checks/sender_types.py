@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import Field
+
 from compliance.checks.base import CheckParams, Context, Hit
 
 KIND = "sender_types"
@@ -12,7 +14,7 @@ SCOPE = "document"
 
 
 class Params(CheckParams):
-    message: str  # {type}, {market} and {allowed} are filled in
+    message: str = Field(description="{type}, {market} and {allowed} are filled in")
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:

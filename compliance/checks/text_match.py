@@ -23,12 +23,18 @@ SCOPE = "document"
 
 
 class Element(CheckParams):
+    """A named pattern: `{name: ..., pattern: ...}`."""
+
     name: str = Field(description="What the pattern stands for, shown when it is missing.")
     pattern: str
 
 
 class Params(CheckParams):
-    fields: list[str] = Field(default_factory=lambda: ["body"])
+    fields: list[str] = Field(
+        default_factory=lambda: ["body"],
+        description="Dotted field paths; * stands for each list item or mapping value "
+        "(capture.*.text, replies.stop, buttons.*.text).",
+    )
     require_any: list[str] = Field(
         default_factory=list, description="At least one pattern must match the text."
     )
@@ -42,7 +48,9 @@ class Params(CheckParams):
     require_brand: bool = Field(
         default=False, description="The text must name the brand of the document's sender."
     )
-    at: Literal["anywhere", "start", "end"] = "anywhere"
+    at: Literal["anywhere", "start", "end"] = Field(
+        default="anywhere", description="Where required patterns must match."
+    )
     each: bool = Field(
         default=False,
         description="Check each value on its own (each capture text), not all fields together.",

@@ -20,7 +20,7 @@ class Params(CheckParams):
         default_factory=list, description="Use cases that cover what the sender's purposes list."
     )
     program: str = Field(default="10dlc", description="Registrations of this program only.")
-    message: str  # {sender}, {use_case}, {purpose} and {market} are filled in
+    message: str = Field(description="{sender}, {use_case}, {purpose} and {market} are filled in")
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
