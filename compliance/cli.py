@@ -203,45 +203,29 @@ def rules() -> None:
 @click.option("--market", metavar="CODE", help="Only the rules that run for this market.")
 @packs_config_option
 def rules_list(market: str | None, config_path: Path | None) -> None:
-    """List the rules: id, severity, where they apply, summary."""
+    """List the rules: id, severity, where they apply, summary.
+
+    With --market, only the rules that run there, each with the source it enforces there.
+    """
     from compliance.countries import ISO_3166_ALPHA2
+    from compliance.rulesdoc import rule_rows
 
     packs = _packs(config_path)
-    rows: list[tuple[str, str, str, str]] = []
     if market is not None:
         market = market.upper()
         if market not in ISO_3166_ALPHA2:
             raise click.UsageError(f"--market {market!r} is not an ISO 3166-1 alpha-2 code")
-        pack = packs.markets.get(market)
-        if pack is None:
+        if market not in packs.markets:
             click.echo(
                 f"no rule pack for market {market}: only the generic rules run there", err=True
             )
-        for rule in packs.generic_rules():
-            rows.append((rule.id, rule.model.severity, "all", rule.model.summary))
-        if pack is not None:
-            for rule_id, entry in pack.rules.items():
-                rule = packs.rules[rule_id]
-                rows.append(
-                    (rule_id, entry.severity or rule.model.severity, market, rule.model.summary)
-                )
-    else:
-        enabled: dict[str, list[str]] = {}
-        for code, pack in sorted(packs.markets.items()):
-            for rule_id in pack.rules:
-                enabled.setdefault(rule_id, []).append(code)
-        for rule in packs.rules.values():
-            where = (
-                "all"
-                if rule.model.scope == "generic"
-                else ",".join(enabled.get(rule.id, [])) or "none"
-            )
-            rows.append((rule.id, rule.model.severity, where, rule.model.summary))
-    rows.sort(key=lambda r: r[0])
-    width = max((len(r[0]) for r in rows), default=4)
+    rows = rule_rows(packs, market)
+    width = max((len(r.rule) for r in rows), default=4)
     click.echo(f"{'RULE':<{width}}  {'SEVERITY':<8}  {'MARKETS':<8}  SUMMARY")
-    for rule_id, severity, where, summary in rows:
-        click.echo(f"{rule_id:<{width}}  {severity:<8}  {where:<8}  {summary}")
+    for row in rows:
+        click.echo(f"{row.rule:<{width}}  {row.severity:<8}  {row.where:<8}  {row.summary}")
+        if market is not None:
+            click.echo(f"{'':<{width}}  source: {row.citation}")
 
 
 @rules.command("explain")

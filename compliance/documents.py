@@ -195,6 +195,9 @@ class SenderRegistration(Strict):
     header: NonEmpty | None = None
     entity_id: NonEmpty | int | None = None
     ssir: bool | None = None
+    registered: bool | None = Field(
+        default=None, description="Listed in a national sender-id register (AU from 2026)."
+    )
     verified: bool | None = None
     launched: bool | None = None
     status: Literal["active", "verified", "pending", "rejected", "suspended"] | None = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from compliance.findings import Citation
 from compliance.packs import Packs, Rule
 
 HEADER = """# Rules reference
@@ -124,3 +127,52 @@ def _type(spec: dict) -> str:
     if "$ref" in spec:
         return spec["$ref"].rsplit("/", 1)[-1]
     return spec.get("type", "any")
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    rule: str
+    severity: str
+    where: str
+    summary: str
+    citation: Citation
+
+
+def rule_rows(packs: Packs, market: str | None = None) -> list[RuleRow]:
+    """The rules, sorted by id: all of them, or those that run in `market` with the severity
+    and the source they have there."""
+    rows: list[RuleRow] = []
+    if market is None:
+        enabled: dict[str, list[str]] = {}
+        for code, pack in sorted(packs.markets.items()):
+            for rule_id in pack.rules:
+                enabled.setdefault(rule_id, []).append(code)
+        for rule in packs.rules.values():
+            rows.append(
+                RuleRow(
+                    rule.id,
+                    rule.model.severity,
+                    _where(rule, enabled),
+                    rule.model.summary,
+                    rule.citation,
+                )
+            )
+    else:
+        for rule in packs.generic_rules():
+            rows.append(
+                RuleRow(rule.id, rule.model.severity, "all", rule.model.summary, rule.citation)
+            )
+        pack = packs.markets.get(market)
+        for rule_id, entry in pack.rules.items() if pack is not None else ():
+            rule = packs.rules[rule_id]
+            citation = entry.citations[0].to_citation() if entry.citations else rule.citation
+            rows.append(
+                RuleRow(
+                    rule_id,
+                    entry.severity or rule.model.severity,
+                    market,
+                    rule.model.summary,
+                    citation,
+                )
+            )
+    return sorted(rows, key=lambda r: r.rule)
