@@ -20,8 +20,15 @@ class Requirement(ParamModel):
     rules: list[str] = Field(default_factory=list, description="Rule ids that check it.")
     gate: (
         Literal[
-            "quiet_hours", "frequency_caps", "keywords", "opt_out", "do_not_call", "consent",
-            "sender_types", "dated_rules", "allowed_link_domains",
+            "quiet_hours",
+            "frequency_caps",
+            "keywords",
+            "opt_out",
+            "do_not_call",
+            "consent",
+            "sender_types",
+            "dated_rules",
+            "allowed_link_domains",
         ]
         | None
     ) = Field(default=None, description="The market parameter the runtime gate enforces it by.")
