@@ -80,7 +80,30 @@ def cli() -> None:
 @click.option(
     "--include-suppressed",
     is_flag=True,
-    help="Show suppressed findings too (marked as such), e.g. for auditors.",
+    help="Show suppressed and baselined findings too (marked as such), e.g. for auditors.",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Findings recorded in this baseline file are reported only on request and do not "
+    "fail the run; entries that no longer match are listed.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Record every current finding in this baseline file (then the run passes).",
+)
+@click.option(
+    "--update-baseline",
+    is_flag=True,
+    help="With --baseline: drop the entries that no longer match any finding.",
+)
+@click.option(
+    "--diff-base",
+    metavar="REF",
+    help="Report only on documents changed since the git ref REF (e.g. origin/main); the "
+    "whole repo is still read for context.",
 )
 @click.option(
     "--color/--no-color",
@@ -96,6 +119,10 @@ def lint(
     sarif_output: Path | None,
     fail_on: str | None,
     include_suppressed: bool,
+    baseline_path: Path | None,
+    write_baseline: Path | None,
+    update_baseline: bool,
+    diff_base: str | None,
     color: bool | None,
 ) -> None:
     """Lint template-repo YAML files (default: the current folder).
@@ -111,11 +138,32 @@ def lint(
       2  usage, config or rule-pack error, or a path that does not exist
       3  internal error
     """
+    from compliance import baseline as baselines
     from compliance import reports
     from compliance.engine import lint as run_lint
 
+    if write_baseline and baseline_path:
+        raise click.UsageError("use --write-baseline or --baseline, not both")
+    if update_baseline and not baseline_path:
+        raise click.UsageError("--update-baseline needs --baseline FILE")
+    held = baselines.load(baseline_path) if baseline_path else None
     codes = [code.upper() for code in markets] or None  # `--market us` means US
-    result = run_lint(list(paths) or ["."], config_path=config_path, markets=codes)
+    result = run_lint(
+        list(paths) or ["."],
+        config_path=config_path,
+        markets=codes,
+        diff_base=diff_base,
+        baseline=held,
+    )
+    if write_baseline:
+        written = baselines.from_findings(write_baseline, result.findings)
+        baselines.save(written)
+        result.findings = [f.with_(baselined=not f.suppressed) for f in result.findings]
+        click.echo(
+            f"compliance: wrote {len(written.entries)} finding(s) to {write_baseline}", err=True
+        )
+    if held is not None:
+        _report_stale(held, result.stale_baseline, update_baseline)
     # the result stays alive until exit: keep the cycle collector from rescanning it while
     # the reports are built (a fifth of the run on 10,000 templates)
     gc.freeze()
@@ -143,6 +191,35 @@ def lint(
             err=True,
         )
         sys.exit(EXIT_FINDINGS)
+
+
+def _report_stale(held: Any, stale: list[dict[str, Any]], update: bool) -> None:
+    from compliance import baseline as baselines
+
+    if not stale:
+        return
+    if update:
+        baselines.save(held.without(stale))
+        click.echo(
+            f"compliance: dropped {len(stale)} baseline entr"
+            f"{'y' if len(stale) == 1 else 'ies'} that no longer match from {held.path}",
+            err=True,
+        )
+        return
+    click.echo(
+        f"compliance: {len(stale)} baseline entr{'y' if len(stale) == 1 else 'ies'} in "
+        f"{held.path} no longer match a finding (fixed, or the offending text changed); "
+        "--update-baseline drops them:",
+        err=True,
+    )
+    for entry in stale[:10]:
+        click.echo(
+            f"  {entry['path']}: {entry['rule']} ({entry.get('document') or 'file'}): "
+            f"{entry['message']}",
+            err=True,
+        )
+    if len(stale) > 10:
+        click.echo(f"  ... and {len(stale) - 10} more", err=True)
 
 
 def _at_or_above(severity: str, level: str) -> bool:

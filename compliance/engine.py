@@ -7,10 +7,12 @@ import gc
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compliance.baseline import Baseline
 from compliance.checks import registry
 from compliance.checks import suppressions as suppression_check
 from compliance.checks.base import Context, Hit, RepoIndex
@@ -18,6 +20,7 @@ from compliance.config import Config, check_rule_settings, load_config
 from compliance.countries import ISO_3166_ALPHA2
 from compliance.errors import UsageError
 from compliance.findings import SEVERITIES, Finding, Span, at_or_above
+from compliance.gitdiff import changed_lines, touches
 from compliance.loader import SourceFile, read_file
 from compliance.packs import Market, Packs, Rule, load_packs, validate_params
 from compliance.validation import Document, dotted, validate
@@ -37,23 +40,31 @@ class LintResult:
     missing: list[str] = field(default_factory=list)
     cwd: Path = field(default_factory=Path.cwd)  # finding paths are relative to it
     skipped: list[str] = field(default_factory=list)  # given files the config leaves out
+    targets: set[str] = field(default_factory=set)  # repo-relative paths reported on
+    stale_baseline: list[dict[str, Any]] = field(default_factory=list)  # entries now unmatched
 
     def reported(self, include_suppressed: bool = False) -> list[Finding]:
-        return [f for f in self.findings if include_suppressed or not f.suppressed]
+        """What reports show: suppressed and baselined findings only on request."""
+        return [f for f in self.findings if include_suppressed or not _quiet(f)]
 
     def summary(self) -> dict[str, Any]:
-        counts = Counter(f.severity for f in self.findings if not f.suppressed)
+        counts = Counter(f.severity for f in self.findings if not _quiet(f))
         return {
             "errors": counts["error"],
             "warnings": counts["warning"],
             "infos": counts["info"],
             "suppressed": sum(1 for f in self.findings if f.suppressed),
+            "baselined": sum(1 for f in self.findings if f.baselined and not f.suppressed),
             "files": self.files,
             "documents": self.documents,
         }
 
     def failed(self, fail_on: str) -> bool:
-        return any(at_or_above(f.severity, fail_on) for f in self.findings if not f.suppressed)
+        return any(at_or_above(f.severity, fail_on) for f in self.findings if not _quiet(f))
+
+
+def _quiet(finding: Finding) -> bool:
+    return finding.suppressed or finding.baselined
 
 
 def lint(
@@ -65,27 +76,29 @@ def lint(
     cwd: Path | None = None,
     config: Config | None = None,
     packs: Packs | None = None,
+    diff_base: str | None = None,
+    baseline: Baseline | None = None,
 ) -> LintResult:
     """Lint the YAML files at `paths` with the whole repo as context.
 
     The config is read from `config_path`, or found by walking up from the first path; pass
-    `config` (and `packs`) to use ones built in memory instead.
+    `config` (and `packs`) to use ones built in memory instead. With `diff_base`, only the
+    documents changed since that git ref are reported on; with `baseline`, the findings it
+    holds are marked and do not fail the run.
     """
+    with _cycle_collector_paused():
+        return _lint(paths, config_path, markets, today, cwd, config, packs, diff_base, baseline)
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
     # Every document stays in memory as context until the end, so the cycle collector's full
     # passes rescan an ever larger heap for garbage that reference counting already frees:
     # half the run time on 2,000 templates (bench/lint_speed.py). Paused for the run only.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _lint(
-            paths,
-            config_path=config_path,
-            markets=markets,
-            today=today,
-            cwd=cwd,
-            config=config,
-            packs=packs,
-        )
+        yield
     finally:
         if collecting:
             gc.enable()
@@ -93,13 +106,14 @@ def lint(
 
 def _lint(
     paths: Iterable[str | os.PathLike[str]],
-    *,
     config_path: Path | None,
     markets: list[str] | None,
     today: dt.date | None,
     cwd: Path | None,
     config: Config | None,
     packs: Packs | None,
+    diff_base: str | None,
+    baseline: Baseline | None,
 ) -> LintResult:
     cwd = (cwd or Path.cwd()).absolute()
     raw = [os.fspath(p) for p in (paths or ["."])]
@@ -124,6 +138,9 @@ def _lint(
         files[path] = read_file(Path(path), _display(path, str(cwd)))
         files[path].key = _relative(path, root)
     targets &= files.keys()
+    changed = _changed(config, diff_base) if diff_base else None
+    if changed is not None:
+        targets = {p for p in targets if os.path.realpath(p) in changed}
     index = RepoIndex()
     target_docs: list[Document] = []
     for path, source in files.items():
@@ -132,7 +149,7 @@ def _lint(
             if doc is None:
                 continue
             index.add(doc)
-            if path in targets:
+            if path in targets and (changed is None or _doc_changed(doc, path, changed)):
                 target_docs.append(doc)
     runner = _Runner(
         packs, config, index, enforced, today or dt.datetime.now(dt.timezone.utc).date()
@@ -144,8 +161,21 @@ def _lint(
         findings.extend(runner.document_findings(doc))
     findings.sort(key=Finding.sort_key)
     _number_repeats(findings)
+    linted = {files[p].key for p in targets}
+    stale: list[dict[str, Any]] = []
+    if baseline is not None:
+        findings, stale = baseline.apply(findings, linted)
     return LintResult(
-        findings, len(targets), len(target_docs), config, packs, missing, cwd, skipped
+        findings,
+        len(targets),
+        len(target_docs),
+        config,
+        packs,
+        missing,
+        cwd,
+        skipped,
+        linted,
+        stale,
     )
 
 
@@ -160,6 +190,15 @@ def _enforced_markets(markets: list[str] | None, config: Config) -> frozenset[st
                 "(for example US, GB, IN)"
             )
     return frozenset(chosen)
+
+
+def _changed(config: Config, ref: str) -> dict[str, set[int] | None]:
+    return {os.path.realpath(p): lines for p, lines in changed_lines(config.root, ref).items()}
+
+
+def _doc_changed(doc: Document, path: str, changed: dict[str, set[int] | None]) -> bool:
+    span = doc.yaml.span(())
+    return touches(changed[os.path.realpath(path)], span.line, span.end_line)
 
 
 def _relative(path: str, base: str) -> str:
@@ -325,7 +364,7 @@ class _Runner:
             kind = self.kinds[rule.model.check.kind]
             for hit in kind.check(source, self.params(rule, None), ctx):
                 assert hit.span is not None
-                yield self._finding(rule, None, hit, source.rel, hit.span, None, None)
+                yield self._finding(rule, None, hit, source, hit.span, None, None)
 
     def document_findings(self, doc: Document) -> list[Finding]:
         rel = doc.yaml.source.key
@@ -399,14 +438,16 @@ class _Runner:
             span = doc.text_span(hit.path, *hit.text)
         else:
             span = doc.span(hit.path, key=hit.key)
-        return self._finding(rule, market, hit, doc.path, span, doc.id, dotted(hit.path) or None)
+        return self._finding(
+            rule, market, hit, doc.yaml.source, span, doc.id, dotted(hit.path) or None
+        )
 
     def _finding(
         self,
         rule: Rule,
         market: Market | None,
         hit: Hit,
-        path: str,
+        source: SourceFile,
         span: Span,
         document: str | None,
         field_name: str | None,
@@ -426,13 +467,14 @@ class _Runner:
             rule.id,
             severity,
             hit.message,
-            path,
+            source.rel,
             span,
             market.code if market else None,
             document,
             field_name,
             citation,
             hit.content,
+            repo_path=source.key,
         )
 
     def _suppress(self, doc: Document, rel: str, found: list[Finding]) -> list[Finding]:

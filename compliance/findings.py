@@ -51,7 +51,10 @@ class Finding:
     content: str = ""
     suppressed: bool = False
     suppression_reason: str | None = None
+    baselined: bool = False  # held by the baseline: reported only on request, never fails
     occurrence: int = 1  # the n-th identical finding in the same document
+    # the path relative to the repo root, whatever folder the run started in: what keys use
+    repo_path: str = ""
 
     @property
     def line(self) -> int:
@@ -68,7 +71,7 @@ class Finding:
         key = "\x1f".join(
             (
                 self.rule,
-                self.path,
+                self.repo_path or self.path,
                 self.document or "",
                 self.field or "",
                 self.market or "",
@@ -109,6 +112,7 @@ class Finding:
             "fingerprint": self.fingerprint,
             "suppressed": self.suppressed,
             **({"suppression_reason": self.suppression_reason} if self.suppressed else {}),
+            "baselined": self.baselined,
         }
 
 

@@ -20,9 +20,11 @@ class Run:
 class Repo:
     """A throwaway template repo: a folder with .git so that it is its own root."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fake_git: bool = True) -> None:
         self.path = path
-        (path / ".git").mkdir(exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
+        if fake_git:
+            (path / ".git").mkdir(exist_ok=True)
 
     def write(self, rel: str, text: str) -> Path:
         target = self.path / rel

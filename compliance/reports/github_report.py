@@ -44,7 +44,7 @@ def command(f: Finding) -> str:
         message += f"\n\nSource: {f.citation}"
     fields = ",".join(f"{k}={escape_property(v)}" for k, v in props.items())
     # a suppressed finding does not fail the run: never show it as an error or a warning
-    level = "notice" if f.suppressed else COMMANDS[f.severity]
+    level = "notice" if f.suppressed or f.baselined else COMMANDS[f.severity]
     return f"::{level} {fields}::{escape_data(message)}"
 
 

@@ -37,7 +37,7 @@ def _body(f: Finding) -> str:
 def _testcase(parent: ET.Element, f: Finding) -> None:
     case = ET.SubElement(parent, "testcase", classname=clean(f.path), name=clean(_name(f)))
     # a suppressed finding was justified by its author: report it, but do not fail the build
-    if f.severity in FAILING and not f.suppressed:
+    if f.severity in FAILING and not f.suppressed and not f.baselined:
         failure = ET.SubElement(case, "failure", type=f.severity, message=clean(f.message))
         failure.text = _body(f)
     else:

@@ -163,4 +163,6 @@ def _result(f: Finding, rule_index: int) -> dict[str, Any]:
         if f.suppression_reason:
             suppression["justification"] = f.suppression_reason
         out["suppressions"] = [suppression]
+    elif f.baselined:
+        out["baselineState"] = "unchanged"
     return out

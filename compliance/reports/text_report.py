@@ -23,7 +23,11 @@ def render(result: Any, *, include_suppressed: bool = False, color: bool = False
             severity = _paint(f.severity, f.severity, color)
             market = f" [{f.market}]" if f.market else ""
             suppressed = (
-                " (suppressed: " + (f.suppression_reason or "") + ")" if f.suppressed else ""
+                f" (suppressed: {f.suppression_reason or ''})"
+                if f.suppressed
+                else " (in the baseline)"
+                if f.baselined
+                else ""
             )
             lines.append(f"  {where} {severity} {f.rule}{market} {f.message}{suppressed}")
             if f.citation is not None:
@@ -41,8 +45,10 @@ def summary_line(result: Any) -> str:
         _count(s["infos"], "info"),
     ]
     text = ", ".join(parts)
-    if s["suppressed"]:
-        text += f" ({s['suppressed']} suppressed)"
+    quiet = [f"{s['suppressed']} suppressed"] if s["suppressed"] else []
+    quiet += [f"{s['baselined']} in the baseline"] if s["baselined"] else []
+    if quiet:
+        text += f" ({', '.join(quiet)})"
     files = _count(s["files"], "file")
     docs = _count(s["documents"], "document")
     if not s["files"]:
