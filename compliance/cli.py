@@ -361,21 +361,25 @@ def rules_explain(rule_id: str, config_path: Path | None) -> None:
 def rules_test(directory: Path | None, verbose: bool) -> None:
     """Run each rule's pass and fail examples through the linter.
 
-    DIRECTORY is a pack folder (holding rules/ and markets/); without it the shipped rules
-    are tested. Exits 1 when an example does not behave as its rule says.
+    DIRECTORY is a pack folder (holding rules/ and markets/). Without it, the packs that
+    compliance.yaml lists under `packs` are tested, else the shipped rules. Exits 1 when an
+    example does not behave as its rule says.
     """
+    from compliance.config import load_config
     from compliance.packs import load_packs
     from compliance.ruletest import run_examples
 
-    packs = load_packs([directory.resolve()] if directory else [])
+    folders = [directory.absolute()] if directory else load_config(None, Path.cwd()).pack_dirs()
+    packs = load_packs(folders)
     chosen = None
-    if directory is not None:
-        base = directory.resolve()
-        chosen = [r for r in packs.rules.values() if base in r.path.resolve().parents]
+    if folders:
+        bases = [f.resolve() for f in folders]
+        chosen = [
+            r for r in packs.rules.values() if any(b in r.path.resolve().parents for b in bases)
+        ]
         if not chosen:
-            raise click.UsageError(
-                f"{directory} holds no rules (expected {directory}/rules/*.yaml)"
-            )
+            where = " ".join(str(f) for f in folders)
+            raise click.UsageError(f"{where}: no rules found (expected rules/*.yaml in a pack)")
     results = run_examples(packs, chosen)
     failed = [r for r in results if not r.ok]
     for r in results:
