@@ -109,8 +109,8 @@ def test_market_errors(tmp_path):
 
 
 def test_market_extending_a_missing_market(tmp_path):
-    pack = write_pack(tmp_path, markets={"nz.yaml": "code: NZ\nname: x\nextends: [AU]\n"})
-    with pytest.raises(PackError, match="extends 'AU', which has no market file"):
+    pack = write_pack(tmp_path, markets={"nz.yaml": "code: NZ\nname: x\nextends: [AQ]\n"})
+    with pytest.raises(PackError, match="extends 'AQ', which has no market file"):
         load_packs([pack])
 
 

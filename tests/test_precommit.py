@@ -4,6 +4,7 @@ checkout, in a temporary git repo (installs the tool into pre-commit's own envir
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,4 +62,4 @@ def test_the_rules_test_hook_runs_a_repos_own_pack(tmp_path, precommit_home):
     done = run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT),
                 "compliance-rules-test", "--all-files"], repo.path, env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 passed, 0 failed (1 rules)" in done.stdout
+    assert re.search(r"compliance rules test\.+Passed", done.stdout), done.stdout
