@@ -63,11 +63,12 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
             content="count",
         )
     elif any(_norm(a) != _norm(b) for a, b in zip(body_parts, content_parts, strict=True)):
-        first = next(
-            b for a, b in zip(body_parts, content_parts, strict=True) if _norm(a) != _norm(b)
+        sent, registered = next(
+            (a, b) for a, b in zip(body_parts, content_parts, strict=True) if _norm(a) != _norm(b)
         )
         yield Hit(
-            f"the body differs from the registered DLT content near {first.strip()[:40]!r}: "
+            f"the body differs from the registered DLT content: it sends "
+            f"{_norm(sent)[:40]!r} where the registration has {_norm(registered)[:40]!r}; "
             "the text around the placeholders must be sent exactly as registered",
             path=("body",),
             content="text",
