@@ -67,6 +67,10 @@ def main(env: Mapping[str, str] = os.environ) -> int:
             "failed": "true" if failed else "false",
         },
     )
+    for missing in result.missing:
+        print(f"::error title=compliance::{_escape(missing)}: no such file or folder (input paths)")
+    if result.missing:
+        return 2
     if failed:
         print(f"compliance: findings at or above '{level}': failing the step", file=sys.stderr)
     return 1 if failed else 0
