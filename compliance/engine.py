@@ -406,6 +406,18 @@ class _Runner:
         for axis, wanted in (("channels", applies.channels), ("purposes", applies.purposes)):
             if wanted is not None and not set(wanted).intersection(self.index.effective(doc, axis)):
                 return False
+        if applies.sender_types is not None:
+            sender = (
+                doc
+                if doc.kind == "sender"
+                else self.index.get(
+                    "sender",
+                    doc.data.get("sender") if isinstance(doc.data.get("sender"), str) else "",
+                )
+            )
+            kind = sender.data.get("type") if sender is not None else None
+            if kind not in applies.sender_types:
+                return False
         return True
 
     def params(self, rule: Rule, market: Market | None) -> Any:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from compliance.countries import ISO_3166_ALPHA2
-from compliance.documents import Channel, Purpose
+from compliance.documents import Channel, Purpose, SenderType
 from compliance.errors import PackError
 from compliance.findings import Citation
 from compliance.market_params import MarketParameters
@@ -46,6 +46,10 @@ class AppliesTo(PackModel):
     )
     channels: list[Channel] | None = None
     purposes: list[Purpose] | None = None
+    sender_types: list[SenderType] | None = Field(
+        default=None,
+        description="Senders of these types, and templates sent from one (long_code, ...).",
+    )
 
 
 class CheckSpec(PackModel):

@@ -63,7 +63,7 @@ id: acme-us
 channel: sms
 type: long_code
 address: "+14155550123"
-markets: [US]
+markets: [MX]
 purposes: [marketing, transactional]
 """
 
@@ -80,7 +80,7 @@ kind: template
 id: spring-sale
 channel: sms
 purpose: marketing
-markets: [US]
+markets: [MX]
 sender: acme-us
 consent_scope: promos
 body: "Acme: sale today, code {{code}}. Reply STOP to opt out."
