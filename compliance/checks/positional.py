@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -20,20 +20,33 @@ SCOPE = "document"
 class Params(CheckParams):
     header_max: int = Field(default=1, ge=0)
     footer_max: int = Field(default=0, ge=0)
+    named: Literal["forbid", "allow"] = Field(
+        default="forbid",
+        description="allow: all parameters may be named ({{first_name}}), but not a mix of "
+        "named and numbered ones.",
+    )
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
     body = doc.model.body
     tokens, _ = scan(body)
     named = [t for t in tokens if not t.name.isdigit()]
-    for token in named:
-        yield Hit(
-            f"parameter {{{{{token.name}}}}} is named; this channel numbers its "
-            "parameters {{1}}, {{2}}...",
-            path=("body",),
-            text=(token.start, token.end),
-            content=f"named:{token.name}",
-        )
+    mixed = named and len(named) < len(tokens)
+    if params.named == "forbid" or mixed:
+        why = "mixes named and numbered parameters" if mixed else "numbers its parameters"
+        for token in named:
+            yield Hit(
+                f"parameter {{{{{token.name}}}}} is named; this template {why}: use "
+                "{{1}}, {{2}}... throughout" + (" or names throughout" if mixed else ""),
+                path=("body",),
+                text=(token.start, token.end),
+                content=f"named:{token.name}",
+            )
+    if named and not mixed and params.named == "allow":
+        yield from _placement(body, tokens)
+        yield from _limit(doc, "header", params.header_max)
+        yield from _limit(doc, "footer", params.footer_max)
+        return
     numbers = [int(t.name) for t in tokens if t.name.isdigit()]
     expected = list(range(1, len(set(numbers)) + 1))
     if sorted(set(numbers)) != expected:
@@ -43,6 +56,13 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
             path=("body",),
             content="sequence",
         )
+    yield from _placement(body, tokens)
+    yield from _limit(doc, "header", params.header_max)
+    yield from _limit(doc, "footer", params.footer_max)
+
+
+def _placement(body: str, tokens: tuple[Any, ...]) -> Iterator[Hit]:
+    """None at the very start or end of the body, no two side by side."""
     if tokens:
         stripped = body.strip()
         lead = len(body) - len(body.lstrip())
@@ -68,8 +88,6 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
                 text=(before.start, after.end),
                 content=f"adjacent:{before.name}",
             )
-    yield from _limit(doc, "header", params.header_max)
-    yield from _limit(doc, "footer", params.footer_max)
 
 
 def _limit(doc: Any, field: str, limit: int) -> Iterator[Hit]:

@@ -68,5 +68,10 @@ def _describe(name: str, expected: Any) -> str:
     if expected == ANY:
         return name
     if isinstance(expected, list):
-        return f"{name} ({' or '.join(map(str, expected))})"
-    return f"{name}: {expected}"
+        return f"{name} ({' or '.join(map(_yaml, expected))})"
+    return f"{name}: {_yaml(expected)}"
+
+
+def _yaml(value: Any) -> str:
+    """Values as the YAML file writes them: true, not True."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
