@@ -63,7 +63,13 @@ class Params(CheckParams):
     )
     unless_consent: list[str] = Field(
         default_factory=list,
-        description="Skip templates whose consent scope records one of these consent levels.",
+        description="Skip when the consent recorded is one of these levels: a consent scope's "
+        "own, or the one a template's consent scope records.",
+    )
+    only_consent: list[str] = Field(
+        default_factory=list,
+        description="Check only when the consent recorded is one of these levels (same "
+        "reading as unless_consent).",
     )
     ignore_case: bool = True
     message: str = Field(
@@ -101,8 +107,12 @@ def _term(term: str) -> re.Pattern[str]:
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
-    if params.unless_consent and _consent(doc, ctx) in params.unless_consent:
-        return
+    if params.unless_consent or params.only_consent:
+        consent = _consent(doc, ctx)
+        if consent in params.unless_consent:
+            return
+        if params.only_consent and consent not in params.only_consent:
+            return
     found = texts_at(doc.data, params.fields)
     if not found:
         if params.missing == "report":
@@ -171,6 +181,9 @@ def _forbidden(params: Params, path: tuple[Any, ...], text: str) -> Iterator[Hit
 
 
 def _consent(doc: Any, ctx: Context) -> str | None:
+    if doc.kind == "consent_scope":
+        consent = doc.data.get("consent")
+        return consent if isinstance(consent, str) else None
     ident = doc.data.get("consent_scope")
     scope = ctx.index.get("consent_scope", ident) if isinstance(ident, str) else None
     consent = scope.data.get("consent") if scope is not None else None
