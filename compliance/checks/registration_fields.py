@@ -43,7 +43,9 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
         value = getattr(registration, name, None)
         if _ok(value, expected):
             continue
-        got = "missing" if value is None else f"{value!r}"
+        got = (
+            "missing" if value is None else _yaml(value) if isinstance(value, bool) else repr(value)
+        )
         yield Hit(
             params.message.format(
                 market=code, fields=wanted, problem=f"registrations.{code}.{name} is {got}"
