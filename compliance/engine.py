@@ -347,6 +347,8 @@ class _Runner:
         self.known = frozenset(packs.markets)
         self._params: dict[tuple[str, str | None], Any] = {}
         self._contexts: dict[str | None, Context] = {}
+        self._rule_filters: dict[str, tuple[bool, frozenset[str], Any, Any]] = {}
+        self._by_kind: dict[tuple[str | None, str], list[Rule]] = {}
 
     def context(self, market: Market | None) -> Context:
         key = market.code if market else None
@@ -369,7 +371,7 @@ class _Runner:
     def document_findings(self, doc: Document) -> list[Finding]:
         rel = doc.yaml.source.key
         found: list[Finding] = []
-        for rule in self.generic:
+        for rule in self._rules_for(None, doc.kind):
             if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
                 found.extend(self._run(rule, doc, None))
         if doc.valid:
@@ -377,11 +379,24 @@ class _Runner:
                 market = self.packs.markets.get(code)
                 if market is None or (self.enforced is not None and code not in self.enforced):
                     continue
-                for rule_id in market.rules:
-                    rule = self.packs.rules[rule_id]
+                for rule in self._rules_for(code, doc.kind):
                     if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
                         found.extend(self._run(rule, doc, market))
         return self._suppress(doc, rel, found)
+
+    def _rules_for(self, code: str | None, kind: str) -> list[Rule]:
+        """The generic rules (code None) or a market's rules that apply to a kind of document,
+        listed once per market and kind rather than filtered per document."""
+        key = (code, kind)
+        found = self._by_kind.get(key)
+        if found is None:
+            rules = (
+                self.generic
+                if code is None
+                else [self.packs.rules[r] for r in self.packs.markets[code].rules]
+            )
+            found = self._by_kind[key] = [r for r in rules if kind in r.model.applies_to.kinds]
+        return found
 
     def findings_in(self, doc: Document, code: str) -> list[Finding]:
         """What market `code`'s rules find in `doc`, its suppressions applied."""
@@ -389,23 +404,21 @@ class _Runner:
         if market is None or not doc.valid:
             return []
         found: list[Finding] = []
-        for rule_id in market.rules:
-            rule = self.packs.rules[rule_id]
+        for rule in self._rules_for(code, doc.kind):
             if self._applies(rule, doc):
                 found.extend(self._run(rule, doc, market))
         marked, _, _ = suppression_check.apply(doc, found, self.today, self.packs.rules)
         return [f for f in marked if not f.suppressed]
 
     def _applies(self, rule: Rule, doc: Document) -> bool:
-        kind = self.kinds[rule.model.check.kind]
-        if getattr(kind, "NEEDS_VALID", True) and not doc.valid:
+        needs_valid, kinds, channels, purposes = self._filters(rule)
+        if (needs_valid and not doc.valid) or doc.kind not in kinds:
+            return False
+        if channels is not None and channels.isdisjoint(self.index.effective(doc, "channels")):
+            return False
+        if purposes is not None and purposes.isdisjoint(self.index.effective(doc, "purposes")):
             return False
         applies = rule.model.applies_to
-        if doc.kind not in applies.kinds:
-            return False
-        for axis, wanted in (("channels", applies.channels), ("purposes", applies.purposes)):
-            if wanted is not None and not set(wanted).intersection(self.index.effective(doc, axis)):
-                return False
         if applies.sender_types is not None:
             sender = (
                 doc
@@ -419,6 +432,20 @@ class _Runner:
             if kind not in applies.sender_types:
                 return False
         return True
+
+    def _filters(self, rule: Rule) -> tuple[bool, frozenset[str], Any, Any]:
+        """A rule's applies_to as sets, computed once per rule (asked per rule per document)."""
+        found = self._rule_filters.get(rule.id)
+        if found is None:
+            applies = rule.model.applies_to
+            found = (
+                getattr(self.kinds[rule.model.check.kind], "NEEDS_VALID", True),
+                frozenset(applies.kinds),
+                None if applies.channels is None else frozenset(applies.channels),
+                None if applies.purposes is None else frozenset(applies.purposes),
+            )
+            self._rule_filters[rule.id] = found
+        return found
 
     def params(self, rule: Rule, market: Market | None) -> Any:
         key = (rule.id, market.code if market else None)

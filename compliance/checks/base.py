@@ -50,6 +50,7 @@ class RepoIndex:
             self.by_kind.setdefault(doc.kind, {}).setdefault(doc.id, []).append(doc)
 
     _users: dict[tuple[str, str], list[Document]] | None = None
+    _effective: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
     def get(self, kind: str, ident: str) -> Document | None:
         found = self.by_kind.get(kind, {}).get(ident)
@@ -71,6 +72,13 @@ class RepoIndex:
     def effective(self, doc: Document, axis: str) -> list[str]:
         """A document's markets, purposes or channels. A sender or consent scope that declares
         none is used for those of the templates that name it, and is checked for them."""
+        key = (id(doc), axis)
+        found = self._effective.get(key)
+        if found is None:
+            found = self._effective[key] = self._compute_effective(doc, axis)
+        return found
+
+    def _compute_effective(self, doc: Document, axis: str) -> list[str]:
         data = doc.data
         if doc.kind == "template" or (doc.kind == "sender" and axis == "channels"):
             single = {"markets": None, "purposes": "purpose", "channels": "channel"}[axis]
