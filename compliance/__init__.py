@@ -9,6 +9,10 @@ __version__ = "0.1.0"
 # Public names resolved on first use, so `compliance --version` and the linter do not
 # pay for the runtime gate's imports (design.md: lazy imports keep the CLI start quick).
 _LAZY = {
+    "Gate": ("compliance.gate", "Gate"),
+    "Send": ("compliance.gate", "Send"),
+    "Decision": ("compliance.gate", "Decision"),
+    "Reason": ("compliance.gate", "Reason"),
     "lint": ("compliance.engine", "lint"),
     "LintResult": ("compliance.engine", "LintResult"),
     "Finding": ("compliance.findings", "Finding"),

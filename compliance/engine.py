@@ -42,6 +42,7 @@ class LintResult:
     skipped: list[str] = field(default_factory=list)  # given files the config leaves out
     targets: set[str] = field(default_factory=set)  # repo-relative paths reported on
     stale_baseline: list[dict[str, Any]] = field(default_factory=list)  # entries now unmatched
+    index: RepoIndex | None = None  # every document of the repo, valid or not
 
     def reported(self, include_suppressed: bool = False) -> list[Finding]:
         """What reports show: suppressed and baselined findings only on request."""
@@ -176,6 +177,7 @@ def _lint(
         skipped,
         linted,
         stale,
+        index,
     )
 
 
@@ -477,9 +479,10 @@ class _Runner:
             span = doc.text_span(hit.path, *hit.text)
         else:
             span = doc.span(hit.path, key=hit.key)
-        return self._finding(
+        finding = self._finding(
             rule, market, hit, doc.yaml.source, span, doc.id, dotted(hit.path) or None
         )
+        return finding.with_(kind=doc.kind)
 
     def _finding(
         self,

@@ -52,6 +52,7 @@ class Finding:
     suppressed: bool = False
     suppression_reason: str | None = None
     baselined: bool = False  # held by the baseline: reported only on request, never fails
+    kind: str | None = None  # the document's kind (template, sender, consent_scope)
     occurrence: int = 1  # the n-th identical finding in the same document
     # the path relative to the repo root, whatever folder the run started in: what keys use
     repo_path: str = ""

@@ -62,8 +62,10 @@ def test_stale_entries_are_reported_and_update_drops_them(repo, cli):
     assert "dropped 1 baseline entry" in run.err
     entries = json.loads((repo.path / "baseline.json").read_text())["entries"]
     assert {(e["path"], e["rule"]) for e in entries.values()} == {
-        ("a.yaml", "placeholder-undeclared"), ("a.yaml", "market-without-pack"),
-        ("b.yaml", "market-without-pack")}
+        ("a.yaml", "placeholder-undeclared"),
+        ("a.yaml", "market-without-pack"),
+        ("b.yaml", "market-without-pack"),
+    }
 
 
 def test_bad_baseline_files_are_usage_errors(repo, cli):
@@ -80,7 +82,10 @@ def make_history(repo: Repo) -> None:
     git(repo, "config", "user.email", "t@example.com")
     git(repo, "config", "user.name", "t")
     repo.write("old.yaml", PUSH.format(id="old", body="{{x}}"))
-    repo.write("two.yaml", PUSH.format(id="one", body="{{x}}") + "---\n" + PUSH.format(id="two", body="{{y}}"))
+    repo.write(
+        "two.yaml",
+        PUSH.format(id="one", body="{{x}}") + "---\n" + PUSH.format(id="two", body="{{y}}"),
+    )
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base")
 
@@ -95,7 +100,9 @@ def test_diff_base_reports_only_changed_documents(tmp_path, cli):
     run = cli(["lint", "--diff-base", "HEAD", "--format", "json"], cwd=repo.path)
     report = json.loads(run.out)
     assert {(f["path"], f["document"]) for f in report["findings"] if f["severity"] == "error"} == {
-        ("two.yaml", "two"), ("new.yaml", "new")}
+        ("two.yaml", "two"),
+        ("new.yaml", "new"),
+    }
     assert run.code == 1
 
 

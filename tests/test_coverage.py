@@ -23,10 +23,14 @@ def test_coverage_map_names_rules_that_run_in_its_market(path):
         for rule_id in requirement.rules:
             assert rule_id in PACKS.rules, (path.name, rule_id)
             assert rule_id in enabled | generic or coverage.market in SHARED_CODES, (
-                path.name, rule_id)
+                path.name,
+                rule_id,
+            )
         if requirement.gate is not None and market is not None:
             assert getattr(market.parameters, requirement.gate) not in (None, []), (
-                path.name, requirement.gate)
+                path.name,
+                requirement.gate,
+            )
 
 
 @pytest.mark.parametrize("code", sorted(PACKS.markets), ids=str)

@@ -37,8 +37,10 @@ def test_example_output_matches_its_golden_file(results, name):
 def test_clean_documents_have_no_errors_or_warnings_and_each_broken_file_fails(results, name):
     bad = [f for f in results[name].findings if f.severity in ("error", "warning")]
     assert not [f for f in bad if "/broken/" not in f.path], [f.path for f in bad]
-    broken = sorted(p.relative_to(ROOT).as_posix()
-                    for p in (ROOT / "examples" / name / "templates" / "broken").glob("*.yaml"))
+    broken = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "examples" / name / "templates" / "broken").glob("*.yaml")
+    )
     assert broken, f"examples/{name} has no broken templates"
     assert sorted({f.path for f in bad}) == broken
 
@@ -47,8 +49,9 @@ def test_clean_documents_have_no_errors_or_warnings_and_each_broken_file_fails(r
 def test_each_broken_file_gets_the_rules_its_comment_promises(results, name):
     result = results[name]
     for path in sorted((ROOT / "examples" / name / "templates" / "broken").glob("*.yaml")):
-        header = "".join(line for line in path.read_text().splitlines(keepends=True)
-                         if line.startswith("#"))
+        header = "".join(
+            line for line in path.read_text().splitlines(keepends=True) if line.startswith("#")
+        )
         expected = {word for word in RULE_ID.findall(header) if word in result.packs.rules}
         rel = path.relative_to(ROOT).as_posix()
         fired = {f.rule for f in result.findings if f.path == rel}

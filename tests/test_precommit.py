@@ -27,8 +27,11 @@ def precommit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def git_repo(path: Path, env: dict[str, str]) -> Repo:
     repo = Repo(path, fake_git=False)
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
-                ["git", "config", "user.name", "t"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "t@example.com"],
+        ["git", "config", "user.name", "t"],
+    ):
         run(cmd, path, env)
     return repo
 
@@ -40,8 +43,15 @@ def test_the_hook_fails_on_a_broken_template_and_passes_on_a_clean_one(tmp_path,
     repo.write("scopes/promos.yaml", SCOPE)
     repo.write("templates/sale.yaml", TEMPLATE)
     run(["git", "add", "-A"], repo.path, env)
-    hook = [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "compliance-lint",
-            "--all-files"]
+    hook = [
+        sys.executable,
+        "-m",
+        "pre_commit",
+        "try-repo",
+        str(ROOT),
+        "compliance-lint",
+        "--all-files",
+    ]
     clean = run(hook, repo.path, env)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     repo.write("templates/sale.yaml", TEMPLATE.replace("sender: acme-us", "sender: acme-uk"))
@@ -59,7 +69,18 @@ def test_the_rules_test_hook_runs_a_repos_own_pack(tmp_path, precommit_home):
     for path in fixture.rglob("*.yaml"):
         repo.write(f"our-pack/{path.relative_to(fixture).as_posix()}", path.read_text())
     run(["git", "add", "-A"], repo.path, env)
-    done = run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT),
-                "compliance-rules-test", "--all-files"], repo.path, env)
+    done = run(
+        [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "try-repo",
+            str(ROOT),
+            "compliance-rules-test",
+            "--all-files",
+        ],
+        repo.path,
+        env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"compliance rules test\.+Passed", done.stdout), done.stdout

@@ -1,0 +1,536 @@
+"""The pre-send gate: `Gate.check(Send)` answers allow, deny or defer with reasons, from the
+same market files the linter uses, and writes each answer to the audit trail before returning.
+
+Fail closed: when the ledger cannot be read or written the answer is deny (ledger.error); an
+allow exists only once its audit entry is committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from compliance.documents import CHANNELS, parse_duration
+from compliance.gate import keywords as kw
+from compliance.gate import model as m
+from compliance.gate.catalog import Catalog, from_bundle, from_repo
+from compliance.gate.ledger import Ledger, LedgerError, default_path, micros
+from compliance.gate.model import Decision, InboundResult, Reason, Send, aware
+from compliance.gate.recipient import InvalidRecipient, Recipient, parse
+from compliance.gate.timing import allowed_at, applicable, next_allowed
+
+CONSENTED = ("express_written", "express", "implied", "soft_opt_in")
+
+
+class Gate:
+    """Check sends against consent, do-not-contact lists, quiet hours, caps and templates."""
+
+    def __init__(self, catalog: Catalog, ledger: Ledger) -> None:
+        self.catalog = catalog
+        self.ledger = ConsentLedger(self, ledger)
+        self._db = ledger
+
+    @classmethod
+    def open(
+        cls,
+        repo: str | Path | None = None,
+        *,
+        bundle: str | Path | None = None,
+        ledger: str | Path | None = None,
+        durable: bool = False,
+    ) -> Gate:
+        """From a template repo (linted now) or a bundle CI built; a new ledger is created when
+        the path does not exist (default: $COMPLIANCE_DB, else .compliance/ledger.db)."""
+        if (repo is None) == (bundle is None):
+            raise ValueError("Gate.open takes repo= or bundle=, one of them")
+        catalog = from_bundle(Path(bundle)) if bundle is not None else from_repo(Path(repo))
+        return cls(catalog, Ledger(ledger or default_path(), durable=durable))
+
+    def close(self) -> None:
+        self._db.close()
+
+    # decisions -----------------------------------------------------------------------------
+
+    def check(self, send: Send) -> Decision:
+        """One send: evaluated and audited in one transaction."""
+        return self.check_many([send])[0]
+
+    def check_many(self, sends: Iterable[Send]) -> list[Decision]:
+        """A campaign batch in one transaction: the answers check() would give, in order (each
+        send sees the ones before it, e.g. for frequency caps)."""
+        sends = list(sends)
+        for send in sends:
+            aware(send.at, "Send.at")  # a naive datetime is a programming error: raise
+        try:
+            with self._db.write():
+                paused = self._db.paused()
+                return [self._decide(send, paused) for send in sends]
+        except (sqlite3.Error, LedgerError) as exc:
+            reason = Reason(m.LEDGER_ERROR, f"the consent ledger cannot be used: {exc}")
+            return [Decision(m.DENY, (reason,), send=send) for send in sends]
+
+    def _decide(self, send: Send, paused: dict[tuple[str, str], str]) -> Decision:
+        at = aware(send.at, "Send.at")
+        reasons: list[Reason] = []
+        warnings: list[Reason] = []
+        not_before = None
+        template = self.catalog.templates.get(send.template)
+        channel = send.channel or (template.channel if template else None)
+        recipient = None
+        try:
+            recipient = parse(send.to, channel)
+        except InvalidRecipient as exc:
+            reasons.append(Reason(m.RECIPIENT_INVALID, str(exc)))
+        market = (
+            send.market
+            or (recipient.market if recipient else None)
+            or (template.markets[0] if template and channel == "email" else None)
+        )
+        if template is None:
+            reasons.append(
+                Reason(m.TEMPLATE_UNKNOWN, f"no template {send.template!r} in the repo or bundle")
+            )
+        else:
+            reasons += self._template_reasons(template, send, market, paused)
+        if template is not None and recipient is not None and market is not None:
+            params = self.catalog.markets.get(market)
+            reasons += self._consent_reasons(template, channel, recipient, market, at)
+            reasons += self._dnc_reasons(template, channel, recipient, market, at)
+            if params is not None:
+                reasons += self._cap_reasons(template, channel, recipient, market, params, at)
+                not_before, window = self._window(
+                    template, channel, recipient, send, market, params, at
+                )
+                if window is not None:
+                    (warnings if window[1] else reasons).append(window[0])
+        outcome = m.ALLOW
+        if reasons:
+            only_quiet = all(r.code == m.QUIET_HOURS for r in reasons)
+            outcome = m.DEFER if only_quiet and not_before is not None else m.DENY
+        decision_id = self._db.audit(
+            at=at,
+            kind="decision",
+            subject=recipient.subject if recipient else None,
+            outcome=outcome,
+            purpose=template.purpose if template else None,
+            data={
+                "template": send.template,
+                "to": recipient.subject if recipient else send.to,
+                "channel": channel,
+                "market": market,
+                "outcome": outcome,
+                "reasons": [r.code for r in reasons],
+                "warnings": [w.code for w in warnings],
+                "not_before": not_before.isoformat() if outcome == m.DEFER else None,
+                "catalog": self.catalog.digest,
+            },
+        )
+        return Decision(
+            outcome,
+            tuple(reasons),
+            not_before if outcome == m.DEFER else None,
+            decision_id,
+            tuple(warnings),
+            send,
+        )
+
+    # the checks --------------------------------------------------------------------------------
+
+    def _template_reasons(
+        self, template: Any, send: Send, market: str | None, paused: dict[tuple[str, str], str]
+    ) -> list[Reason]:
+        reasons = []
+        if template.status != "approved":
+            reasons.append(
+                Reason(
+                    m.TEMPLATE_NOT_APPROVED,
+                    f"template {template.id!r} is {template.status}, not approved",
+                )
+            )
+        if market is not None and market not in template.markets:
+            reasons.append(
+                Reason(
+                    m.TEMPLATE_MARKET,
+                    f"template {template.id!r} does not target "
+                    f"market {market} ({', '.join(template.markets)})",
+                    market,
+                )
+            )
+        errors = self.catalog.errors("template", template.id)
+        if errors:
+            reasons.append(
+                Reason(
+                    m.TEMPLATE_LINT,
+                    f"template {template.id!r} has lint errors: {', '.join(sorted(set(errors)))}",
+                )
+            )
+        reasons += self._sender_reasons(template, send, market)
+        for kind, target in (
+            ("template", template.id),
+            ("sender", send.sender or template.sender),
+            ("market", market),
+        ):
+            if target and (kind, target) in paused:
+                reasons.append(
+                    Reason(m.PAUSED, f"{kind} {target} is paused: {paused[(kind, target)]}", market)
+                )
+        return reasons
+
+    def _sender_reasons(self, template: Any, send: Send, market: str | None) -> list[Reason]:
+        ident = send.sender or template.sender
+        if template.channel == "push" and ident is None:
+            return []
+        sender = self.catalog.senders.get(ident or "")
+        problem = None
+        if sender is None:
+            problem = f"sender {ident!r} is not in the repo"
+        elif sender.status != "active":
+            problem = f"sender {ident!r} is {sender.status}"
+        elif sender.markets and market and market not in sender.markets:
+            problem = f"sender {ident!r} is not registered for {market}"
+        elif sender.purposes and template.purpose not in sender.purposes:
+            problem = f"sender {ident!r} is not registered for {template.purpose}"
+        elif self.catalog.errors("sender", sender.id):
+            problem = (
+                f"sender {ident!r} fails its registration rules: "
+                f"{', '.join(sorted(set(self.catalog.errors('sender', sender.id))))}"
+            )
+        return [Reason(m.SENDER_UNREGISTERED, problem, market)] if problem else []
+
+    def _consent_reasons(
+        self, template: Any, channel: str, recipient: Recipient, market: str, at: dt.datetime
+    ) -> list[Reason]:
+        events = self._db.consent_events(recipient.subject, channel, micros(at))
+        channel_wide = next((e for e in events if e[0] is None), None)
+        if channel_wide is not None and channel_wide[1] == "revoke":
+            return [
+                Reason(
+                    m.CONSENT_REVOKED,
+                    f"{recipient.subject} opted out of {channel} ({channel_wide[3]})",
+                    market,
+                )
+            ]
+        if template.purpose != "marketing":
+            return []  # transactional and OTP need no marketing consent
+        scope_id = template.consent_scope
+        scoped = next((e for e in events if e[0] == scope_id), None)
+        if scoped is None:
+            others = sorted({e[0] for e in events if e[0] and e[1] == "grant"})
+            if others:
+                return [
+                    Reason(
+                        m.CONSENT_SCOPE,
+                        f"consent on {channel} covers {', '.join(others)}, not {scope_id}",
+                        market,
+                    )
+                ]
+            return [Reason(m.CONSENT_MISSING, f"no consent for {scope_id} on {channel}", market)]
+        if scoped[1] != "grant":
+            return [
+                Reason(
+                    m.CONSENT_REVOKED, f"consent for {scope_id} was revoked ({scoped[3]})", market
+                )
+            ]
+        expiry = self._expiry(scope_id, market)
+        if expiry is not None and at > _plus(_from_us(scoped[2]), expiry):
+            return [
+                Reason(
+                    m.CONSENT_EXPIRED,
+                    f"consent for {scope_id} lapsed {expiry} after it was given",
+                    market,
+                )
+            ]
+        if recipient.is_phone and self._db.disconnected_after(
+            recipient.subject, scoped[2], micros(at)
+        ):
+            return [
+                Reason(
+                    m.CONSENT_REASSIGNED,
+                    f"{recipient.subject} was disconnected after "
+                    "consent was given: the number may belong to someone else",
+                    market,
+                )
+            ]
+        return []
+
+    def _expiry(self, scope_id: str, market: str) -> str | None:
+        """The scope's expires_after, capped by the market's cap for its basis."""
+        scope = self.catalog.scopes.get(scope_id)
+        if scope is None:
+            return None
+        limits = [scope.expires_after] if scope.expires_after else []
+        rules = self.catalog.markets.get(market)
+        if (
+            rules is not None
+            and rules.consent is not None
+            and scope.consent in ("implied", "soft_opt_in")
+            and scope.basis
+        ):
+            cap = rules.consent.implied_max.get(scope.basis)
+            if cap:
+                limits.append(cap)
+        return min(limits, key=_days) if limits else None
+
+    def _dnc_reasons(
+        self, template: Any, channel: str, recipient: Recipient, market: str, at: dt.datetime
+    ) -> list[Reason]:
+        if template.purpose != "marketing" or not recipient.is_phone:
+            return []
+        listed = self._db.dnc_listed(recipient.subject)
+        if listed:
+            return [Reason(m.DNC_LISTED, f"{recipient.subject} is on {', '.join(listed)}", market)]
+        params = self.catalog.markets.get(market)
+        dnc = params.do_not_call if params else None
+        if dnc is None or channel not in dnc.channels or "marketing" not in dnc.purposes:
+            return []
+        scope = self.catalog.scopes.get(template.consent_scope or "")
+        if scope is not None and scope.consent in dnc.exempt_consent:
+            return []
+        checked = self._db.registry_checked(market)
+        valid_for = _days(dnc.check_valid_for)
+        if checked is None or (at - _from_us(checked)).total_seconds() > valid_for * 86400:
+            when = "never" if checked is None else _from_us(checked).date().isoformat()
+            return [
+                Reason(
+                    m.DNC_CHECK_STALE,
+                    f"{dnc.registry} last checked {when}; marketing "
+                    f"needs a check no older than {dnc.check_valid_for}",
+                    market,
+                )
+            ]
+        return []
+
+    def _cap_reasons(
+        self,
+        template: Any,
+        channel: str,
+        recipient: Recipient,
+        market: str,
+        params: Any,
+        at: dt.datetime,
+    ) -> list[Reason]:
+        reasons = []
+        for cap in params.frequency_caps:
+            if template.purpose not in cap.purposes or (
+                cap.channels and channel not in cap.channels
+            ):
+                continue
+            if cap.regions and recipient.region not in cap.regions:
+                continue
+            window = _days(cap.per) * 86400
+            since = micros(at) - int(window * 1_000_000)
+            count = self._db.allowed_since(recipient.subject, list(cap.purposes), since)
+            if count >= cap.max_messages:
+                reasons.append(
+                    Reason(
+                        m.FREQUENCY_CAP,
+                        f"{count} {template.purpose} messages in "
+                        f"the last {cap.per}; the cap is {cap.max_messages}",
+                        market,
+                    )
+                )
+        return reasons
+
+    def _window(
+        self,
+        template: Any,
+        channel: str,
+        recipient: Recipient,
+        send: Send,
+        market: str,
+        params: Any,
+        at: dt.datetime,
+    ) -> tuple[dt.datetime | None, tuple[Reason, bool] | None]:
+        zones = tuple(
+            dict.fromkeys([*recipient.timezones, *([send.timezone] if send.timezone else [])])
+        )
+        if not zones and params.timezone:
+            zones = (params.timezone,)
+        blocks = applicable(params.quiet_hours, template.purpose, channel)
+        if not zones or not blocks:
+            return None, None
+        required = [b for b in blocks if b.enforcement == "required"]
+        advisory = [b for b in blocks if b.enforcement == "advisory"]
+        if required and not allowed_at(at, required, zones, recipient.region, market):
+            when = next_allowed(at, required, zones, recipient.region, market)
+            return when, (
+                Reason(
+                    m.QUIET_HOURS,
+                    "outside the sending window in the "
+                    f"recipient's local time; next allowed {when}",
+                    market,
+                ),
+                False,
+            )
+        if advisory and not allowed_at(at, advisory, zones, recipient.region, market):
+            return None, (
+                Reason(
+                    m.QUIET_HOURS,
+                    "outside the advised sending window in the "
+                    "recipient's local time (an operator code, not law)",
+                    market,
+                ),
+                True,
+            )
+        return None, None
+
+    # pauses ------------------------------------------------------------------------------------
+
+    def pause(
+        self,
+        *,
+        reason: str,
+        by: str,
+        template: str | None = None,
+        sender: str | None = None,
+        market: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> int:
+        kind, target = _target(template, sender, market)
+        return self._db.set_pause(kind, target, True, reason, by, aware(at))
+
+    def resume(
+        self,
+        *,
+        reason: str,
+        by: str,
+        template: str | None = None,
+        sender: str | None = None,
+        market: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> int:
+        kind, target = _target(template, sender, market)
+        return self._db.set_pause(kind, target, False, reason, by, aware(at))
+
+
+class ConsentLedger:
+    """`gate.ledger`: consent grants, revocations and inbound replies."""
+
+    def __init__(self, gate: Gate, db: Ledger) -> None:
+        self._gate = gate
+        self._db = db
+
+    def grant(
+        self,
+        *,
+        subject: str,
+        channel: str,
+        scope: str,
+        source: str,
+        at: dt.datetime,
+        evidence: dict[str, Any] | None = None,
+    ) -> int:
+        who = self._subject(subject, channel)
+        known = self._gate.catalog.scopes.get(scope)
+        if known is None:
+            raise ValueError(f"unknown consent scope {scope!r}: define it in the repo first")
+        digests = [hashlib.sha256(c.text.encode("utf-8")).hexdigest() for c in known.capture]
+        return self._db.record_consent(
+            subject=who,
+            channel=channel,
+            scope=scope,
+            action="grant",
+            source=source,
+            at=aware(at),
+            capture_digest=",".join(digests) or None,
+            evidence=evidence,
+        )
+
+    def revoke(
+        self, *, subject: str, channel: str, scope: str | None = None, source: str, at: dt.datetime
+    ) -> int:
+        who = self._subject(subject, channel)
+        if scope is not None and scope not in self._gate.catalog.scopes:
+            raise ValueError(f"unknown consent scope {scope!r}")
+        return self._db.record_consent(
+            subject=who, channel=channel, scope=scope, action="revoke", source=source, at=aware(at)
+        )
+
+    def inbound(
+        self,
+        *,
+        subject: str,
+        text: str,
+        channel: str,
+        sender: str | None = None,
+        at: dt.datetime,
+        after_prompt: bool = False,
+    ) -> InboundResult:
+        who = self._subject(subject, channel)
+        at = aware(at)
+        recipient = parse(who, channel)
+        params = self._gate.catalog.markets.get(recipient.market or "")
+        action = kw.classify(text, params.keywords if params else None, after_prompt=after_prompt)
+        sending = self._gate.catalog.senders.get(sender or "")
+        replies = sending.replies if sending is not None else {}
+        reply = {
+            kw.OPT_OUT: replies.get("stop"),
+            kw.OPT_IN: replies.get("start"),
+            kw.HELP: replies.get("help"),
+        }.get(action)
+        with self._db.write():
+            seq = self._db.audit(
+                at=at,
+                kind="inbound",
+                subject=who,
+                data={"channel": channel, "sender": sender, "text": text, "action": action},
+            )
+            if action in (kw.OPT_OUT, kw.OPT_IN):
+                self._db.conn.execute(
+                    "INSERT INTO consent_events (subject, channel, scope, action, source, at, "
+                    "at_us, capture_digest, evidence, audit_seq) VALUES (?, ?, NULL, ?, ?, ?, ?, "
+                    "NULL, '{}', ?)",
+                    (
+                        who,
+                        channel,
+                        "revoke" if action == kw.OPT_OUT else "opt_in",
+                        f"inbound:{kw.normalise(text)[:40]}",
+                        at.isoformat(),
+                        micros(at),
+                        seq,
+                    ),
+                )
+            elif action == kw.REVIEW:
+                self._db.conn.execute(
+                    "INSERT INTO reviews (subject, channel, text, at, audit_seq) VALUES "
+                    "(?, ?, ?, ?, ?)",
+                    (who, channel, text, at.isoformat(), seq),
+                )
+        return InboundResult(action, reply, seq)
+
+    def history(self, subject: str, channel: str | None = None) -> list[dict[str, Any]]:
+        who = parse(subject, channel).subject
+        return self._db.history(who)
+
+    def _subject(self, subject: str, channel: str) -> str:
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
+        return parse(subject, channel).subject
+
+
+def _target(template: str | None, sender: str | None, market: str | None) -> tuple[str, str]:
+    given = [
+        (k, v) for k, v in (("template", template), ("sender", sender), ("market", market)) if v
+    ]
+    if len(given) != 1:
+        raise ValueError("pause and resume take exactly one of template=, sender= or market=")
+    return given[0]
+
+
+def _days(duration: str) -> float:
+    if duration.startswith("PT") and duration.endswith("H"):
+        return int(duration[2:-1]) / 24
+    parts = parse_duration(duration)
+    return parts["years"] * 365.25 + parts["months"] * 30.44 + parts["weeks"] * 7 + parts["days"]
+
+
+def _plus(start: dt.datetime, duration: str) -> dt.datetime:
+    return start + dt.timedelta(days=_days(duration))
+
+
+def _from_us(value: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value / 1_000_000, dt.timezone.utc)

@@ -1,0 +1,319 @@
+"""The consent ledger: one SQLite file shared by every process that sends.
+
+Consent history is append-only and current state is derived from it. Every write runs in a
+`BEGIN IMMEDIATE` transaction that also appends its audit entry, in WAL mode with a busy timeout,
+so several processes can write one file and no change exists without its audit entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from compliance.gate import audit
+from compliance.gate.model import aware
+
+DEFAULT_LEDGER = Path(".compliance") / "ledger.db"
+BUSY_TIMEOUT_S = 5.0
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq INTEGER PRIMARY KEY, at TEXT NOT NULL, at_us INTEGER NOT NULL, kind TEXT NOT NULL,
+  subject TEXT, outcome TEXT, purpose TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL, mac TEXT);
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_log (subject, outcome, at_us);
+CREATE TABLE IF NOT EXISTS consent_events (
+  id INTEGER PRIMARY KEY, subject TEXT NOT NULL, channel TEXT NOT NULL, scope TEXT,
+  action TEXT NOT NULL, source TEXT NOT NULL, at TEXT NOT NULL, at_us INTEGER NOT NULL,
+  capture_digest TEXT, evidence TEXT, audit_seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS consent_by_subject ON consent_events (subject, channel, at_us);
+CREATE TABLE IF NOT EXISTS pauses (
+  id INTEGER PRIMARY KEY, target_kind TEXT NOT NULL, target TEXT NOT NULL,
+  paused INTEGER NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL,
+  audit_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dnc_entries (
+  list TEXT NOT NULL, number TEXT NOT NULL, added_at TEXT, PRIMARY KEY (list, number));
+CREATE TABLE IF NOT EXISTS dnc_lists (
+  name TEXT PRIMARY KEY, registry_market TEXT, checked_at_us INTEGER);
+CREATE TABLE IF NOT EXISTS reassigned (
+  number TEXT NOT NULL, disconnected_us INTEGER NOT NULL, PRIMARY KEY (number, disconnected_us));
+CREATE TABLE IF NOT EXISTS reviews (
+  id INTEGER PRIMARY KEY, subject TEXT NOT NULL, channel TEXT NOT NULL, text TEXT NOT NULL,
+  at TEXT NOT NULL, resolved INTEGER NOT NULL DEFAULT 0, audit_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class LedgerError(Exception):
+    """The ledger cannot be read or written: the gate answers deny (ledger.error)."""
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("COMPLIANCE_DB") or DEFAULT_LEDGER)
+
+
+def micros(at: dt.datetime) -> int:
+    return int(at.timestamp() * 1_000_000)
+
+
+class Ledger:
+    """Consent, do-not-contact lists, pauses and the audit trail, in one SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = False) -> None:
+        self.path = Path(path)
+        self.key = audit.audit_key()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(
+                str(self.path),
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL survives a killed process (the WAL is on disk); FULL also survives power
+            # loss, at an fsync per decision
+            self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            with self.write():
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    self.conn.execute(statement)
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE), committed on success."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger {self.path} cannot be written: {exc}") from exc
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def audit(
+        self,
+        *,
+        at: dt.datetime,
+        kind: str,
+        subject: str | None,
+        data: dict[str, Any],
+        outcome: str | None = None,
+        purpose: str | None = None,
+    ) -> int:
+        """Append an audit entry; the caller holds the write transaction."""
+        return audit.append(
+            self.conn,
+            at=at.isoformat(),
+            at_us=micros(at),
+            kind=kind,
+            subject=subject,
+            data=data,
+            outcome=outcome,
+            purpose=purpose,
+            key=self.key,
+        )
+
+    # consent -----------------------------------------------------------------------------
+
+    def record_consent(
+        self,
+        *,
+        subject: str,
+        channel: str,
+        scope: str | None,
+        action: str,
+        source: str,
+        at: dt.datetime,
+        capture_digest: str | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> int:
+        at = aware(at)
+        with self.write():
+            seq = self.audit(
+                at=at,
+                kind=f"consent.{action}",
+                subject=subject,
+                data={
+                    "channel": channel,
+                    "scope": scope,
+                    "source": source,
+                    "capture_digest": capture_digest,
+                    "evidence": evidence or {},
+                },
+            )
+            self.conn.execute(
+                "INSERT INTO consent_events (subject, channel, scope, action, source, at, at_us,"
+                " capture_digest, evidence, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    subject,
+                    channel,
+                    scope,
+                    action,
+                    source,
+                    at.isoformat(),
+                    micros(at),
+                    capture_digest,
+                    json.dumps(evidence or {}, sort_keys=True),
+                    seq,
+                ),
+            )
+        return seq
+
+    def consent_events(self, subject: str, channel: str, until_us: int) -> list[tuple[Any, ...]]:
+        """(scope, action, at_us, source) newest first, up to an instant."""
+        return self.conn.execute(
+            "SELECT scope, action, at_us, source FROM consent_events WHERE subject = ? AND "
+            "channel = ? AND at_us <= ? ORDER BY at_us DESC, id DESC",
+            (subject, channel, until_us),
+        ).fetchall()
+
+    def history(self, subject: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT channel, scope, action, source, at, capture_digest, evidence, audit_seq FROM "
+            "consent_events WHERE subject = ? ORDER BY at_us, id",
+            (subject,),
+        )
+        names = (
+            "channel",
+            "scope",
+            "action",
+            "source",
+            "at",
+            "capture_digest",
+            "evidence",
+            "audit_seq",
+        )
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    # pauses ------------------------------------------------------------------------------
+
+    def set_pause(
+        self, kind: str, target: str, paused: bool, reason: str, by: str, at: dt.datetime
+    ) -> int:
+        at = aware(at)
+        with self.write():
+            seq = self.audit(
+                at=at,
+                kind="pause" if paused else "resume",
+                subject=None,
+                data={"target_kind": kind, "target": target, "reason": reason, "by": by},
+            )
+            self.conn.execute(
+                "INSERT INTO pauses (target_kind, target, paused, reason, by, at, audit_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (kind, target, int(paused), reason, by, at.isoformat(), seq),
+            )
+        return seq
+
+    def paused(self) -> dict[tuple[str, str], str]:
+        """(kind, target) -> reason, for targets whose latest pause event is a pause."""
+        rows = self.conn.execute(
+            "SELECT target_kind, target, paused, reason FROM pauses p WHERE id = (SELECT MAX(id)"
+            " FROM pauses q WHERE q.target_kind = p.target_kind AND q.target = p.target)"
+        )
+        return {(kind, target): reason for kind, target, paused, reason in rows if paused}
+
+    # do-not-contact and reassigned numbers ------------------------------------------------
+
+    def dnc_listed(self, number: str) -> list[str]:
+        rows = self.conn.execute("SELECT list FROM dnc_entries WHERE number = ?", (number,))
+        return [name for (name,) in rows]
+
+    def registry_checked(self, market: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT MAX(checked_at_us) FROM dnc_lists WHERE registry_market = ?", (market,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def disconnected_after(self, number: str, since_us: int, until_us: int) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM reassigned WHERE number = ? AND disconnected_us > ? AND "
+            "disconnected_us <= ? LIMIT 1",
+            (number, since_us, until_us),
+        ).fetchone()
+        return row is not None
+
+    def import_dnc(
+        self,
+        name: str,
+        numbers: list[tuple[str, str | None]],
+        *,
+        registry_market: str | None,
+        checked_at: dt.datetime | None,
+        at: dt.datetime,
+    ) -> int:
+        """Add numbers to a do-not-contact list; a registry import also records its check."""
+        at = aware(at)
+        checked = aware(checked_at, "checked_at") if checked_at is not None else None
+        with self.write():
+            seq = self.audit(
+                at=at,
+                kind="dnc.import",
+                subject=None,
+                data={
+                    "list": name,
+                    "numbers": len(numbers),
+                    "registry_market": registry_market,
+                    "checked_at": checked.isoformat() if checked else None,
+                },
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO dnc_entries VALUES (?, ?, ?)",
+                [(name, n, added) for n, added in numbers],
+            )
+            self.conn.execute(
+                "INSERT INTO dnc_lists (name, registry_market, checked_at_us) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET registry_market = excluded.registry_market, "
+                "checked_at_us = MAX(COALESCE(checked_at_us, 0), COALESCE(excluded.checked_at_us,"
+                " 0))",
+                (name, registry_market, micros(checked) if checked else None),
+            )
+        return seq
+
+    def import_reassigned(self, rows: list[tuple[str, dt.datetime]], at: dt.datetime) -> int:
+        """Numbers and when they were disconnected (e.g. from the US Reassigned Numbers
+        Database): consent given before the disconnection is void."""
+        at = aware(at)
+        with self.write():
+            seq = self.audit(
+                at=at, kind="reassigned.import", subject=None, data={"numbers": len(rows)}
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO reassigned VALUES (?, ?)",
+                [(n, micros(aware(when, "disconnected"))) for n, when in rows],
+            )
+        return seq
+
+    # frequency ---------------------------------------------------------------------------
+
+    def allowed_since(self, subject: str, purposes: list[str], since_us: int) -> int:
+        marks = ",".join("?" * len(purposes))
+        row = self.conn.execute(
+            f"SELECT COUNT(*) FROM audit_log WHERE subject = ? AND outcome = 'allow' AND "
+            f"purpose IN ({marks}) AND at_us > ?",
+            (subject, *purposes, since_us),
+        ).fetchone()
+        return int(row[0])
+
+    def verify(self) -> audit.Verdict:
+        return audit.verify(self.conn, self.key)

@@ -1,0 +1,116 @@
+"""Who a send goes to: a phone number parsed and normalised with phonenumbers (or an email
+address), its market, its time zones and, in the US, its state."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+US_STATES = {
+    "Alabama": "AL",
+    "Alaska": "AK",
+    "Arizona": "AZ",
+    "Arkansas": "AR",
+    "California": "CA",
+    "Colorado": "CO",
+    "Connecticut": "CT",
+    "Delaware": "DE",
+    "Florida": "FL",
+    "Georgia": "GA",
+    "Hawaii": "HI",
+    "Idaho": "ID",
+    "Illinois": "IL",
+    "Indiana": "IN",
+    "Iowa": "IA",
+    "Kansas": "KS",
+    "Kentucky": "KY",
+    "Louisiana": "LA",
+    "Maine": "ME",
+    "Maryland": "MD",
+    "Massachusetts": "MA",
+    "Michigan": "MI",
+    "Minnesota": "MN",
+    "Mississippi": "MS",
+    "Missouri": "MO",
+    "Montana": "MT",
+    "Nebraska": "NE",
+    "Nevada": "NV",
+    "New Hampshire": "NH",
+    "New Jersey": "NJ",
+    "New Mexico": "NM",
+    "New York": "NY",
+    "North Carolina": "NC",
+    "North Dakota": "ND",
+    "Ohio": "OH",
+    "Oklahoma": "OK",
+    "Oregon": "OR",
+    "Pennsylvania": "PA",
+    "Rhode Island": "RI",
+    "South Carolina": "SC",
+    "South Dakota": "SD",
+    "Tennessee": "TN",
+    "Texas": "TX",
+    "Utah": "UT",
+    "Vermont": "VT",
+    "Virginia": "VA",
+    "Washington": "WA",
+    "West Virginia": "WV",
+    "Wisconsin": "WI",
+    "Wyoming": "WY",
+    "Washington D.C.": "DC",
+    "District of Columbia": "DC",
+}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class InvalidRecipient(ValueError):
+    """Not a valid phone number or email address."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    subject: str  # E.164 number or lower-cased email address: the ledger's key
+    market: str | None  # ISO 3166-1 alpha-2 of the number; None for email
+    timezones: tuple[str, ...]  # IANA zones the number may be in
+    region: str | None  # ISO 3166-2 subdivision where known (US-FL)
+
+    @property
+    def is_phone(self) -> bool:
+        return self.subject.startswith("+")
+
+
+def parse(value: str, channel: str | None = None) -> Recipient:
+    """A phone number (E.164 or with a leading +) or, for email, an address."""
+    value = (value or "").strip()
+    if channel == "email" or ("@" in value and not value.startswith("+")):
+        if not _EMAIL.match(value):
+            raise InvalidRecipient(f"{value!r} is not an email address")
+        local, _, domain = value.rpartition("@")
+        return Recipient(f"{local}@{domain.lower()}", None, (), None)
+    return _phone(value)
+
+
+@lru_cache(maxsize=65536)
+def _phone(value: str) -> Recipient:
+    import phonenumbers
+    from phonenumbers import geocoder, timezone
+
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidRecipient(
+            f"{value!r} is not a phone number in international form (+ and country code): {exc}"
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidRecipient(f"{value!r} is not a valid phone number")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    market = phonenumbers.region_code_for_number(number)
+    zones = tuple(z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown")
+    region = None
+    if market == "US":
+        place = geocoder.description_for_number(number, "en")
+        state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place)
+        if state and len(state) == 2:
+            region = f"US-{state}"
+    return Recipient(e164, market, zones, region)

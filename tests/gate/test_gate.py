@@ -1,0 +1,278 @@
+"""The pre-send gate against a small repo: each reason code, the audit trail, inbound replies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pytest
+
+from compliance import Gate, Send
+from compliance.gate import NaiveDatetimeError
+from tests.conftest import Repo
+
+UTC = dt.timezone.utc
+NOON_ET = dt.datetime(2026, 11, 26, 17, 0, tzinfo=UTC)  # 12:00 in New York
+FL = "+13055550123"  # Miami: US-FL, America/New_York
+CA_NUM = "+14155550123"  # San Francisco
+
+SENDER = """
+kind: sender
+id: acme-10dlc
+channel: sms
+type: long_code
+address: "+13055550100"
+brand: Acme
+markets: [US]
+purposes: [marketing, transactional]
+registrations:
+  US: {program: 10dlc, brand_id: B1, campaign_id: C1, use_case: MIXED, status: active}
+replies:
+  stop: "Acme: you are unsubscribed and will get no more messages."
+  help: "Acme: help at acme.example/help. Reply STOP to cancel."
+"""
+SCOPE = """
+kind: consent_scope
+id: sms-offers
+purposes: [marketing]
+channels: [sms]
+markets: [US]
+consent: express_written
+expires_after: P1Y
+capture:
+  - source: web-checkout
+    text: >-
+      By checking this box I agree to receive recurring automated marketing text messages from
+      Acme at the number provided. Consent is not a condition of purchase. Msg frequency varies.
+      Msg & data rates may apply. Reply HELP for help, STOP to cancel. Terms: acme.example/terms
+      Privacy: acme.example/privacy
+"""
+IMPLIED = SCOPE.replace("id: sms-offers", "id: implied-offers").replace(
+    "consent: express_written", "consent: implied\nbasis: purchase"
+)
+SALE = """
+kind: template
+id: sale
+channel: sms
+purpose: marketing
+markets: [US]
+sender: acme-10dlc
+consent_scope: sms-offers
+status: approved
+body: "Acme: 20% off this weekend. Reply STOP to opt out."
+"""
+SHIPPED = """
+kind: template
+id: shipped
+channel: sms
+purpose: transactional
+markets: [US]
+sender: acme-10dlc
+status: approved
+body: "Acme: your order has shipped."
+"""
+
+
+@pytest.fixture
+def gate(tmp_path):
+    repo = Repo(tmp_path / "repo")
+    repo.write("senders/acme.yaml", SENDER)
+    repo.write("scopes/offers.yaml", SCOPE)
+    repo.write("scopes/implied.yaml", IMPLIED)
+    repo.write("templates/sale.yaml", SALE)
+    repo.write("templates/shipped.yaml", SHIPPED)
+    repo.write(
+        "templates/draft.yaml",
+        SHIPPED.replace("id: shipped", "id: draft").replace("status: approved", "status: draft"),
+    )
+    repo.write(
+        "templates/gb-only.yaml",
+        SHIPPED.replace("id: shipped", "id: gb-only").replace("markets: [US]", "markets: [GB]"),
+    )
+    repo.write(
+        "templates/no-stop.yaml",
+        SALE.replace("id: sale", "id: no-stop").replace(" Reply STOP to opt out.", ""),
+    )
+    repo.write(
+        "templates/implied.yaml",
+        SALE.replace("id: sale", "id: implied-sale").replace(
+            "consent_scope: sms-offers", "consent_scope: implied-offers"
+        ),
+    )
+    opened = Gate.open(repo=repo.path, ledger=tmp_path / "ledger.db")
+    yield opened
+    opened.close()
+
+
+def grant(gate, to=FL, scope="sms-offers", at=NOON_ET - dt.timedelta(days=1)):
+    return gate.ledger.grant(subject=to, channel="sms", scope=scope, source="web-checkout", at=at)
+
+
+def check(gate, template="sale", to=FL, at=NOON_ET, **kw):
+    return gate.check(Send(to=to, template=template, at=at, **kw))
+
+
+def test_allow_with_consent_and_an_audit_entry(gate):
+    grant(gate)
+    decision = check(gate)
+    assert decision.outcome == "allow" and decision.allowed and decision.reasons == ()
+    assert decision.id is not None
+    row = gate._db.conn.execute(
+        "SELECT outcome, subject FROM audit_log WHERE seq = ?", (decision.id,)
+    ).fetchone()
+    assert row == ("allow", FL)
+
+
+def test_consent_missing_scope_revoked_expired(gate):
+    assert check(gate).codes == ["consent.missing"]
+    grant(gate, scope="implied-offers")
+    assert check(gate).codes == ["consent.scope"]
+    grant(gate)
+    gate.ledger.revoke(
+        subject=FL,
+        channel="sms",
+        scope="sms-offers",
+        source="support-call",
+        at=NOON_ET - dt.timedelta(hours=1),
+    )
+    assert check(gate).codes == ["consent.revoked"]
+    grant(gate, at=NOON_ET - dt.timedelta(days=400))
+    # the later revoke still stands: consent given long ago does not return
+    assert check(gate).codes == ["consent.revoked"]
+
+
+def test_consent_expires_after_the_scope_lifetime(gate, tmp_path):
+    grant(gate, at=NOON_ET - dt.timedelta(days=370))
+    assert check(gate).codes == ["consent.expired"]
+
+
+def test_reassigned_number_voids_earlier_consent(gate):
+    grant(gate, at=NOON_ET - dt.timedelta(days=30))
+    gate._db.import_reassigned([(FL, NOON_ET - dt.timedelta(days=5))], at=NOON_ET)
+    assert check(gate).codes == ["consent.reassigned"]
+
+
+def test_dnc_listed_and_registry_check_stale(gate):
+    # implied consent is not exempt from the US registry check (and fails the US lint rules,
+    # hence template.lint as well)
+    grant(gate, scope="implied-offers")
+    assert "dnc.check_stale" in check(gate, template="implied-sale").codes
+    gate._db.import_dnc(
+        "US-NDNC", [], registry_market="US", checked_at=NOON_ET - dt.timedelta(days=3), at=NOON_ET
+    )
+    assert "dnc.check_stale" not in check(gate, template="implied-sale").codes
+    gate._db.import_dnc("US-NDNC", [], registry_market="US", checked_at=None, at=NOON_ET)
+    assert "dnc.check_stale" not in check(gate, template="implied-sale").codes  # newest check kept
+    assert (
+        "dnc.check_stale"
+        in check(gate, template="implied-sale", at=NOON_ET + dt.timedelta(days=40)).codes
+    )
+    gate._db.import_dnc("internal", [(FL, None)], registry_market=None, checked_at=None, at=NOON_ET)
+    grant(gate)
+    assert check(gate).codes == ["dnc.listed"]  # express written consent does not lift a listing
+
+
+def test_quiet_hours_defer_to_the_next_window_in_the_state(gate):
+    grant(gate)
+    late = dt.datetime(2026, 11, 27, 1, 30, tzinfo=UTC)  # 20:30 in Miami: FL closes at 20:00
+    decision = check(gate, at=late)
+    assert decision.outcome == "defer" and decision.codes == ["quiet_hours"]
+    assert decision.not_before == dt.datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
+    assert check(gate, template="shipped", at=late).allowed  # transactional is never deferred
+
+
+def test_frequency_cap_in_florida(gate):
+    grant(gate)
+    outcomes = [check(gate, at=NOON_ET + dt.timedelta(minutes=i)).outcome for i in range(4)]
+    assert outcomes == ["allow", "allow", "allow", "deny"]
+    assert check(gate, at=NOON_ET + dt.timedelta(minutes=5)).codes == ["frequency_cap"]
+    assert check(gate, at=NOON_ET + dt.timedelta(hours=25)).allowed
+
+
+def test_template_reasons(gate):
+    grant(gate)
+    assert check(gate, template="nope").codes == ["template.unknown"]
+    assert check(gate, template="draft").codes == ["template.not_approved"]
+    assert "template.market" in check(gate, template="gb-only").codes
+    assert check(gate, template="no-stop").codes == ["template.lint"]
+
+
+def test_sender_and_recipient_reasons(gate):
+    assert check(gate, template="shipped", sender="nobody").codes == ["sender.unregistered"]
+    assert check(gate, template="shipped", to="+15555550123").codes == ["recipient.invalid"]
+
+
+def test_pause_and_resume(gate):
+    grant(gate)
+    gate.pause(template="sale", reason="legal review", by="jane@example.com", at=NOON_ET)
+    assert check(gate).codes == ["paused"]
+    gate.resume(template="sale", reason="approved", by="jane@example.com", at=NOON_ET)
+    assert check(gate).allowed
+
+
+def test_ledger_error_fails_closed(gate):
+    grant(gate)
+    gate._db.conn.close()
+    gate._db.conn = sqlite3.connect(":memory:", isolation_level=None)  # no tables: unusable
+    decision = check(gate)
+    assert decision.outcome == "deny" and decision.codes == ["ledger.error"] and decision.id is None
+
+
+def test_inbound_stop_blocks_every_purpose_and_replies(gate):
+    grant(gate)
+    result = gate.ledger.inbound(
+        subject=FL, text="stop", channel="sms", sender="acme-10dlc", at=NOON_ET
+    )
+    assert result.action == "opt_out"
+    assert result.reply == "Acme: you are unsubscribed and will get no more messages."
+    later = NOON_ET + dt.timedelta(minutes=1)
+    assert check(gate, at=later).codes == ["consent.revoked"]
+    assert check(gate, template="shipped", at=later).codes == ["consent.revoked"]
+    back = gate.ledger.inbound(
+        subject=FL, text="START", channel="sms", sender="acme-10dlc", at=later
+    )
+    assert back.action == "opt_in"
+    assert check(gate, at=later + dt.timedelta(minutes=1)).allowed
+
+
+@pytest.mark.parametrize(
+    "text, action",
+    [
+        ("Please stop texting me", "opt_out"),
+        ("no more messages", "opt_out"),
+        ("HELP", "help"),
+        ("stop? what is this", "review"),
+        ("thanks!", "none"),
+    ],
+)
+def test_inbound_wording(gate, text, action):
+    assert gate.ledger.inbound(subject=FL, text=text, channel="sms", at=NOON_ET).action == action
+
+
+def test_check_many_matches_check_and_sees_earlier_sends(gate):
+    grant(gate)
+    sends = [Send(to=FL, template="sale", at=NOON_ET + dt.timedelta(minutes=i)) for i in range(5)]
+    assert [d.outcome for d in gate.check_many(sends)] == ["allow"] * 3 + ["deny"] * 2
+
+
+def test_naive_datetimes_and_bad_input_are_refused(gate):
+    with pytest.raises(NaiveDatetimeError):
+        check(gate, at=dt.datetime(2026, 11, 26, 12, 0))
+    with pytest.raises(ValueError, match="unknown consent scope"):
+        grant(gate, scope="nope")
+    with pytest.raises(ValueError, match="unknown channel"):
+        gate.ledger.revoke(subject=FL, channel="fax", source="x", at=NOON_ET)
+    with pytest.raises(ValueError, match="not a valid phone number"):
+        grant(gate, to="+15555550123")
+
+
+def test_audit_trail_verifies_and_names_a_tampered_entry(gate):
+    grant(gate)
+    for i in range(3):
+        check(gate, at=NOON_ET + dt.timedelta(minutes=i))
+    assert gate._db.verify().ok
+    gate._db.conn.execute(
+        "UPDATE audit_log SET data = replace(data, 'allow', 'deny') WHERE seq = 3"
+    )
+    verdict = gate._db.verify()
+    assert not verdict.ok and verdict.first_bad == 3 and "edited" in verdict.problem
