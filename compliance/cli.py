@@ -461,6 +461,15 @@ def segments(text: str | None, as_json: bool, udh: str) -> None:
     click.echo("\n".join(lines))
 
 
+def _register_gate_commands() -> None:
+    from compliance.gate_cli import register
+
+    register(cli)
+
+
+_register_gate_commands()
+
+
 def _packs(config_path: Path | None) -> Any:
     from compliance.config import load_config
     from compliance.packs import load_packs

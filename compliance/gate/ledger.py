@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from compliance.errors import ComplianceError
 from compliance.gate import audit
 from compliance.gate.model import aware
 
@@ -51,7 +52,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class LedgerError(Exception):
+class LedgerError(ComplianceError):
     """The ledger cannot be read or written: the gate answers deny (ledger.error)."""
 
 

@@ -1,0 +1,514 @@
+"""Commands that use the runtime gate and its ledger: consent, dnc, reassigned, check, pause,
+resume, audit, bundle. Each parses, calls the library and chooses the exit code."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
+
+
+def _when(value: str | None, name: str = "--at") -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time, e.g. 2026-11-26T15:00:00Z", param_hint=name
+        ) from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no offset: add Z or +01:00", param_hint=name)
+    return parsed
+
+
+def ledger_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--ledger",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Ledger file (default: $COMPLIANCE_DB, else .compliance/ledger.db; "
+        "created when missing).",
+    )(f)
+
+
+def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--bundle",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="A bundle built by `compliance bundle` instead of the repo.",
+    )(f)
+    return click.option(
+        "--repo",
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        help="Template repo (default: the repo of the working folder).",
+    )(f)
+
+
+def _gate(repo: Path | None, bundle: Path | None, ledger: Path | None) -> Any:
+    from compliance.config import load_config
+    from compliance.gate import Gate
+
+    if bundle is None and repo is None:
+        repo = load_config(None, Path.cwd()).root
+    try:
+        return Gate.open(repo=repo, bundle=bundle, ledger=ledger)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _ledger(ledger: Path | None) -> Any:
+    from compliance.gate.ledger import Ledger, default_path
+
+    return Ledger(ledger or default_path())
+
+
+def register(cli: click.Group) -> None:
+    for command in (consent, dnc, reassigned, check, pause, resume, audit, bundle):
+        cli.add_command(command)
+
+
+@click.group()
+def consent() -> None:
+    """Record and show consent in the ledger."""
+
+
+def _consent_call(action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except ValueError as exc:  # unknown scope or channel, bad number, naive time
+        raise click.UsageError(str(exc)) from None
+
+
+@consent.command("grant")
+@click.option("--subject", required=True, help="Phone number (+E.164) or email address.")
+@click.option("--channel", required=True)
+@click.option("--scope", required=True, help="A consent_scope id of the repo.")
+@click.option("--source", required=True, help="Where consent was given, e.g. web-checkout.")
+@click.option("--at", "at_text", help="When (ISO 8601 with offset; default now).")
+@click.option("--evidence", help='JSON object of evidence, e.g. \'{"ip": "198.51.100.7"}\'.')
+@source_options
+@ledger_option
+def consent_grant(
+    subject: str,
+    channel: str,
+    scope: str,
+    source: str,
+    at_text: str | None,
+    evidence: str | None,
+    repo: Path | None,
+    bundle: Path | None,
+    ledger: Path | None,
+) -> None:
+    """Record that SUBJECT consented to SCOPE on CHANNEL."""
+    gate = _gate(repo, bundle, ledger)
+    extra = _json_object(evidence) if evidence else None
+    seq = _consent_call(
+        lambda: gate.ledger.grant(
+            subject=subject,
+            channel=channel,
+            scope=scope,
+            source=source,
+            at=_when(at_text) or _now(),
+            evidence=extra,
+        )
+    )
+    click.echo(f"granted: audit entry {seq}")
+
+
+@consent.command("revoke")
+@click.option("--subject", required=True)
+@click.option("--channel", required=True)
+@click.option("--scope", help="One scope (default: every scope on the channel).")
+@click.option("--source", required=True)
+@click.option("--at", "at_text")
+@source_options
+@ledger_option
+def consent_revoke(
+    subject: str,
+    channel: str,
+    scope: str | None,
+    source: str,
+    at_text: str | None,
+    repo: Path | None,
+    bundle: Path | None,
+    ledger: Path | None,
+) -> None:
+    """Record that SUBJECT withdrew consent (one scope, or all on the channel)."""
+    gate = _gate(repo, bundle, ledger)
+    seq = _consent_call(
+        lambda: gate.ledger.revoke(
+            subject=subject,
+            channel=channel,
+            scope=scope,
+            source=source,
+            at=_when(at_text) or _now(),
+        )
+    )
+    click.echo(f"revoked: audit entry {seq}")
+
+
+@consent.command("inbound")
+@click.option("--subject", required=True)
+@click.option("--text", required=True, help="The message the subject sent.")
+@click.option("--channel", default="sms", show_default=True)
+@click.option("--sender", help="The sender id it was sent to (for the reply text).")
+@click.option("--at", "at_text")
+@source_options
+@ledger_option
+def consent_inbound(
+    subject: str,
+    text: str,
+    channel: str,
+    sender: str | None,
+    at_text: str | None,
+    repo: Path | None,
+    bundle: Path | None,
+    ledger: Path | None,
+) -> None:
+    """Record an inbound message; prints its meaning (opt_out, opt_in, help, review, none)
+    and the reply to send, as JSON."""
+    gate = _gate(repo, bundle, ledger)
+    result = _consent_call(
+        lambda: gate.ledger.inbound(
+            subject=subject, text=text, channel=channel, sender=sender, at=_when(at_text) or _now()
+        )
+    )
+    click.echo(json.dumps({"action": result.action, "reply": result.reply, "id": result.id}))
+
+
+@consent.command("show")
+@click.argument("subject")
+@ledger_option
+def consent_show(subject: str, ledger: Path | None) -> None:
+    """Every consent event of SUBJECT, oldest first, as JSON lines."""
+    from compliance.gate.recipient import InvalidRecipient, parse
+
+    try:
+        who = parse(subject).subject
+    except InvalidRecipient as exc:
+        raise click.UsageError(str(exc)) from None
+    for event in _ledger(ledger).history(who):
+        click.echo(json.dumps(event, ensure_ascii=False))
+
+
+@consent.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@source_options
+@ledger_option
+def consent_import(
+    file: io.TextIOBase, repo: Path | None, bundle: Path | None, ledger: Path | None
+) -> None:
+    """Grants and revocations from a CSV with columns subject, channel, scope, action (grant
+    or revoke), source, at. Every row is checked first: one bad row and nothing is written."""
+    gate = _gate(repo, bundle, ledger)
+    rows = list(csv.DictReader(file))
+    problems = []
+    for number, row in enumerate(rows, 2):
+        missing = [c for c in ("subject", "channel", "action", "source", "at") if not row.get(c)]
+        if missing or row.get("action") not in ("grant", "revoke"):
+            problems.append(
+                f"line {number}: needs subject, channel, action (grant or revoke), source and at"
+            )
+        elif row["action"] == "grant" and row.get("scope", "") not in gate.catalog.scopes:
+            problems.append(f"line {number}: unknown scope {row.get('scope')!r}")
+    if problems:
+        raise click.UsageError("nothing imported:\n" + "\n".join(problems[:20]))
+    for row in rows:
+        at = _when(row["at"], "at")
+        if row["action"] == "grant":
+            _consent_call(
+                lambda r=row, a=at: gate.ledger.grant(
+                    subject=r["subject"],
+                    channel=r["channel"],
+                    scope=r["scope"],
+                    source=r["source"],
+                    at=a,
+                )
+            )
+        else:
+            _consent_call(
+                lambda r=row, a=at: gate.ledger.revoke(
+                    subject=r["subject"],
+                    channel=r["channel"],
+                    scope=r.get("scope") or None,
+                    source=r["source"],
+                    at=a,
+                )
+            )
+    click.echo(f"imported {len(rows)} consent event(s)")
+
+
+@click.group()
+def dnc() -> None:
+    """Do-not-contact lists."""
+
+
+@dnc.command("import")
+@click.argument("name")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--registry",
+    is_flag=True,
+    help="A national registry download (records the check time, see --market).",
+)
+@click.option("--market", help="The registry's market (with --registry), e.g. US.")
+@click.option("--checked-at", help="When the registry was checked (default now).")
+@ledger_option
+def dnc_import(
+    name: str,
+    file: io.TextIOBase,
+    registry: bool,
+    market: str | None,
+    checked_at: str | None,
+    ledger: Path | None,
+) -> None:
+    """Add the numbers in FILE (CSV: a `number` column, header optional, optional
+    `added_at`) to list NAME. Bad rows are reported and nothing is imported."""
+    from compliance.gate.recipient import InvalidRecipient, parse
+
+    if registry and not market:
+        raise click.UsageError("--registry needs --market, the registry's country (e.g. US)")
+    numbers, problems = [], []
+    for line, number, added in _number_rows(file):
+        try:
+            numbers.append((parse(number).subject, added))
+        except InvalidRecipient as exc:
+            problems.append(f"line {line}: {exc}")
+    if problems:
+        raise click.UsageError("nothing imported:\n" + "\n".join(problems[:20]))
+    seq = _ledger(ledger).import_dnc(
+        name,
+        numbers,
+        registry_market=market.upper() if registry and market else None,
+        checked_at=(_when(checked_at, "--checked-at") or _now()) if registry else None,
+        at=_now(),
+    )
+    click.echo(f"imported {len(numbers)} number(s) into {name}: audit entry {seq}")
+
+
+@click.group()
+def reassigned() -> None:
+    """Reassigned (disconnected) numbers."""
+
+
+@reassigned.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@ledger_option
+def reassigned_import(file: io.TextIOBase, ledger: Path | None) -> None:
+    """Numbers and disconnection dates (CSV: number, disconnected). Consent given before a
+    number was disconnected no longer counts."""
+    from compliance.gate.recipient import InvalidRecipient, parse
+
+    rows, problems = [], []
+    for line, number, when in _number_rows(file, second="disconnected"):
+        try:
+            disconnected = dt.datetime.fromisoformat((when or "").replace("Z", "+00:00"))
+            if disconnected.tzinfo is None:
+                disconnected = disconnected.replace(tzinfo=dt.timezone.utc)
+            rows.append((parse(number).subject, disconnected))
+        except (InvalidRecipient, ValueError) as exc:
+            problems.append(f"line {line}: {exc}")
+    if problems:
+        raise click.UsageError("nothing imported:\n" + "\n".join(problems[:20]))
+    seq = _ledger(ledger).import_reassigned(rows, at=_now())
+    click.echo(f"imported {len(rows)} reassigned number(s): audit entry {seq}")
+
+
+def _number_rows(file: io.TextIOBase, second: str = "added_at") -> Iterator[tuple[int, str, Any]]:
+    reader = csv.reader(file)
+    header: list[str] | None = None
+    for line, row in enumerate(reader, 1):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        cells = [c.strip() for c in row]
+        if line == 1 and "number" in [c.lower() for c in cells]:
+            header = [c.lower() for c in cells]
+            continue
+        if header:
+            record = dict(zip(header, cells, strict=False))
+            yield line, record.get("number", ""), record.get(second) or None
+        else:
+            yield line, cells[0], (cells[1] if len(cells) > 1 and cells[1] else None)
+
+
+@click.command()
+@click.option("--to", "to", required=True, help="Recipient: +E.164 number or email.")
+@click.option("--template", required=True)
+@click.option("--at", "at_text", help="When (ISO 8601 with offset; default now).")
+@click.option("--channel")
+@click.option("--sender")
+@source_options
+@ledger_option
+def check(
+    to: str,
+    template: str,
+    at_text: str | None,
+    channel: str | None,
+    sender: str | None,
+    repo: Path | None,
+    bundle: Path | None,
+    ledger: Path | None,
+) -> None:
+    """Check one send and print the decision as JSON (audited like any other).
+
+    Exit 0 for allow, 1 for deny or defer.
+    """
+    from compliance.gate import Send
+
+    gate = _gate(repo, bundle, ledger)
+    decision = gate.check(
+        Send(to=to, template=template, at=_when(at_text) or _now(), channel=channel, sender=sender)
+    )
+    click.echo(json.dumps(decision.to_dict(), ensure_ascii=False))
+    sys.exit(EXIT_OK if decision.allowed else EXIT_NO)
+
+
+def _pause_command(paused: bool) -> click.Command:
+    verb = "pause" if paused else "resume"
+
+    @click.command(
+        verb,
+        help=f"{verb.capitalize()} sends of a template, a sender or a market (exactly one), "
+        "with a reason; audited.",
+    )
+    @click.option("--template")
+    @click.option("--sender")
+    @click.option("--market")
+    @click.option("--reason", required=True)
+    @click.option("--by", required=True, help="Who decided, e.g. an email address.")
+    @source_options
+    @ledger_option
+    def command(
+        template: str | None,
+        sender: str | None,
+        market: str | None,
+        reason: str,
+        by: str,
+        repo: Path | None,
+        bundle: Path | None,
+        ledger: Path | None,
+    ) -> None:
+        gate = _gate(repo, bundle, ledger)
+        action = gate.pause if paused else gate.resume
+        try:
+            seq = action(template=template, sender=sender, market=market, reason=reason, by=by)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        click.echo(f"{verb}d: audit entry {seq}")
+
+    return command
+
+
+pause = _pause_command(True)
+resume = _pause_command(False)
+
+
+@click.group()
+def audit() -> None:
+    """Verify and export the audit trail."""
+
+
+@audit.command("verify")
+@ledger_option
+def audit_verify(ledger: Path | None) -> None:
+    """Recompute the hash chain (and the HMACs with COMPLIANCE_AUDIT_KEY). Exit 0 when
+    intact, 1 naming the first broken entry."""
+    verdict = _ledger(ledger).verify()
+    click.echo(str(verdict))
+    sys.exit(EXIT_OK if verdict.ok else EXIT_NO)
+
+
+@audit.command("export")
+@click.option("--since", help="From this time (ISO 8601 with offset).")
+@click.option("--until", help="Before this time.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False))
+@ledger_option
+def audit_export(
+    since: str | None, until: str | None, fmt: str, output: Path | None, ledger: Path | None
+) -> None:
+    """Stream the audit trail, oldest first, for an auditor."""
+    from compliance.gate import audit as trail
+    from compliance.gate.ledger import micros
+
+    db = _ledger(ledger)
+    start = _when(since, "--since")
+    end = _when(until, "--until")
+    entries = trail.export(db.conn, micros(start) if start else None, micros(end) if end else None)
+    handle = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        writer = csv.writer(handle) if fmt == "csv" else None
+        if writer:
+            writer.writerow(
+                ["seq", "at", "kind", "subject", "outcome", "purpose", "data", "prev_hash", "hash"]
+            )
+        count = 0
+        for entry in entries:
+            if writer:
+                writer.writerow(
+                    [
+                        entry["seq"],
+                        entry["at"],
+                        entry["kind"],
+                        entry["subject"],
+                        entry["outcome"],
+                        entry["purpose"],
+                        json.dumps(entry["data"], ensure_ascii=False),
+                        entry["prev_hash"],
+                        entry["hash"],
+                    ]
+                )
+            else:
+                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            count += 1
+            if output and count % 100_000 == 0 and sys.stderr.isatty():
+                click.echo(f"\r{count:,} entries", err=True, nl=False)
+    finally:
+        if output:
+            handle.close()
+    if output:
+        click.echo(f"exported {count:,} entries to {output}", err=True)
+
+
+@click.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--repo", type=click.Path(path_type=Path, file_okay=False, exists=True))
+def bundle(output: Path, repo: Path | None) -> None:
+    """Build a bundle of the linted repo for production: documents, market parameters, each
+    document's lint errors and a digest. It is built even when templates have lint errors;
+    the gate then refuses those (template.lint)."""
+    from compliance.config import load_config
+    from compliance.gate.catalog import from_repo, write_bundle
+
+    root = repo or load_config(None, Path.cwd()).root
+    built = write_bundle(from_repo(root), output)
+    failing = sum(1 for key in built["lint_errors"] if key.startswith("template:"))
+    click.echo(
+        f"wrote {output}: {len(built['documents'])} documents, {failing} template(s) "
+        f"with lint errors, digest {built['digest'][:12]}"
+    )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise click.BadParameter("not JSON", param_hint="--evidence") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--evidence")
+    return value
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
