@@ -85,28 +85,30 @@ class Gate:
             recipient = parse(send.to, channel)
         except InvalidRecipient as exc:
             reasons.append(Reason(m.RECIPIENT_INVALID, str(exc)))
-        market = (
-            send.market
-            or (recipient.market if recipient else None)
-            or (template.markets[0] if template and channel == "email" else None)
+        # the number's market and what the business knows (Send.market): both apply, so the
+        # stricter rules win; an email address has no country, so its template's market counts
+        known = (recipient.market if recipient else None, send.market)
+        markets = list(dict.fromkeys(code for code in known if code)) or (
+            [template.markets[0]] if template and channel == "email" else []
         )
+        market = markets[0] if markets else None
         if template is None:
             reasons.append(
                 Reason(m.TEMPLATE_UNKNOWN, f"no template {send.template!r} in the repo or bundle")
             )
         else:
-            reasons += self._template_reasons(template, send, market, paused)
-        if template is not None and recipient is not None and market is not None:
-            params = self.catalog.markets.get(market)
-            reasons += self._consent_reasons(template, channel, recipient, market, at)
-            reasons += self._dnc_reasons(template, channel, recipient, market, at)
-            if params is not None:
-                reasons += self._cap_reasons(template, channel, recipient, market, params, at)
-                not_before, window = self._window(
-                    template, channel, recipient, send, market, params, at
+            for code in markets or [None]:
+                reasons += self._template_reasons(template, send, code, paused)
+        if template is not None and recipient is not None:
+            for code in markets:
+                found, when, warned = self._market_reasons(
+                    template, channel, recipient, send, code, at
                 )
-                if window is not None:
-                    (warnings if window[1] else reasons).append(window[0])
+                reasons += found
+                warnings += warned
+                if when is not None:
+                    not_before = max(not_before, when) if not_before else when
+        reasons = list(dict.fromkeys(reasons))
         outcome = m.ALLOW
         if reasons:
             only_quiet = all(r.code == m.QUIET_HOURS for r in reasons)
@@ -139,6 +141,29 @@ class Gate:
         )
 
     # the checks --------------------------------------------------------------------------------
+
+    def _market_reasons(
+        self,
+        template: Any,
+        channel: str,
+        recipient: Recipient,
+        send: Send,
+        market: str,
+        at: dt.datetime,
+    ) -> tuple[list[Reason], dt.datetime | None, list[Reason]]:
+        """Consent, do-not-contact, caps and quiet hours under one market's rules."""
+        reasons = self._consent_reasons(template, channel, recipient, market, at)
+        reasons += self._dnc_reasons(template, channel, recipient, market, at)
+        params = self.catalog.markets.get(market)
+        if params is None:
+            return reasons, None, []
+        reasons += self._cap_reasons(template, channel, recipient, market, params, at)
+        when, window = self._window(template, channel, recipient, send, market, params, at)
+        if window is None:
+            return reasons, when, []
+        if window[1]:
+            return reasons, when, [window[0]]
+        return [*reasons, window[0]], when, []
 
     def _template_reasons(
         self, template: Any, send: Send, market: str | None, paused: dict[tuple[str, str], str]

@@ -276,3 +276,14 @@ def test_audit_trail_verifies_and_names_a_tampered_entry(gate):
     )
     verdict = gate._db.verify()
     assert not verdict.ok and verdict.first_bad == 3 and "edited" in verdict.problem
+
+
+def test_what_the_business_knows_of_the_recipient_adds_to_the_number(gate):
+    grant(gate)
+    # the number is American, but the business knows the person lives in Canada: both apply
+    assert "template.market" in check(gate, market="CA").codes
+    # 12:00 in Miami, 09:00 in Los Angeles: a Los Angeles address defers until 08:00 there...
+    early = dt.datetime(2026, 11, 26, 13, 30, tzinfo=UTC)  # 08:30 in Miami, 05:30 in LA
+    decision = check(gate, at=early, timezone="America/Los_Angeles")
+    assert decision.outcome == "defer"
+    assert decision.not_before == dt.datetime(2026, 11, 26, 16, 0, tzinfo=UTC)

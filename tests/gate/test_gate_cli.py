@@ -16,14 +16,43 @@ def test_check_grant_and_audit_round_trip(cli, tmp_path):
     run = cli(["check", "--to", TO, "--template", "10dlc-weekend-sale", "--at", AT, *ledger])
     assert run.code == 1
     assert json.loads(run.out)["reasons"][0]["code"] == "consent.missing"
-    run = cli(["consent", "grant", "--subject", TO, "--channel", "sms", "--scope",
-               "us-sms-offers", "--source", "web-checkout", "--at", "2026-11-25T18:00:00Z",
-               "--evidence", '{"ip": "198.51.100.7"}', *ledger])
+    run = cli(
+        [
+            "consent",
+            "grant",
+            "--subject",
+            TO,
+            "--channel",
+            "sms",
+            "--scope",
+            "us-sms-offers",
+            "--source",
+            "web-checkout",
+            "--at",
+            "2026-11-25T18:00:00Z",
+            "--evidence",
+            '{"ip": "198.51.100.7"}',
+            *ledger,
+        ]
+    )
     assert run.code == 0 and "granted" in run.out
     run = cli(["check", "--to", TO, "--template", "10dlc-weekend-sale", "--at", AT, *ledger])
     assert run.code == 0 and json.loads(run.out)["outcome"] == "allow"
-    run = cli(["consent", "inbound", "--subject", TO, "--text", "STOP", "--sender",
-               "trailhead-10dlc", "--at", AT, *ledger])
+    run = cli(
+        [
+            "consent",
+            "inbound",
+            "--subject",
+            TO,
+            "--text",
+            "STOP",
+            "--sender",
+            "trailhead-10dlc",
+            "--at",
+            AT,
+            *ledger,
+        ]
+    )
     assert json.loads(run.out)["action"] == "opt_out"
     run = cli(["consent", "show", TO, "--ledger", str(tmp_path / "l.db")])
     assert [json.loads(line)["action"] for line in run.out.splitlines()] == ["grant", "revoke"]
@@ -37,10 +66,24 @@ def test_check_grant_and_audit_round_trip(cli, tmp_path):
 
 def test_bad_input_is_a_usage_error_and_writes_nothing(cli, tmp_path):
     ledger = ["--ledger", str(tmp_path / "l.db"), "--repo", US]
-    for args in (["--scope", "nope", "--at", AT], ["--scope", "us-sms-offers", "--at",
-                                                   "2026-11-26T18:00:00"]):
-        run = cli(["consent", "grant", "--subject", TO, "--channel", "sms", "--source", "x",
-                   *args, *ledger])
+    for args in (
+        ["--scope", "nope", "--at", AT],
+        ["--scope", "us-sms-offers", "--at", "2026-11-26T18:00:00"],
+    ):
+        run = cli(
+            [
+                "consent",
+                "grant",
+                "--subject",
+                TO,
+                "--channel",
+                "sms",
+                "--source",
+                "x",
+                *args,
+                *ledger,
+            ]
+        )
         assert run.code == 2, run.err
     assert "intact: 0 entries" in cli(["audit", "verify", "--ledger", str(tmp_path / "l.db")]).out
 
@@ -55,8 +98,20 @@ def test_dnc_import_reports_bad_rows_and_imports_nothing(cli, tmp_path):
     assert run.code == 2 and "line 2" in run.err
     run = cli(["dnc", "import", "internal", str(good), *ledger])
     assert run.code == 0 and "imported 2 number(s)" in run.out
-    run = cli(["check", "--to", "+13055550123", "--template", "10dlc-weekend-sale", "--at", AT,
-               "--repo", US, *ledger])
+    run = cli(
+        [
+            "check",
+            "--to",
+            "+13055550123",
+            "--template",
+            "10dlc-weekend-sale",
+            "--at",
+            AT,
+            "--repo",
+            US,
+            *ledger,
+        ]
+    )
     assert "dnc.listed" in [r["code"] for r in json.loads(run.out)["reasons"]]
 
 
@@ -65,8 +120,21 @@ def test_pause_resume_and_bundle(cli, tmp_path):
     run = cli(["bundle", "-o", str(bundle), "--repo", US])
     assert run.code == 0 and "template(s) with lint errors" in run.out
     ledger = ["--ledger", str(tmp_path / "l.db"), "--bundle", str(bundle)]
-    assert cli(["pause", "--template", "10dlc-order-shipped", "--reason", "copy review", "--by",
-                "jane@example.com", *ledger]).code == 0
+    assert (
+        cli(
+            [
+                "pause",
+                "--template",
+                "10dlc-order-shipped",
+                "--reason",
+                "copy review",
+                "--by",
+                "jane@example.com",
+                *ledger,
+            ]
+        ).code
+        == 0
+    )
     run = cli(["check", "--to", TO, "--template", "10dlc-order-shipped", "--at", AT, *ledger])
     assert [r["code"] for r in json.loads(run.out)["reasons"]] == ["paused"]
     cli(["resume", "--template", "10dlc-order-shipped", "--reason", "ok", "--by", "jane", *ledger])
