@@ -200,6 +200,23 @@ def consent_show(subject: str, ledger: Path | None) -> None:
         click.echo(json.dumps(event, ensure_ascii=False))
 
 
+@consent.command("erase")
+@click.argument("subject")
+@ledger_option
+def consent_erase(subject: str, ledger: Path | None) -> None:
+    """Remove SUBJECT's raw identifier from a ledger that pseudonymises subjects (created with
+    COMPLIANCE_SUBJECT_KEY set); a hashed suppression entry keeps them from being messaged
+    again, and the audit trail stays intact."""
+    from compliance.gate.recipient import InvalidRecipient, parse
+
+    try:
+        who = parse(subject).subject
+    except InvalidRecipient as exc:
+        raise click.UsageError(str(exc)) from None
+    seq = _ledger(ledger).erase(who, _now())
+    click.echo(f"erased: audit entry {seq}")
+
+
 @consent.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @source_options

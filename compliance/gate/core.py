@@ -121,7 +121,7 @@ class Gate:
             purpose=template.purpose if template else None,
             data={
                 "template": send.template,
-                "to": recipient.subject if recipient else send.to,
+                "to": self._db.sid(recipient.subject) if recipient else send.to,
                 "channel": channel,
                 "market": market,
                 "outcome": outcome,
@@ -303,9 +303,11 @@ class Gate:
     def _dnc_reasons(
         self, template: Any, channel: str, recipient: Recipient, market: str, at: dt.datetime
     ) -> list[Reason]:
+        listed = self._db.dnc_listed(recipient.subject)
+        if "erased" in listed:  # the person asked to be forgotten: no message of any kind
+            return [Reason(m.DNC_LISTED, "the subject was erased from the ledger", market)]
         if template.purpose != "marketing" or not recipient.is_phone:
             return []
-        listed = self._db.dnc_listed(recipient.subject)
         if listed:
             return [Reason(m.DNC_LISTED, f"{recipient.subject} is on {', '.join(listed)}", market)]
         params = self.catalog.markets.get(market)
@@ -497,39 +499,19 @@ class ConsentLedger:
             kw.OPT_IN: replies.get("start"),
             kw.HELP: replies.get("help"),
         }.get(action)
-        with self._db.write():
-            seq = self._db.audit(
-                at=at,
-                kind="inbound",
-                subject=who,
-                data={"channel": channel, "sender": sender, "text": text, "action": action},
-            )
-            if action in (kw.OPT_OUT, kw.OPT_IN):
-                self._db.conn.execute(
-                    "INSERT INTO consent_events (subject, channel, scope, action, source, at, "
-                    "at_us, capture_digest, evidence, audit_seq) VALUES (?, ?, NULL, ?, ?, ?, ?, "
-                    "NULL, '{}', ?)",
-                    (
-                        who,
-                        channel,
-                        "revoke" if action == kw.OPT_OUT else "opt_in",
-                        f"inbound:{kw.normalise(text)[:40]}",
-                        at.isoformat(),
-                        micros(at),
-                        seq,
-                    ),
-                )
-            elif action == kw.REVIEW:
-                self._db.conn.execute(
-                    "INSERT INTO reviews (subject, channel, text, at, audit_seq) VALUES "
-                    "(?, ?, ?, ?, ?)",
-                    (who, channel, text, at.isoformat(), seq),
-                )
+        seq = self._db.record_inbound(
+            subject=who, channel=channel, sender=sender, text=text, action=action, at=at
+        )
         return InboundResult(action, reply, seq)
 
     def history(self, subject: str, channel: str | None = None) -> list[dict[str, Any]]:
         who = parse(subject, channel).subject
         return self._db.history(who)
+
+    def erase(self, subject: str, *, at: dt.datetime | None = None) -> int:
+        """Remove the subject's raw identifier (ledgers that pseudonymise subjects); a hashed
+        suppression keeps them from being messaged again."""
+        return self._db.erase(parse(subject).subject, aware(at))
 
     def _subject(self, subject: str, channel: str) -> str:
         if channel not in CHANNELS:

@@ -8,6 +8,8 @@ so several processes can write one file and no change exists without its audit e
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import os
 import sqlite3
@@ -21,6 +23,7 @@ from compliance.gate import audit
 from compliance.gate.model import aware
 
 DEFAULT_LEDGER = Path(".compliance") / "ledger.db"
+SUBJECT_KEY_ENV = "COMPLIANCE_SUBJECT_KEY"
 BUSY_TIMEOUT_S = 5.0
 SCHEMA_VERSION = 1
 
@@ -49,6 +52,7 @@ CREATE TABLE IF NOT EXISTS reviews (
   id INTEGER PRIMARY KEY, subject TEXT NOT NULL, channel TEXT NOT NULL, text TEXT NOT NULL,
   at TEXT NOT NULL, resolved INTEGER NOT NULL DEFAULT 0, audit_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subjects (sid TEXT PRIMARY KEY, raw TEXT NOT NULL);
 """
 
 
@@ -90,8 +94,55 @@ class Ledger:
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+                mode = "hashed" if os.environ.get(SUBJECT_KEY_ENV) else "raw"
+                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('subjects', ?)", (mode,))
+                mode = self.conn.execute(
+                    "SELECT value FROM meta WHERE key = 'subjects'"
+                ).fetchone()[0]
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
+        secret = os.environ.get(SUBJECT_KEY_ENV)
+        if mode == "hashed" and not secret:
+            raise LedgerError(
+                f"ledger {self.path} stores subjects as keyed hashes: set "
+                f"{SUBJECT_KEY_ENV} to the key it was created with"
+            )
+        self.subject_key = secret.encode("utf-8") if mode == "hashed" and secret else None
+
+    def sid(self, subject: str) -> str:
+        """How a subject is stored: itself, or a keyed hash when the ledger pseudonymises
+        subjects (the raw value then lives only in the erasable `subjects` table)."""
+        if self.subject_key is None:
+            return subject
+        return (
+            "h:"
+            + hmac.new(self.subject_key, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
+        )
+
+    def _remember(self, subject: str) -> str:
+        sid = self.sid(subject)
+        if self.subject_key is not None:
+            self.conn.execute("INSERT OR IGNORE INTO subjects VALUES (?, ?)", (sid, subject))
+        return sid
+
+    def erase(self, subject: str, at: dt.datetime) -> int:
+        """Remove the raw identifier; a hashed suppression entry keeps the subject from ever
+        being messaged again, and the audit trail (which holds only hashes) stays intact."""
+        if self.subject_key is None:
+            raise LedgerError(
+                f"ledger {self.path} stores raw subjects, so nothing can be erased "
+                f"without rewriting the audit trail: create ledgers with "
+                f"{SUBJECT_KEY_ENV} set to pseudonymise subjects"
+            )
+        at = aware(at)
+        sid = self.sid(subject)
+        with self.write():
+            seq = self.audit(at=at, kind="subject.erase", subject=subject, data={})
+            self.conn.execute("DELETE FROM subjects WHERE sid = ?", (sid,))
+            self.conn.execute(
+                "INSERT OR IGNORE INTO dnc_entries VALUES ('erased', ?, ?)", (sid, at.isoformat())
+            )
+        return seq
 
     def close(self) -> None:
         self.conn.close()
@@ -127,7 +178,7 @@ class Ledger:
             at=at.isoformat(),
             at_us=micros(at),
             kind=kind,
-            subject=subject,
+            subject=self._remember(subject) if subject else None,
             data=data,
             outcome=outcome,
             purpose=purpose,
@@ -166,7 +217,7 @@ class Ledger:
                 "INSERT INTO consent_events (subject, channel, scope, action, source, at, at_us,"
                 " capture_digest, evidence, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    subject,
+                    self.sid(subject),
                     channel,
                     scope,
                     action,
@@ -185,14 +236,14 @@ class Ledger:
         return self.conn.execute(
             "SELECT scope, action, at_us, source FROM consent_events WHERE subject = ? AND "
             "channel = ? AND at_us <= ? ORDER BY at_us DESC, id DESC",
-            (subject, channel, until_us),
+            (self.sid(subject), channel, until_us),
         ).fetchall()
 
     def history(self, subject: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT channel, scope, action, source, at, capture_digest, evidence, audit_seq FROM "
             "consent_events WHERE subject = ? ORDER BY at_us, id",
-            (subject,),
+            (self.sid(subject),),
         )
         names = (
             "channel",
@@ -237,7 +288,9 @@ class Ledger:
     # do-not-contact and reassigned numbers ------------------------------------------------
 
     def dnc_listed(self, number: str) -> list[str]:
-        rows = self.conn.execute("SELECT list FROM dnc_entries WHERE number = ?", (number,))
+        rows = self.conn.execute(
+            "SELECT list FROM dnc_entries WHERE number = ?", (self.sid(number),)
+        )
         return [name for (name,) in rows]
 
     def registry_checked(self, market: str) -> int | None:
@@ -250,7 +303,7 @@ class Ledger:
         row = self.conn.execute(
             "SELECT 1 FROM reassigned WHERE number = ? AND disconnected_us > ? AND "
             "disconnected_us <= ? LIMIT 1",
-            (number, since_us, until_us),
+            (self.sid(number), since_us, until_us),
         ).fetchone()
         return row is not None
 
@@ -280,7 +333,7 @@ class Ledger:
             )
             self.conn.executemany(
                 "INSERT OR IGNORE INTO dnc_entries VALUES (?, ?, ?)",
-                [(name, n, added) for n, added in numbers],
+                [(name, self.sid(n), added) for n, added in numbers],
             )
             self.conn.execute(
                 "INSERT INTO dnc_lists (name, registry_market, checked_at_us) VALUES (?, ?, ?) "
@@ -301,8 +354,51 @@ class Ledger:
             )
             self.conn.executemany(
                 "INSERT OR IGNORE INTO reassigned VALUES (?, ?)",
-                [(n, micros(aware(when, "disconnected"))) for n, when in rows],
+                [(self.sid(n), micros(aware(when, "disconnected"))) for n, when in rows],
             )
+        return seq
+
+    def record_inbound(
+        self,
+        *,
+        subject: str,
+        channel: str,
+        sender: str | None,
+        text: str,
+        action: str,
+        at: dt.datetime,
+    ) -> int:
+        """An inbound message and what it meant: an opt-out or opt-in changes consent on the
+        whole channel; a doubtful one waits for a person."""
+        at = aware(at)
+        with self.write():
+            seq = self.audit(
+                at=at,
+                kind="inbound",
+                subject=subject,
+                data={"channel": channel, "sender": sender, "text": text, "action": action},
+            )
+            if action in ("opt_out", "opt_in"):
+                self.conn.execute(
+                    "INSERT INTO consent_events (subject, channel, scope, action, source, at, "
+                    "at_us, capture_digest, evidence, audit_seq) VALUES (?, ?, NULL, ?, ?, ?, "
+                    "?, NULL, '{}', ?)",
+                    (
+                        self.sid(subject),
+                        channel,
+                        "revoke" if action == "opt_out" else "opt_in",
+                        f"inbound:{text.strip()[:40]}",
+                        at.isoformat(),
+                        micros(at),
+                        seq,
+                    ),
+                )
+            elif action == "review":
+                self.conn.execute(
+                    "INSERT INTO reviews (subject, channel, text, at, audit_seq) VALUES "
+                    "(?, ?, ?, ?, ?)",
+                    (self.sid(subject), channel, text, at.isoformat(), seq),
+                )
         return seq
 
     # frequency ---------------------------------------------------------------------------
@@ -312,7 +408,7 @@ class Ledger:
         row = self.conn.execute(
             f"SELECT COUNT(*) FROM audit_log WHERE subject = ? AND outcome = 'allow' AND "
             f"purpose IN ({marks}) AND at_us > ?",
-            (subject, *purposes, since_us),
+            (self.sid(subject), *purposes, since_us),
         ).fetchone()
         return int(row[0])
 

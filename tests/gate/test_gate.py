@@ -287,3 +287,33 @@ def test_what_the_business_knows_of_the_recipient_adds_to_the_number(gate):
     decision = check(gate, at=early, timezone="America/Los_Angeles")
     assert decision.outcome == "defer"
     assert decision.not_before == dt.datetime(2026, 11, 26, 16, 0, tzinfo=UTC)
+
+
+def test_pseudonymised_subjects_and_erasure(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPLIANCE_SUBJECT_KEY", "subject-secret")
+    repo = Repo(tmp_path / "repo")
+    repo.write("senders/acme.yaml", SENDER)
+    repo.write("scopes/offers.yaml", SCOPE)
+    repo.write("templates/sale.yaml", SALE)
+    repo.write("templates/shipped.yaml", SHIPPED)
+    gate = Gate.open(repo=repo.path, ledger=tmp_path / "hashed.db")
+    grant(gate)
+    assert check(gate).allowed
+    raw = [row for row in gate._db.conn.execute("SELECT subject, data FROM audit_log")]
+    assert all(FL not in (subject or "") + data for subject, data in raw)
+    assert gate._db.conn.execute("SELECT raw FROM subjects").fetchall() == [(FL,)]
+    gate.ledger.erase(FL, at=NOON_ET)
+    assert gate._db.conn.execute("SELECT raw FROM subjects").fetchall() == []
+    assert check(gate, template="shipped", at=NOON_ET + dt.timedelta(minutes=1)).codes == [
+        "dnc.listed"
+    ]
+    assert gate._db.verify().ok
+    gate.close()
+    monkeypatch.delenv("COMPLIANCE_SUBJECT_KEY")
+    with pytest.raises(Exception, match="COMPLIANCE_SUBJECT_KEY"):
+        Gate.open(repo=repo.path, ledger=tmp_path / "hashed.db")
+
+
+def test_erasure_needs_a_pseudonymising_ledger(gate):
+    with pytest.raises(Exception, match="stores raw subjects"):
+        gate.ledger.erase(FL, at=NOON_ET)
