@@ -3,7 +3,7 @@
     python bench/gate_speed.py                                  # 1,000,000 events, 200,000 subjects
     python bench/gate_speed.py --events 100000 --subjects 20000 # a quick run
     python bench/gate_speed.py --out /tmp/ledger1m              # keep the ledger to profile it
-    python bench/gate_speed.py --profile 2000                   # also cProfile 2,000 check() calls
+    python bench/gate_speed.py --profile 2000                   # and cProfile 2,000 decisions
 
 It builds a consent ledger of --events consent events over --subjects US mobile numbers (inserted
 directly in one transaction, not through grant()), opens `Gate.open(repo="examples/us", ...)` on
@@ -30,7 +30,6 @@ import cProfile
 import datetime as dt
 import hashlib
 import io
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -139,10 +138,15 @@ def build_ledger(path: Path, n_events: int, n_subjects: int, seed: int) -> Built
     counts = Counter[str]()
     latest_revoked = 0
     utc = dt.timezone.utc
+    ledger = Ledger(path)
+    # as the ledger stores a subject: itself, or a keyed hash with COMPLIANCE_SUBJECT_KEY set
+    sid = getattr(ledger, "sid", None) or (lambda subject: subject)
+    hashed = getattr(ledger, "subject_key", None) is not None
 
     def rows() -> Any:
         nonlocal latest_revoked
-        for i, subject in enumerate(subjects):
+        for i, raw in enumerate(subjects):
+            subject = sid(raw)
             n = base + (1 if i < rest else 0)
             times = sorted(end_us - rng.randrange(span_us) for _ in range(n))
             action = "grant"
@@ -167,7 +171,6 @@ def build_ledger(path: Path, n_events: int, n_subjects: int, seed: int) -> Built
             latest_revoked += action == "revoke"
 
     t0 = time.perf_counter()
-    ledger = Ledger(path)
     try:
         ledger.conn.execute("PRAGMA cache_size=-262144")  # 256 MiB for the bulk insert
         with ledger.write() as conn:
@@ -182,6 +185,10 @@ def build_ledger(path: Path, n_events: int, n_subjects: int, seed: int) -> Built
                 f" capture_digest, evidence, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {seq})",
                 rows(),
             )
+            if hashed:  # the raw numbers live only in the erasable `subjects` table
+                conn.executemany(
+                    "INSERT OR IGNORE INTO subjects VALUES (?, ?)", ((sid(r), r) for r in subjects)
+                )
         # no ANALYZE: the gate never runs it, and statistics taken while audit_log holds one
         # entry make SQLite scan audit_log for the frequency-cap count
         ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -230,10 +237,14 @@ def tally(decisions: list[Any], into: Timed) -> None:
             into.ledger_errors += 1
 
 
-def time_check(gate: Any, subjects: list[str], template: str) -> Timed:
+def sends_for(subjects: list[str], template: str = MARKETING) -> list[Any]:
     from compliance import Send
 
-    sends = [Send(to=s, template=template, at=AT) for s in subjects]
+    return [Send(to=s, template=template, at=AT) for s in subjects]
+
+
+def time_check(gate: Any, sends: list[Any]) -> Timed:
+    """Each gate.check() timed on its own; throughput is over the whole loop."""
     latencies = []
     decisions = []
     clock = time.perf_counter_ns
@@ -247,17 +258,13 @@ def time_check(gate: Any, subjects: list[str], template: str) -> Timed:
     return result
 
 
-def time_check_many(gate: Any, subjects: list[str], batch: int) -> Timed:
-    from compliance import Send
-
-    batches = [
-        [Send(to=s, template=MARKETING, at=AT) for s in subjects[i : i + batch]]
-        for i in range(0, len(subjects), batch)
-    ]
-    result = Timed(len(subjects), 0.0)
-    for sends in batches:
+def time_check_many(gate: Any, sends: list[Any], batch: int) -> Timed:
+    """gate.check_many() on consecutive batches; the time is the sum of the calls."""
+    result = Timed(len(sends), 0.0)
+    for i in range(0, len(sends), batch):
+        chunk = sends[i : i + batch]
         t = time.perf_counter_ns()
-        decisions = gate.check_many(sends)
+        decisions = gate.check_many(chunk)
         took = time.perf_counter_ns() - t
         result.latencies_ns.append(took)
         result.seconds += took / 1e9
@@ -281,22 +288,35 @@ def time_verify(path: Path, repeat: int = 3) -> tuple[float, Any]:
     return best, verdict
 
 
-def profile_checks(path: Path, subjects: list[str], top: int) -> str:
+def profile_checks(path: Path, subjects: list[str], n: int, batch: int, top: int) -> str:
+    """cProfile of n check() calls, then of n decisions through check_many(), with the
+    synchronous=NORMAL ledger; the top entries by own time and by cumulative time."""
     from compliance import Gate
 
     gate = Gate.open(repo=REPO, ledger=path)
+    out = io.StringIO()
     try:
-        time_check(gate, subjects[:50], MARKETING)  # warm up outside the profile
-        profiler = cProfile.Profile()
-        profiler.enable()
-        time_check(gate, subjects[50:], MARKETING)
-        profiler.disable()
+        time_check(gate, sends_for(subjects[:50]))  # warm up outside the profile
+        singles = sends_for(subjects[50 : 50 + n])
+        batched = sends_for(subjects[50 + n : 50 + 2 * n])
+        runs = (
+            (f"{n:,} check() calls", lambda: time_check(gate, singles)),
+            (
+                f"{n:,} decisions via check_many() in batches of {batch:,}",
+                lambda: time_check_many(gate, batched, batch),
+            ),
+        )
+        for title, run in runs:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            run()
+            profiler.disable()
+            print(f"cProfile of {title} (synchronous=NORMAL):", file=out)
+            stats = pstats.Stats(profiler, stream=out).strip_dirs()
+            stats.sort_stats("tottime").print_stats(top)
+            stats.sort_stats("cumulative").print_stats(top)
     finally:
         gate.close()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
     return out.getvalue()
 
 
@@ -448,9 +468,8 @@ def filesystem(path: Path) -> str:
         target = str(path.resolve())
         for line in Path("/proc/mounts").read_text().splitlines():
             device, mount, fstype = line.split()[:3]
-            if (target == mount or target.startswith(mount.rstrip("/") + "/")) and len(
-                mount
-            ) > len(best[0]):
+            inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > len(best[0]):
                 best = (mount, fstype, device)
     except OSError:
         pass
@@ -535,7 +554,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=0,
         metavar="N",
-        help="also run N check() calls under cProfile and print the top entries (default: off)",
+        help="also profile N check() calls and N check_many() decisions with cProfile and "
+        "print the top entries (default: off)",
     )
     p.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
     p.add_argument(
@@ -578,17 +598,17 @@ def main(argv: list[str] | None = None) -> int:
 
         say("timing check() ...")
         gate = Gate.open(repo=REPO, ledger=path)
-        time_check(gate, draw(100), MARKETING)  # warm-up: imports, phonenumbers metadata
-        normal = time_check(gate, draw(args.checks), MARKETING)
-        transactional = time_check(gate, draw(args.checks), TRANSACTIONAL)
+        time_check(gate, sends_for(draw(100)))  # warm-up: imports, phonenumbers metadata
+        normal = time_check(gate, sends_for(draw(args.checks)))
+        transactional = time_check(gate, sends_for(draw(args.checks), TRANSACTIONAL))
         say("timing check_many() ...")
-        many = time_check_many(gate, draw(args.many), args.batch)
+        many = time_check_many(gate, sends_for(draw(args.many)), args.batch)
         gate.close()
 
         say("timing check(), durable=True ...")
         gate = Gate.open(repo=REPO, ledger=path, durable=True)
-        time_check(gate, draw(100), MARKETING)
-        durable = time_check(gate, draw(args.checks), MARKETING)
+        time_check(gate, sends_for(draw(100)))
+        durable = time_check(gate, sends_for(draw(args.checks)))
         gate.close()
 
         say("timing audit verify ...")
@@ -599,8 +619,10 @@ def main(argv: list[str] | None = None) -> int:
 
         profile = None
         if args.profile:
-            say(f"profiling {args.profile:,} check() calls ...")
-            profile = profile_checks(path, draw(args.profile + 50), 30)
+            say(f"profiling {args.profile:,} check() and check_many() decisions ...")
+            profile = profile_checks(
+                path, draw(2 * args.profile + 50), args.profile, args.batch, 25
+            )
 
         machine_rows = machine(folder)
 
@@ -688,7 +710,6 @@ def main(argv: list[str] | None = None) -> int:
     print(table([("machine", "", ""), *machine_rows]))
     if profile:
         print()
-        print(f"cProfile of {args.profile:,} check() calls (synchronous=NORMAL):")
         print(profile)
     return 0
 

@@ -50,10 +50,14 @@ def append(
     outcome: str | None = None,
     purpose: str | None = None,
     key: bytes | None = None,
-) -> int:
-    """Append one entry inside the caller's write transaction; returns its sequence number."""
-    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+    tail: tuple[int, str] | None = None,
+) -> tuple[int, str]:
+    """Append one entry inside the caller's write transaction; returns its (seq, hash), which
+    the caller may pass back as `tail` for the next append in the same transaction."""
+    if tail is None:
+        row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        tail = (row[0], row[1]) if row else (0, GENESIS)
+    seq, prev = tail[0] + 1, tail[1]
     text = canonical(data)
     digest = entry_hash(prev, seq, at, kind, subject, text)
     conn.execute(
@@ -73,7 +77,7 @@ def append(
             mac(key, digest) if key else None,
         ),
     )
-    return seq
+    return seq, digest
 
 
 @dataclass(frozen=True)

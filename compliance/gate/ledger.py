@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS pauses (
   audit_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dnc_entries (
   list TEXT NOT NULL, number TEXT NOT NULL, added_at TEXT, PRIMARY KEY (list, number));
+CREATE INDEX IF NOT EXISTS dnc_by_number ON dnc_entries (number);
 CREATE TABLE IF NOT EXISTS dnc_lists (
   name TEXT PRIMARY KEY, registry_market TEXT, checked_at_us INTEGER);
 CREATE TABLE IF NOT EXISTS reassigned (
@@ -74,6 +75,7 @@ class Ledger:
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = False) -> None:
         self.path = Path(path)
         self.key = audit.audit_key()
+        self._tail: tuple[int, str] | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(
@@ -154,6 +156,9 @@ class Ledger:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise LedgerError(f"ledger {self.path} cannot be written: {exc}") from exc
+        # the chain's tail is read once per transaction, then carried from append to append;
+        # another process cannot append in between, the transaction holds the write lock
+        self._tail: tuple[int, str] | None = None
         try:
             yield self.conn
             self.conn.execute("COMMIT")
@@ -173,7 +178,7 @@ class Ledger:
         purpose: str | None = None,
     ) -> int:
         """Append an audit entry; the caller holds the write transaction."""
-        return audit.append(
+        self._tail = audit.append(
             self.conn,
             at=at.isoformat(),
             at_us=micros(at),
@@ -183,7 +188,9 @@ class Ledger:
             outcome=outcome,
             purpose=purpose,
             key=self.key,
+            tail=self._tail,
         )
+        return self._tail[0]
 
     # consent -----------------------------------------------------------------------------
 

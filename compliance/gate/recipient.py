@@ -4,8 +4,9 @@ address), its market, its time zones and, in the US, its state."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Any
 
 US_STATES = {
     "Alabama": "AL",
@@ -68,16 +69,36 @@ class InvalidRecipient(ValueError):
     """Not a valid phone number or email address."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Recipient:
     subject: str  # E.164 number or lower-cased email address: the ledger's key
     market: str | None  # ISO 3166-1 alpha-2 of the number; None for email
-    timezones: tuple[str, ...]  # IANA zones the number may be in
-    region: str | None  # ISO 3166-2 subdivision where known (US-FL)
+    number: Any = field(default=None, compare=False, repr=False)  # phonenumbers' PhoneNumber
 
     @property
     def is_phone(self) -> bool:
         return self.subject.startswith("+")
+
+    @cached_property
+    def timezones(self) -> tuple[str, ...]:
+        """IANA zones the number may be in (computed on first use: only quiet hours ask)."""
+        if self.number is None:
+            return ()
+        from phonenumbers import timezone
+
+        zones = timezone.time_zones_for_number(self.number)
+        return tuple(z for z in zones if z != "Etc/Unknown")
+
+    @cached_property
+    def region(self) -> str | None:
+        """ISO 3166-2 subdivision where the numbering plan tells it (US-FL), else None."""
+        if self.number is None or self.market != "US":
+            return None
+        from phonenumbers import geocoder
+
+        place = geocoder.description_for_number(self.number, "en")
+        state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place)
+        return f"US-{state}" if state and len(state) == 2 else None
 
 
 def parse(value: str, channel: str | None = None) -> Recipient:
@@ -87,14 +108,13 @@ def parse(value: str, channel: str | None = None) -> Recipient:
         if not _EMAIL.match(value):
             raise InvalidRecipient(f"{value!r} is not an email address")
         local, _, domain = value.rpartition("@")
-        return Recipient(f"{local}@{domain.lower()}", None, (), None)
+        return Recipient(f"{local}@{domain.lower()}", None)
     return _phone(value)
 
 
 @lru_cache(maxsize=65536)
 def _phone(value: str) -> Recipient:
     import phonenumbers
-    from phonenumbers import geocoder, timezone
 
     try:
         number = phonenumbers.parse(value, None)
@@ -102,15 +122,9 @@ def _phone(value: str) -> Recipient:
         raise InvalidRecipient(
             f"{value!r} is not a phone number in international form (+ and country code): {exc}"
         ) from None
-    if not phonenumbers.is_valid_number(number):
+    # the region is worked out once and reused: is_valid_number would work it out again
+    market = phonenumbers.region_code_for_number(number)
+    if market is None or not phonenumbers.is_valid_number_for_region(number, market):
         raise InvalidRecipient(f"{value!r} is not a valid phone number")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    market = phonenumbers.region_code_for_number(number)
-    zones = tuple(z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown")
-    region = None
-    if market == "US":
-        place = geocoder.description_for_number(number, "en")
-        state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place)
-        if state and len(state) == 2:
-            region = f"US-{state}"
-    return Recipient(e164, market, zones, region)
+    return Recipient(e164, market, number)
