@@ -76,6 +76,7 @@ class Ledger:
         self.path = Path(path)
         self.key = audit.audit_key()
         self._tail: tuple[int, str] | None = None
+        self._batch: dict[str, dict[str, list[Any]]] | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(
@@ -238,8 +239,37 @@ class Ledger:
             )
         return seq
 
+    def prefetch(self, subjects: list[str] | None) -> None:
+        """Read the consent events, list entries and disconnections of a batch's subjects in a
+        few queries, for the length of the current write transaction (nothing else writes
+        them meanwhile: the transaction holds the lock). None clears it."""
+        if subjects is None:
+            self._batch = None
+            return
+        sids = list(dict.fromkeys(self.sid(s) for s in subjects))
+        batch: dict[str, dict[str, list[Any]]] = {"events": {}, "dnc": {}, "gone": {}}
+        queries = (
+            (
+                "events",
+                "SELECT subject, channel, scope, action, at_us, source FROM "
+                "consent_events WHERE subject IN ({}) ORDER BY at_us DESC, id DESC",
+            ),
+            ("dnc", "SELECT number, list FROM dnc_entries WHERE number IN ({})"),
+            ("gone", "SELECT number, disconnected_us FROM reassigned WHERE number IN ({})"),
+        )
+        for start in range(0, len(sids), 900):  # below SQLite's bound-parameter limit
+            chunk = sids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for name, sql in queries:
+                for row in self.conn.execute(sql.format(marks), chunk):
+                    batch[name].setdefault(row[0], []).append(row[1:])
+        self._batch = batch
+
     def consent_events(self, subject: str, channel: str, until_us: int) -> list[tuple[Any, ...]]:
         """(scope, action, at_us, source) newest first, up to an instant."""
+        if self._batch is not None:
+            rows = self._batch["events"].get(self.sid(subject), [])
+            return [r[1:] for r in rows if r[0] == channel and r[3] <= until_us]
         return self.conn.execute(
             "SELECT scope, action, at_us, source FROM consent_events WHERE subject = ? AND "
             "channel = ? AND at_us <= ? ORDER BY at_us DESC, id DESC",
@@ -295,6 +325,8 @@ class Ledger:
     # do-not-contact and reassigned numbers ------------------------------------------------
 
     def dnc_listed(self, number: str) -> list[str]:
+        if self._batch is not None:
+            return [name for (name,) in self._batch["dnc"].get(self.sid(number), [])]
         rows = self.conn.execute(
             "SELECT list FROM dnc_entries WHERE number = ?", (self.sid(number),)
         )
@@ -307,6 +339,9 @@ class Ledger:
         return row[0] if row else None
 
     def disconnected_after(self, number: str, since_us: int, until_us: int) -> bool:
+        if self._batch is not None:
+            gone = self._batch["gone"].get(self.sid(number), [])
+            return any(since_us < when <= until_us for (when,) in gone)
         row = self.conn.execute(
             "SELECT 1 FROM reassigned WHERE number = ? AND disconnected_us > ? AND "
             "disconnected_us <= ? LIMIT 1",

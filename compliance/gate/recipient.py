@@ -86,7 +86,10 @@ class Recipient:
             return ()
         from phonenumbers import timezone
 
-        zones = timezone.time_zones_for_number(self.number)
+        # the number is valid already: skip the number-type lookup time_zones_for_number does
+        zones = timezone.time_zones_for_geographical_number(self.number)
+        if not zones or set(zones) <= {timezone.UNKNOWN_TIMEZONE}:
+            zones = timezone.time_zones_for_number(self.number)
         return tuple(z for z in zones if z != "Etc/Unknown")
 
     @cached_property
@@ -96,7 +99,7 @@ class Recipient:
             return None
         from phonenumbers import geocoder
 
-        place = geocoder.description_for_number(self.number, "en")
+        place = geocoder.description_for_valid_number(self.number, "en")
         state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place)
         return f"US-{state}" if state and len(state) == 2 else None
 
@@ -123,8 +126,28 @@ def _phone(value: str) -> Recipient:
             f"{value!r} is not a phone number in international form (+ and country code): {exc}"
         ) from None
     # the region is worked out once and reused: is_valid_number would work it out again
-    market = phonenumbers.region_code_for_number(number)
+    market = _region_of(number)
     if market is None or not phonenumbers.is_valid_number_for_region(number, market):
         raise InvalidRecipient(f"{value!r} is not a valid phone number")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return Recipient(e164, market, number)
+
+
+def _region_of(number: Any) -> str | None:
+    """The number's country. Most country codes have one; in the North American plan the
+    area code decides, so the answer is kept per area code rather than worked out by trying
+    the patterns of 25 countries for every number."""
+    import phonenumbers
+
+    regions = phonenumbers.region_codes_for_country_code(number.country_code)
+    if len(regions) == 1:
+        return regions[0]
+    if number.country_code == 1:
+        area = str(number.national_number)[:3]
+        if area not in _NANP_AREAS:
+            _NANP_AREAS[area] = phonenumbers.region_code_for_number(number)
+        return _NANP_AREAS[area] or phonenumbers.region_code_for_number(number)
+    return phonenumbers.region_code_for_number(number)
+
+
+_NANP_AREAS: dict[str, str | None] = {}
