@@ -259,6 +259,15 @@ class Gate:
             ]
         if template.purpose != "marketing":
             return []  # transactional and OTP need no marketing consent
+        if self._db.pending_review(recipient.subject, channel):
+            return [
+                Reason(
+                    m.CONSENT_REVOKED,
+                    f"{recipient.subject} sent a reply that may be an "
+                    "opt-out; marketing is held until a person reviews it",
+                    market,
+                )
+            ]
         scope_id = template.consent_scope
         scoped = next((e for e in events if e[0] == scope_id), None)
         if scoped is None:

@@ -276,6 +276,14 @@ class Ledger:
             (self.sid(subject), channel, until_us),
         ).fetchall()
 
+    def pending_review(self, subject: str, channel: str) -> bool:
+        """An inbound message that may be an opt-out and that no person has resolved yet."""
+        row = self.conn.execute(
+            "SELECT 1 FROM reviews WHERE subject = ? AND channel = ? AND resolved = 0 LIMIT 1",
+            (self.sid(subject), channel),
+        ).fetchone()
+        return row is not None
+
     def history(self, subject: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT channel, scope, action, source, at, capture_digest, evidence, audit_seq FROM "

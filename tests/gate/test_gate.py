@@ -317,3 +317,15 @@ def test_pseudonymised_subjects_and_erasure(tmp_path, monkeypatch):
 def test_erasure_needs_a_pseudonymising_ledger(gate):
     with pytest.raises(Exception, match="stores raw subjects"):
         gate.ledger.erase(FL, at=NOON_ET)
+
+
+def test_a_possible_opt_out_holds_marketing_until_reviewed(gate):
+    grant(gate)
+    assert (
+        gate.ledger.inbound(subject=FL, text="stop? what is this", channel="sms", at=NOON_ET).action
+        == "review"
+    )
+    later = NOON_ET + dt.timedelta(minutes=1)
+    held = check(gate, at=later)
+    assert held.codes == ["consent.revoked"] and "review" in held.reasons[0].message
+    assert check(gate, template="shipped", at=later).allowed
