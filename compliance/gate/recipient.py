@@ -97,11 +97,15 @@ class Recipient:
         """ISO 3166-2 subdivision where the numbering plan tells it (US-FL), else None."""
         if self.number is None or self.market != "US":
             return None
-        from phonenumbers import geocoder
+        # an area code lies within one state, so the geocoder is asked once per area code
+        area = str(self.number.national_number)[:3]
+        if area not in _US_AREA_STATES:
+            from phonenumbers import geocoder
 
-        place = geocoder.description_for_valid_number(self.number, "en")
-        state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place)
-        return f"US-{state}" if state and len(state) == 2 else None
+            place = geocoder.description_for_valid_number(self.number, "en")
+            state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place)
+            _US_AREA_STATES[area] = f"US-{state}" if state and len(state) == 2 else None
+        return _US_AREA_STATES[area]
 
 
 def parse(value: str, channel: str | None = None) -> Recipient:
@@ -151,3 +155,4 @@ def _region_of(number: Any) -> str | None:
 
 
 _NANP_AREAS: dict[str, str | None] = {}
+_US_AREA_STATES: dict[str, str | None] = {}
