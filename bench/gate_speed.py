@@ -32,7 +32,6 @@ import hashlib
 import io
 import multiprocessing as mp
 import os
-import platform
 import pstats
 import random
 import sqlite3
@@ -43,6 +42,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from _machine import machine_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = ROOT / "examples" / "us"
@@ -451,16 +452,6 @@ def run_writers(path: Path, subjects: list[str], n: int, per_writer: int) -> Con
 # --------------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def filesystem(path: Path) -> str:
     """The mount holding `path`, from /proc/mounts: fsync cost depends on it."""
     best = ("", "unknown", "")
@@ -479,19 +470,8 @@ def filesystem(path: Path) -> str:
 def machine(ledger_dir: Path) -> list[tuple[str, ...]]:
     from importlib.metadata import version
 
-    cores = os.cpu_count() or 0
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = cores
     return [
-        ("platform", platform.platform(), ""),
-        ("cpu", cpu_model(), f"{cores} logical cores, {usable} usable"),
-        (
-            "python",
-            f"{platform.python_implementation()} {platform.python_version()}",
-            sys.executable,
-        ),
+        *machine_rows(),
         ("sqlite", f"SQLite {sqlite3.sqlite_version}", f"phonenumbers {version('phonenumbers')}"),
         ("ledger fs", filesystem(ledger_dir), ""),
     ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -33,6 +32,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from _machine import machine_rows
 
 LINT_GOAL_DOCS_PER_S = 2000
 STARTUP_GOAL_MS = 150
@@ -576,16 +577,6 @@ def script(name: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def yaml_info() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -604,21 +595,7 @@ def yaml_info() -> str:
 
 
 def machine() -> list[tuple[str, str, str]]:
-    cores = os.cpu_count() or 0
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = cores
-    return [
-        ("platform", platform.platform(), ""),
-        ("cpu", cpu_model(), f"{cores} logical cores, {usable} usable"),
-        (
-            "python",
-            f"{platform.python_implementation()} {platform.python_version()}",
-            sys.executable,
-        ),
-        ("yaml", yaml_info(), ""),
-    ]
+    return [*machine_rows(), ("yaml", yaml_info(), "")]
 
 
 # --------------------------------------------------------------------------------------------

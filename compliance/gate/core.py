@@ -444,8 +444,8 @@ class Gate:
         market: str | None = None,
         at: dt.datetime | None = None,
     ) -> int:
-        kind, target = _target(template, sender, market)
-        return self._db.set_pause(kind, target, True, reason, by, aware(at))
+        """Stop sends of a template, a sender or a market (exactly one) until resumed."""
+        return self._set_pause(True, reason, by, template, sender, market, at)
 
     def resume(
         self,
@@ -457,8 +457,21 @@ class Gate:
         market: str | None = None,
         at: dt.datetime | None = None,
     ) -> int:
+        """Lift a pause; the same keywords as pause()."""
+        return self._set_pause(False, reason, by, template, sender, market, at)
+
+    def _set_pause(
+        self,
+        paused: bool,
+        reason: str,
+        by: str,
+        template: str | None,
+        sender: str | None,
+        market: str | None,
+        at: dt.datetime | None,
+    ) -> int:
         kind, target = _target(template, sender, market)
-        return self._db.set_pause(kind, target, False, reason, by, aware(at))
+        return self._db.set_pause(kind, target, paused, reason, by, aware(at))
 
 
 class ConsentLedger:
