@@ -200,6 +200,50 @@ def consent_show(subject: str, ledger: Path | None) -> None:
         click.echo(json.dumps(event, ensure_ascii=False))
 
 
+@consent.command("reviews")
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved reviews.")
+@ledger_option
+def consent_reviews(include_resolved: bool, ledger: Path | None) -> None:
+    """Replies that might be opt-outs ("stop? who is this") and wait for a person, oldest
+    first, as JSON lines. Marketing to each subject on that channel is held until the review
+    is resolved with `compliance consent resolve`."""
+    for review in _ledger(ledger).reviews(include_resolved=include_resolved):
+        click.echo(json.dumps(review, ensure_ascii=False))
+
+
+@consent.command("resolve")
+@click.argument("review", type=int)
+@click.option(
+    "--opt-out/--not-opt-out",
+    "opt_out",
+    required=True,
+    help="--opt-out: the reply was an opt-out (consent on the channel is revoked from when it "
+    "came in); --not-opt-out: it was not, and consent on record decides again.",
+)
+@click.option("--by", required=True, help="Who read the reply, e.g. jane@example.com.")
+@click.option("--note", help="Why, for the audit trail.")
+@click.option("--at", "at_text", help="When (ISO 8601 with offset; default now).")
+@ledger_option
+def consent_resolve(
+    review: int,
+    opt_out: bool,
+    by: str,
+    note: str | None,
+    at_text: str | None,
+    ledger: Path | None,
+) -> None:
+    """Resolve REVIEW (an id from `compliance consent reviews`)."""
+    seq = _consent_call(
+        lambda: _ledger(ledger).resolve_review(
+            review, opt_out=opt_out, by=by, note=note, at=_when(at_text) or _now()
+        )
+    )
+    click.echo(
+        f"review {review} resolved as {'an opt-out' if opt_out else 'not an opt-out'}: "
+        f"audit entry {seq}"
+    )
+
+
 @consent.command("erase")
 @click.argument("subject")
 @ledger_option

@@ -19,9 +19,9 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Text = Annotated[str, StringConstraints(min_length=1)]
 ALL_DAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Enforcement = Literal["required", "advisory"]
-# an ISO 3166-2 subdivision (US-FL) or a telephone area code prefix (+1305): where a stricter
-# window or cap applies
-Region = Annotated[str, StringConstraints(pattern=r"^([A-Z]{2}-[A-Z0-9]{1,3}|\+\d{1,6})$")]
+# an ISO 3166-2 subdivision (US-FL) where a stricter window or cap applies; the gate finds a
+# number's subdivision from its area code
+Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")]
 
 
 class ParamModel(BaseModel):
@@ -91,6 +91,12 @@ class Keywords(ParamModel):
         default=False,
         description="Other wording a reasonable person reads as an opt-out also counts: the "
         "gate sends such replies to review rather than ignoring them.",
+    )
+    opt_out_stops: list[Purpose] = Field(
+        default_factory=lambda: ["marketing", "transactional", "otp"],
+        description="What an opt-out (a keyword, or a revocation of every scope) stops on its "
+        "channel, until the subject signs up again. Default: everything; where the law "
+        "confines the objection to direct marketing, [marketing].",
     )
     citations: Citations
 

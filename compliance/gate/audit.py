@@ -15,6 +15,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
 GENESIS = "0" * 64
@@ -35,8 +36,87 @@ def mac(key: bytes, digest: str) -> str:
     return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
+
+
 def canonical(data: dict[str, Any]) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """The entry's data as stored and hashed: compact JSON, keys sorted, UTF-8."""
+    return _CANONICAL(data)
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _encode_string(value)
+
+
+def decision_text(
+    *,
+    catalog: str,
+    channel: str | None,
+    market: str | None,
+    not_before: str | None,
+    outcome: str,
+    reasons: list[str],
+    template: str,
+    to: str,
+    warnings: list[str],
+) -> str:
+    """canonical() of a decision's data, written out directly: the gate writes one per send,
+    and this is a fifth of the time json.dumps takes (a test holds the two equal)."""
+    return (
+        f'{{"catalog":{_text(catalog)},"channel":{_text(channel)},"market":{_text(market)},'
+        f'"not_before":{_text(not_before)},"outcome":{_text(outcome)},'
+        f'"reasons":[{",".join(map(_encode_string, reasons))}],"template":{_text(template)},'
+        f'"to":{_text(to)},"warnings":[{",".join(map(_encode_string, warnings))}]}}'
+    )
+
+
+INSERT = (
+    "INSERT INTO audit_log (seq, at, at_us, kind, subject, outcome, purpose, data, prev_hash,"
+    " hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def tail_of(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The newest entry's (seq, hash), or (0, GENESIS) for an empty trail."""
+    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+def entry(
+    tail: tuple[int, str],
+    *,
+    at: str,
+    at_us: int,
+    kind: str,
+    subject: str | None,
+    data: dict[str, Any] | None,
+    outcome: str | None = None,
+    purpose: str | None = None,
+    key: bytes | None = None,
+    text: str | None = None,
+) -> tuple[tuple[Any, ...], tuple[int, str]]:
+    """The row that follows `tail` (for INSERT), and the new tail (seq, hash); `text` is
+    canonical(data) when the caller has it already."""
+    seq, prev = tail[0] + 1, tail[1]
+    if text is None:
+        text = canonical(data)
+    digest = entry_hash(prev, seq, at, kind, subject, text)
+    row = (
+        seq,
+        at,
+        at_us,
+        kind,
+        subject,
+        outcome,
+        purpose,
+        text,
+        prev,
+        digest,
+        mac(key, digest) if key else None,
+    )
+    return row, (seq, digest)
 
 
 def append(
@@ -54,30 +134,19 @@ def append(
 ) -> tuple[int, str]:
     """Append one entry inside the caller's write transaction; returns its (seq, hash), which
     the caller may pass back as `tail` for the next append in the same transaction."""
-    if tail is None:
-        row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        tail = (row[0], row[1]) if row else (0, GENESIS)
-    seq, prev = tail[0] + 1, tail[1]
-    text = canonical(data)
-    digest = entry_hash(prev, seq, at, kind, subject, text)
-    conn.execute(
-        "INSERT INTO audit_log (seq, at, at_us, kind, subject, outcome, purpose, data, prev_hash,"
-        " hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            seq,
-            at,
-            at_us,
-            kind,
-            subject,
-            outcome,
-            purpose,
-            text,
-            prev,
-            digest,
-            mac(key, digest) if key else None,
-        ),
+    row, tail = entry(
+        tail or tail_of(conn),
+        at=at,
+        at_us=at_us,
+        kind=kind,
+        subject=subject,
+        data=data,
+        outcome=outcome,
+        purpose=purpose,
+        key=key,
     )
-    return seq, digest
+    conn.execute(INSERT, row)
+    return tail
 
 
 @dataclass(frozen=True)

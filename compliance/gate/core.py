@@ -11,10 +11,12 @@ import datetime as dt
 import hashlib
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compliance.documents import CHANNELS, parse_duration
+from compliance.gate import audit
 from compliance.gate import keywords as kw
 from compliance.gate import model as m
 from compliance.gate.catalog import Catalog, from_bundle, from_repo
@@ -23,7 +25,41 @@ from compliance.gate.model import Decision, InboundResult, Reason, Send, aware
 from compliance.gate.recipient import InvalidRecipient, Recipient, parse
 from compliance.gate.timing import allowed_at, applicable, next_allowed
 
-CONSENTED = ("express_written", "express", "implied", "soft_opt_in")
+# what an opt-out stops where the market file does not say: everything on that channel
+OPT_OUT_STOPS = ("marketing", "transactional", "otp")
+WINDOW_CACHE = 8192  # quiet-hour answers kept per gate, by zone, region and minute
+
+
+class _Prepared:
+    """A send with its instant, template, channel and parsed recipient (or why it has none)."""
+
+    __slots__ = ("send", "at", "at_us", "template", "channel", "recipient", "invalid")
+
+    def __init__(
+        self,
+        send: Send,
+        at: dt.datetime,
+        at_us: int,
+        template: Any,
+        channel: str | None,
+        recipient: Recipient | None,
+        invalid: str | None,
+    ) -> None:
+        self.send = send
+        self.at = at
+        self.at_us = at_us
+        self.template = template
+        self.channel = channel
+        self.recipient = recipient
+        self.invalid = invalid
+
+
+@dataclass
+class _Batch:
+    """What stays the same for every send of one check_many() transaction."""
+
+    paused: dict[tuple[str, str], str]
+    template_reasons: dict[tuple[Any, ...], list[Reason]] = field(default_factory=dict)
 
 
 class Gate:
@@ -33,6 +69,13 @@ class Gate:
         self.catalog = catalog
         self.ledger = ConsentLedger(self, ledger)
         self._db = ledger
+        self._windows: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._expiries: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        # how far back frequency caps look, at most: a batch reads that much of the trail
+        reach = [
+            _days(cap.per) * 86400 for p in catalog.markets.values() for cap in p.frequency_caps
+        ]
+        self._cap_reach_us = int(max(reach) * 1_000_000) if reach else None
 
     @classmethod
     def open(
@@ -67,42 +110,41 @@ class Gate:
             aware(send.at, "Send.at")  # a naive datetime is a programming error: raise
         try:
             with self._db.write():
-                paused = self._db.paused()
-                if len(sends) > 1:
-                    self._db.prefetch(self._subjects(sends))
+                prepared = [self._prepare(send) for send in sends]
+                batch = _Batch(self._db.paused())
+                since = None
+                if self._cap_reach_us is not None and prepared:
+                    since = min(p.at_us for p in prepared) - self._cap_reach_us
+                self._db.prefetch(
+                    [p.recipient.subject for p in prepared if p.recipient is not None],
+                    max((p.at_us for p in prepared), default=0),
+                    since,
+                )
                 try:
-                    return [self._decide(send, paused) for send in sends]
+                    return [self._decide(p, batch) for p in prepared]
                 finally:
                     self._db.prefetch(None)
         except (sqlite3.Error, LedgerError) as exc:
             reason = Reason(m.LEDGER_ERROR, f"the consent ledger cannot be used: {exc}")
             return [Decision(m.DENY, (reason,), send=send) for send in sends]
 
-    def _subjects(self, sends: list[Send]) -> list[str]:
-        """The normalised recipients of a batch, to read their ledger state in a few queries."""
-        found = []
-        for send in sends:
-            template = self.catalog.templates.get(send.template)
-            try:
-                found.append(
-                    parse(send.to, send.channel or (template.channel if template else None)).subject
-                )
-            except InvalidRecipient:
-                continue
-        return found
-
-    def _decide(self, send: Send, paused: dict[tuple[str, str], str]) -> Decision:
+    def _prepare(self, send: Send) -> _Prepared:
+        """What a send is: its instant, template, channel and parsed recipient."""
         at = aware(send.at, "Send.at")
+        template = self.catalog.templates.get(send.template)
+        channel = send.channel or (template.channel if template else None)
+        try:
+            return _Prepared(send, at, micros(at), template, channel, parse(send.to, channel), None)
+        except InvalidRecipient as exc:
+            return _Prepared(send, at, micros(at), template, channel, None, str(exc))
+
+    def _decide(self, p: _Prepared, batch: _Batch) -> Decision:
+        send, at, template, channel, recipient = p.send, p.at, p.template, p.channel, p.recipient
         reasons: list[Reason] = []
         warnings: list[Reason] = []
         not_before = None
-        template = self.catalog.templates.get(send.template)
-        channel = send.channel or (template.channel if template else None)
-        recipient = None
-        try:
-            recipient = parse(send.to, channel)
-        except InvalidRecipient as exc:
-            reasons.append(Reason(m.RECIPIENT_INVALID, str(exc)))
+        if p.invalid is not None:
+            reasons.append(Reason(m.RECIPIENT_INVALID, p.invalid))
         # the number's market and what the business knows (Send.market): both apply, so the
         # stricter rules win; an email address has no country, so its template's market counts
         known = (recipient.market if recipient else None, send.market)
@@ -116,7 +158,13 @@ class Gate:
             )
         else:
             for code in markets or [None]:
-                reasons += self._template_reasons(template, send, code, paused)
+                key = (template.id, send.sender, code)
+                found = batch.template_reasons.get(key)
+                if found is None:
+                    found = batch.template_reasons[key] = self._template_reasons(
+                        template, send, code, batch.paused
+                    )
+                reasons += found
         if template is not None and recipient is not None:
             for code in markets:
                 found, when, warned = self._market_reasons(
@@ -126,28 +174,31 @@ class Gate:
                 warnings += warned
                 if when is not None:
                     not_before = max(not_before, when) if not_before else when
-        reasons = list(dict.fromkeys(reasons))
+        if len(reasons) > 1:
+            reasons = list(dict.fromkeys(reasons))
         outcome = m.ALLOW
         if reasons:
             only_quiet = all(r.code == m.QUIET_HOURS for r in reasons)
             outcome = m.DEFER if only_quiet and not_before is not None else m.DENY
         decision_id = self._db.audit(
             at=at,
+            at_us=p.at_us,
             kind="decision",
             subject=recipient.subject if recipient else None,
             outcome=outcome,
             purpose=template.purpose if template else None,
-            data={
-                "template": send.template,
-                "to": self._db.sid(recipient.subject) if recipient else send.to,
-                "channel": channel,
-                "market": market,
-                "outcome": outcome,
-                "reasons": [r.code for r in reasons],
-                "warnings": [w.code for w in warnings],
-                "not_before": not_before.isoformat() if outcome == m.DEFER else None,
-                "catalog": self.catalog.digest,
-            },
+            data=None,
+            text=audit.decision_text(
+                template=send.template,
+                to=self._db.sid(recipient.subject) if recipient else send.to,
+                channel=channel,
+                market=market,
+                outcome=outcome,
+                reasons=[r.code for r in reasons],
+                warnings=[w.code for w in warnings],
+                not_before=not_before.isoformat() if outcome == m.DEFER and not_before else None,
+                catalog=self.catalog.digest,
+            ),
         )
         return Decision(
             outcome,
@@ -247,18 +298,21 @@ class Gate:
     def _consent_reasons(
         self, template: Any, channel: str, recipient: Recipient, market: str, at: dt.datetime
     ) -> list[Reason]:
-        events = self._db.consent_events(recipient.subject, channel, micros(at))
-        channel_wide = next((e for e in events if e[0] is None), None)
-        if channel_wide is not None and channel_wide[1] == "revoke":
-            return [
-                Reason(
-                    m.CONSENT_REVOKED,
-                    f"{recipient.subject} opted out of {channel} ({channel_wide[3]})",
-                    market,
-                )
-            ]
+        events = self._db.consent_events(recipient.subject, channel, micros(at))  # newest first
+        params = self.catalog.markets.get(market)
+        wide = next((i for i, e in enumerate(events) if e[0] is None), None)
+        opted_out = wide is not None and events[wide][1] == "revoke"
         if template.purpose != "marketing":
-            return []  # transactional and OTP need no marketing consent
+            # transactional and OTP need no marketing consent; an opt-out stops them where the
+            # market says so (and until the subject signs up again on that channel)
+            stops = params.keywords.opt_out_stops if params and params.keywords else OPT_OUT_STOPS
+            if (
+                opted_out
+                and template.purpose in stops
+                and not any(e[1] in ("grant", "opt_in") for e in events[:wide])
+            ):
+                return [self._opted_out(recipient, channel, events[wide], market, params)]
+            return []
         if self._db.pending_review(recipient.subject, channel):
             return [
                 Reason(
@@ -266,10 +320,14 @@ class Gate:
                     f"{recipient.subject} sent a reply that may be an "
                     "opt-out; marketing is held until a person reviews it",
                     market,
+                    _cite(params.keywords.citations) if params and params.keywords else None,
                 )
             ]
         scope_id = template.consent_scope
-        scoped = next((e for e in events if e[0] == scope_id), None)
+        scoped = next((i for i, e in enumerate(events) if e[0] == scope_id), None)
+        if opted_out and (scoped is None or wide < scoped):
+            return [self._opted_out(recipient, channel, events[wide], market, params)]
+        basis = _cite(params.consent.citations) if params and params.consent else None
         if scoped is None:
             others = sorted({e[0] for e in events if e[0] and e[1] == "grant"})
             if others:
@@ -278,26 +336,34 @@ class Gate:
                         m.CONSENT_SCOPE,
                         f"consent on {channel} covers {', '.join(others)}, not {scope_id}",
                         market,
+                        basis,
                     )
                 ]
-            return [Reason(m.CONSENT_MISSING, f"no consent for {scope_id} on {channel}", market)]
-        if scoped[1] != "grant":
+            return [
+                Reason(m.CONSENT_MISSING, f"no consent for {scope_id} on {channel}", market, basis)
+            ]
+        event = events[scoped]
+        if event[1] != "grant":
             return [
                 Reason(
-                    m.CONSENT_REVOKED, f"consent for {scope_id} was revoked ({scoped[3]})", market
+                    m.CONSENT_REVOKED,
+                    f"consent for {scope_id} was revoked ({event[3]})",
+                    market,
+                    basis,
                 )
             ]
-        expiry = self._expiry(scope_id, market)
-        if expiry is not None and at > _plus(_from_us(scoped[2]), expiry):
+        expiry, source = self._expiry(scope_id, market)
+        if expiry is not None and at > _plus(_from_us(event[2]), expiry):
             return [
                 Reason(
                     m.CONSENT_EXPIRED,
                     f"consent for {scope_id} lapsed {expiry} after it was given",
                     market,
+                    source,
                 )
             ]
         if recipient.is_phone and self._db.disconnected_after(
-            recipient.subject, scoped[2], micros(at)
+            recipient.subject, event[2], micros(at)
         ):
             return [
                 Reason(
@@ -305,16 +371,36 @@ class Gate:
                     f"{recipient.subject} was disconnected after "
                     "consent was given: the number may belong to someone else",
                     market,
+                    _cite(params.do_not_call.citations) if params and params.do_not_call else None,
                 )
             ]
         return []
 
-    def _expiry(self, scope_id: str, market: str) -> str | None:
-        """The scope's expires_after, capped by the market's cap for its basis."""
+    @staticmethod
+    def _opted_out(
+        recipient: Recipient, channel: str, event: tuple[Any, ...], market: str, params: Any
+    ) -> Reason:
+        rules = params and (params.opt_out or params.keywords)
+        return Reason(
+            m.CONSENT_REVOKED,
+            f"{recipient.subject} opted out of {channel} ({event[3]})",
+            market,
+            _cite(rules.citations) if rules else None,
+        )
+
+    def _expiry(self, scope_id: str, market: str) -> tuple[str | None, str | None]:
+        """The scope's expires_after, capped by the market's cap for its basis, and the
+        citation when the market's cap is the one that binds."""
+        key = (scope_id, market)
+        if key not in self._expiries:
+            self._expiries[key] = self._find_expiry(scope_id, market)
+        return self._expiries[key]
+
+    def _find_expiry(self, scope_id: str, market: str) -> tuple[str | None, str | None]:
         scope = self.catalog.scopes.get(scope_id)
         if scope is None:
-            return None
-        limits = [scope.expires_after] if scope.expires_after else []
+            return None, None
+        own = scope.expires_after
         rules = self.catalog.markets.get(market)
         if (
             rules is not None
@@ -323,9 +409,9 @@ class Gate:
             and scope.basis
         ):
             cap = rules.consent.implied_max.get(scope.basis)
-            if cap:
-                limits.append(cap)
-        return min(limits, key=_days) if limits else None
+            if cap and (own is None or _days(cap) < _days(own)):
+                return cap, _cite(rules.consent.citations)
+        return own, None
 
     def _dnc_reasons(
         self, template: Any, channel: str, recipient: Recipient, market: str, at: dt.datetime
@@ -335,10 +421,17 @@ class Gate:
             return [Reason(m.DNC_LISTED, "the subject was erased from the ledger", market)]
         if template.purpose != "marketing" or not recipient.is_phone:
             return []
-        if listed:
-            return [Reason(m.DNC_LISTED, f"{recipient.subject} is on {', '.join(listed)}", market)]
         params = self.catalog.markets.get(market)
         dnc = params.do_not_call if params else None
+        if listed:
+            return [
+                Reason(
+                    m.DNC_LISTED,
+                    f"{recipient.subject} is on {', '.join(listed)}",
+                    market,
+                    _cite(dnc.citations) if dnc else None,
+                )
+            ]
         if dnc is None or channel not in dnc.channels or "marketing" not in dnc.purposes:
             return []
         scope = self.catalog.scopes.get(template.consent_scope or "")
@@ -354,6 +447,7 @@ class Gate:
                     f"{dnc.registry} last checked {when}; marketing "
                     f"needs a check no older than {dnc.check_valid_for}",
                     market,
+                    _cite(dnc.citations),
                 )
             ]
         return []
@@ -385,6 +479,7 @@ class Gate:
                         f"{count} {template.purpose} messages in "
                         f"the last {cap.per}; the cap is {cap.max_messages}",
                         market,
+                        _cite(cap.citations),
                     )
                 )
         return reasons
@@ -399,34 +494,67 @@ class Gate:
         params: Any,
         at: dt.datetime,
     ) -> tuple[dt.datetime | None, tuple[Reason, bool] | None]:
-        zones = tuple(
-            dict.fromkeys([*recipient.timezones, *([send.timezone] if send.timezone else [])])
-        )
+        zones = recipient.timezones
+        if send.timezone and send.timezone not in zones:
+            zones = (*zones, send.timezone)
         if not zones and params.timezone:
             zones = (params.timezone,)
-        blocks = applicable(params.quiet_hours, template.purpose, channel)
-        if not zones or not blocks:
+        if not zones or not params.quiet_hours:
             return None, None
+        # windows are whole minutes in local time, so the answer is the same for every instant
+        # of one UTC minute: campaigns ask it once per zone, region and minute
+        key = (
+            market,
+            template.purpose,
+            channel,
+            zones,
+            recipient.region,
+            micros(at) // 60_000_000,
+        )
+        answer = self._windows.get(key)
+        if answer is None:
+            if len(self._windows) >= WINDOW_CACHE:
+                self._windows.clear()
+            answer = self._windows[key] = self._quiet_hours(
+                template.purpose, channel, zones, recipient.region, market, params, at
+            )
+        return answer
+
+    def _quiet_hours(
+        self,
+        purpose: str,
+        channel: str,
+        zones: tuple[str, ...],
+        region: str | None,
+        market: str,
+        params: Any,
+        at: dt.datetime,
+    ) -> tuple[dt.datetime | None, tuple[Reason, bool] | None]:
+        blocks = applicable(params.quiet_hours, purpose, channel)
         required = [b for b in blocks if b.enforcement == "required"]
         advisory = [b for b in blocks if b.enforcement == "advisory"]
-        if required and not allowed_at(at, required, zones, recipient.region, market):
-            when = next_allowed(at, required, zones, recipient.region, market)
+        shut = [b for b in required if not allowed_at(at, [b], zones, region, market)]
+        if shut:
+            when = next_allowed(at, required, zones, region, market)
             return when, (
                 Reason(
                     m.QUIET_HOURS,
-                    "outside the sending window in the "
-                    f"recipient's local time; next allowed {when}",
+                    "outside the sending window in the recipient's local time; "
+                    + (f"next allowed {when}" if when else "no window opens in the next days"),
                     market,
+                    _cite(shut[0].citations),
                 ),
                 False,
             )
-        if advisory and not allowed_at(at, advisory, zones, recipient.region, market):
+        shut = [b for b in advisory if not allowed_at(at, [b], zones, region, market)]
+        if shut:
             return None, (
                 Reason(
                     m.QUIET_HOURS,
                     "outside the advised sending window in the "
                     "recipient's local time (an operator code, not law)",
                     market,
+                    _cite(shut[0].citations),
                 ),
                 True,
             )
@@ -544,6 +672,25 @@ class ConsentLedger:
         )
         return InboundResult(action, reply, seq)
 
+    def reviews(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+        """Replies that might be opt-outs and wait for a person (marketing to their senders
+        is held meanwhile), oldest first; with include_resolved, the resolved ones too."""
+        return self._db.reviews(include_resolved=include_resolved)
+
+    def resolve(
+        self,
+        review: int,
+        *,
+        opt_out: bool,
+        by: str,
+        note: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> int:
+        """Record a person's reading of a doubtful reply: opt_out=True revokes consent on the
+        whole channel from when the message came in; False lets consent on record decide
+        again. Returns the audit entry."""
+        return self._db.resolve_review(review, opt_out=opt_out, by=by, note=note, at=aware(at))
+
     def history(self, subject: str, channel: str | None = None) -> list[dict[str, Any]]:
         who = parse(subject, channel).subject
         return self._db.history(who)
@@ -577,6 +724,15 @@ def _days(duration: str) -> float:
 
 def _plus(start: dt.datetime, duration: str) -> dt.datetime:
     return start + dt.timedelta(days=_days(duration))
+
+
+def _cite(citations: Any) -> str | None:
+    """A reason's citation: the first source the market file gives for the rule, with its
+    clause."""
+    if not citations:
+        return None
+    first = citations[0]
+    return f"{first.source}, {first.clause}" if first.clause else first.source
 
 
 def _from_us(value: int) -> dt.datetime:

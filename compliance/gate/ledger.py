@@ -25,7 +25,21 @@ from compliance.gate.model import aware
 DEFAULT_LEDGER = Path(".compliance") / "ledger.db"
 SUBJECT_KEY_ENV = "COMPLIANCE_SUBJECT_KEY"
 BUSY_TIMEOUT_S = 5.0
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# what each schema version adds to a ledger of the version before; SCHEMA is the newest whole
+MIGRATIONS = {
+    2: (
+        # the newest event per subject, channel and scope is read from the index alone
+        "CREATE INDEX IF NOT EXISTS consent_latest ON consent_events "
+        "(subject, channel, scope, at_us, id DESC, action, source)",
+        "DROP INDEX IF EXISTS consent_by_subject",
+        "CREATE INDEX IF NOT EXISTS reviews_open ON reviews (subject, channel) WHERE resolved = 0",
+        # how a person resolved a review, and its audit entry
+        "ALTER TABLE reviews ADD COLUMN resolution TEXT",
+        "ALTER TABLE reviews ADD COLUMN resolved_seq INTEGER",
+    ),
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -37,7 +51,8 @@ CREATE TABLE IF NOT EXISTS consent_events (
   id INTEGER PRIMARY KEY, subject TEXT NOT NULL, channel TEXT NOT NULL, scope TEXT,
   action TEXT NOT NULL, source TEXT NOT NULL, at TEXT NOT NULL, at_us INTEGER NOT NULL,
   capture_digest TEXT, evidence TEXT, audit_seq INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS consent_by_subject ON consent_events (subject, channel, at_us);
+CREATE INDEX IF NOT EXISTS consent_latest ON consent_events
+  (subject, channel, scope, at_us, id DESC, action, source);
 CREATE TABLE IF NOT EXISTS pauses (
   id INTEGER PRIMARY KEY, target_kind TEXT NOT NULL, target TEXT NOT NULL,
   paused INTEGER NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL,
@@ -51,7 +66,9 @@ CREATE TABLE IF NOT EXISTS reassigned (
   number TEXT NOT NULL, disconnected_us INTEGER NOT NULL, PRIMARY KEY (number, disconnected_us));
 CREATE TABLE IF NOT EXISTS reviews (
   id INTEGER PRIMARY KEY, subject TEXT NOT NULL, channel TEXT NOT NULL, text TEXT NOT NULL,
-  at TEXT NOT NULL, resolved INTEGER NOT NULL DEFAULT 0, audit_seq INTEGER NOT NULL);
+  at TEXT NOT NULL, resolved INTEGER NOT NULL DEFAULT 0, audit_seq INTEGER NOT NULL,
+  resolution TEXT, resolved_seq INTEGER);
+CREATE INDEX IF NOT EXISTS reviews_open ON reviews (subject, channel) WHERE resolved = 0;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subjects (sid TEXT PRIMARY KEY, raw TEXT NOT NULL);
 """
@@ -76,7 +93,8 @@ class Ledger:
         self.path = Path(path)
         self.key = audit.audit_key()
         self._tail: tuple[int, str] | None = None
-        self._batch: dict[str, dict[str, list[Any]]] | None = None
+        self._pending: list[tuple[Any, ...]] = []  # audit rows written at commit
+        self._batch: dict[str, dict[Any, Any]] | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(
@@ -93,10 +111,7 @@ class Ledger:
             with self.write():
                 for statement in filter(str.strip, SCHEMA.split(";")):
                     self.conn.execute(statement)
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+                self._migrate()
                 mode = "hashed" if os.environ.get(SUBJECT_KEY_ENV) else "raw"
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('subjects', ?)", (mode,))
                 mode = self.conn.execute(
@@ -111,6 +126,22 @@ class Ledger:
                 f"{SUBJECT_KEY_ENV} to the key it was created with"
             )
         self.subject_key = secret.encode("utf-8") if mode == "hashed" and secret else None
+
+    def _migrate(self) -> None:
+        """Bring the ledger's schema to this version (inside the opening transaction)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else SCHEMA_VERSION  # a new ledger has the newest schema
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {version}, newer than this compliance "
+                f"understands ({SCHEMA_VERSION}): upgrade compliance"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                self.conn.execute(statement)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
 
     def sid(self, subject: str) -> str:
         """How a subject is stored: itself, or a keyed hash when the ledger pseudonymises
@@ -158,15 +189,21 @@ class Ledger:
         except sqlite3.Error as exc:
             raise LedgerError(f"ledger {self.path} cannot be written: {exc}") from exc
         # the chain's tail is read once per transaction, then carried from append to append;
-        # another process cannot append in between, the transaction holds the write lock
-        self._tail: tuple[int, str] | None = None
+        # another process cannot append in between, the transaction holds the write lock. The
+        # entries are inserted together just before COMMIT: one statement for a whole batch
+        self._tail = None
+        self._pending = []
         try:
             yield self.conn
+            if self._pending:
+                self.conn.executemany(audit.INSERT, self._pending)
             self.conn.execute("COMMIT")
         except BaseException:
             with suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
             raise
+        finally:
+            self._pending = []
 
     def audit(
         self,
@@ -174,23 +211,33 @@ class Ledger:
         at: dt.datetime,
         kind: str,
         subject: str | None,
-        data: dict[str, Any],
+        data: dict[str, Any] | None,
         outcome: str | None = None,
         purpose: str | None = None,
+        at_us: int | None = None,
+        text: str | None = None,
     ) -> int:
-        """Append an audit entry; the caller holds the write transaction."""
-        self._tail = audit.append(
-            self.conn,
+        """Append an audit entry; the caller holds the write transaction, which inserts it
+        when it commits (and drops it if it rolls back)."""
+        sid = self._remember(subject) if subject else None
+        if at_us is None:
+            at_us = micros(at)
+        row, self._tail = audit.entry(
+            self._tail or audit.tail_of(self.conn),
             at=at.isoformat(),
-            at_us=micros(at),
+            at_us=at_us,
             kind=kind,
-            subject=self._remember(subject) if subject else None,
+            subject=sid,
             data=data,
             outcome=outcome,
             purpose=purpose,
             key=self.key,
-            tail=self._tail,
+            text=text,
         )
+        self._pending.append(row)
+        if outcome == "allow" and sid is not None and self._batch is not None:
+            # later sends of the same batch count this one against their frequency caps
+            self._batch["fresh"].setdefault(sid, []).append((purpose, at_us))
         return self._tail[0]
 
     # consent -----------------------------------------------------------------------------
@@ -239,45 +286,107 @@ class Ledger:
             )
         return seq
 
-    def prefetch(self, subjects: list[str] | None) -> None:
-        """Read the consent events, list entries and disconnections of a batch's subjects in a
-        few queries, for the length of the current write transaction (nothing else writes
-        them meanwhile: the transaction holds the lock). None clears it."""
+    def prefetch(
+        self,
+        subjects: list[str] | None,
+        until_us: int = 0,
+        allowed_since_us: int | None = None,
+    ) -> None:
+        """Read what a batch's subjects' decisions need in a few queries, for the length of the
+        current write transaction (nothing else writes meanwhile: the transaction holds the
+        lock): the newest consent event per channel and scope up to `until_us` (the batch's
+        latest instant), list entries, disconnections, open reviews and, from
+        `allowed_since_us` on, allowed sends for frequency caps. None clears it."""
         if subjects is None:
             self._batch = None
             return
         sids = list(dict.fromkeys(self.sid(s) for s in subjects))
-        batch: dict[str, dict[str, list[Any]]] = {"events": {}, "dnc": {}, "gone": {}}
-        queries = (
+        batch: dict[str, dict[Any, Any]] = {
+            "events": {},
+            "dnc": {},
+            "gone": {},
+            "review": {},
+            "allowed": {},  # prefetched allowed sends, from allowed_since_us on
+            "fresh": {},  # allowed in this transaction, not yet inserted
+            "registry": {},
+            "since": {"us": allowed_since_us},
+            "until": {"us": until_us},
+        }
+        queries = [
             (
+                # one row per (subject, channel, scope): its newest event, read from the
+                # covering index. Of events of the same instant the later one (higher id) is
+                # the newest: the index holds them id descending, and SQLite takes a bare
+                # column from the first row that reaches the maximum (a test holds it to that)
                 "events",
-                "SELECT subject, channel, scope, action, at_us, source FROM "
-                "consent_events WHERE subject IN ({}) ORDER BY at_us DESC, id DESC",
+                "SELECT subject, channel, scope, action, MAX(at_us), source, id FROM "
+                "consent_events WHERE subject IN ({}) AND at_us <= ? "
+                "GROUP BY subject, channel, scope",
+                (until_us,),
             ),
-            ("dnc", "SELECT number, list FROM dnc_entries WHERE number IN ({})"),
-            ("gone", "SELECT number, disconnected_us FROM reassigned WHERE number IN ({})"),
-        )
-        for start in range(0, len(sids), 900):  # below SQLite's bound-parameter limit
-            chunk = sids[start : start + 900]
+            ("dnc", "SELECT number, list FROM dnc_entries WHERE number IN ({})", ()),
+            ("gone", "SELECT number, disconnected_us FROM reassigned WHERE number IN ({})", ()),
+            (
+                "review",
+                "SELECT DISTINCT subject, channel FROM reviews WHERE subject IN ({}) "
+                "AND resolved = 0",
+                (),
+            ),
+        ]
+        if allowed_since_us is not None:
+            queries.append(
+                (
+                    "allowed",
+                    "SELECT subject, purpose, at_us FROM audit_log WHERE subject IN ({}) AND "
+                    "outcome = 'allow' AND at_us > ?",
+                    (allowed_since_us,),
+                )
+            )
+        size = self._params_per_query()
+        for start in range(0, len(sids), size):
+            chunk = sids[start : start + size]
             marks = ",".join("?" * len(chunk))
-            for name, sql in queries:
-                for row in self.conn.execute(sql.format(marks), chunk):
-                    batch[name].setdefault(row[0], []).append(row[1:])
+            for name, sql, extra in queries:
+                found = batch[name]
+                for row in self.conn.execute(sql.format(marks), (*chunk, *extra)):
+                    if row[0] in found:
+                        found[row[0]].append(row[1:])
+                    else:
+                        found[row[0]] = [row[1:]]
         self._batch = batch
 
+    def _params_per_query(self) -> int:
+        """How many subjects one IN (...) list may hold: SQLite's bound-parameter limit (32,766
+        since 3.32, 999 before), less room for the query's other parameters."""
+        limit = 999
+        with suppress(AttributeError, sqlite3.Error):  # getlimit: Python 3.11 and later
+            limit = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return max(1, min(limit, 32766) - 8)
+
     def consent_events(self, subject: str, channel: str, until_us: int) -> list[tuple[Any, ...]]:
-        """(scope, action, at_us, source) newest first, up to an instant."""
+        """The newest event per scope (None: the whole channel) on a channel up to an instant,
+        as (scope, action, at_us, source), newest first."""
+        sid = self.sid(subject)
         if self._batch is not None:
-            rows = self._batch["events"].get(self.sid(subject), [])
-            return [r[1:] for r in rows if r[0] == channel and r[3] <= until_us]
+            # the newest events up to the batch's latest instant are also the newest up to
+            # this send's, unless one of them is later than this send
+            rows = [r for r in self._batch["events"].get(sid, ()) if r[0] == channel]
+            if all(r[3] <= until_us for r in rows):
+                if len(rows) > 1:
+                    rows.sort(key=lambda r: (r[3], r[5]), reverse=True)
+                return [r[1:5] for r in rows]
         return self.conn.execute(
-            "SELECT scope, action, at_us, source FROM consent_events WHERE subject = ? AND "
-            "channel = ? AND at_us <= ? ORDER BY at_us DESC, id DESC",
-            (self.sid(subject), channel, until_us),
+            "SELECT scope, action, at_us, source FROM consent_events c WHERE subject = ? AND "
+            "channel = ? AND at_us <= ? AND id = (SELECT id FROM consent_events d WHERE "
+            "d.subject = c.subject AND d.channel = c.channel AND d.scope IS c.scope AND "
+            "d.at_us <= ? ORDER BY at_us DESC, id DESC LIMIT 1) ORDER BY at_us DESC, id DESC",
+            (sid, channel, until_us, until_us),
         ).fetchall()
 
     def pending_review(self, subject: str, channel: str) -> bool:
         """An inbound message that may be an opt-out and that no person has resolved yet."""
+        if self._batch is not None:
+            return (channel,) in self._batch["review"].get(self.sid(subject), ())
         row = self.conn.execute(
             "SELECT 1 FROM reviews WHERE subject = ? AND channel = ? AND resolved = 0 LIMIT 1",
             (self.sid(subject), channel),
@@ -341,10 +450,16 @@ class Ledger:
         return [name for (name,) in rows]
 
     def registry_checked(self, market: str) -> int | None:
+        """When the market's national registry was last checked (microseconds), or None."""
+        if self._batch is not None and market in self._batch["registry"]:
+            return self._batch["registry"][market]
         row = self.conn.execute(
             "SELECT MAX(checked_at_us) FROM dnc_lists WHERE registry_market = ?", (market,)
         ).fetchone()
-        return row[0] if row else None
+        checked = row[0] if row else None
+        if self._batch is not None:
+            self._batch["registry"][market] = checked
+        return checked
 
     def disconnected_after(self, number: str, since_us: int, until_us: int) -> bool:
         if self._batch is not None:
@@ -451,16 +566,114 @@ class Ledger:
                 )
         return seq
 
+    # reviews -----------------------------------------------------------------------------
+
+    def reviews(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+        """Inbound messages that might be opt-outs, oldest first: the open ones, or all."""
+        sql = (
+            "SELECT r.id, COALESCE(s.raw, r.subject), r.channel, r.text, r.at, r.resolved, "
+            "r.resolution, r.audit_seq, r.resolved_seq FROM reviews r LEFT JOIN subjects s ON "
+            "s.sid = r.subject" + ("" if include_resolved else " WHERE r.resolved = 0")
+        )
+        names = (
+            "id",
+            "subject",
+            "channel",
+            "text",
+            "at",
+            "resolved",
+            "resolution",
+            "audit_seq",
+            "resolved_seq",
+        )
+        rows = self.conn.execute(sql + " ORDER BY r.id")
+        return [{**dict(zip(names, row, strict=True)), "resolved": bool(row[5])} for row in rows]
+
+    def resolve_review(
+        self, review_id: int, *, opt_out: bool, by: str, note: str | None, at: dt.datetime
+    ) -> int:
+        """A person's reading of a doubtful reply. An opt-out revokes consent on the whole
+        channel from the moment the message came in; either way marketing resumes being
+        decided by the consent on record."""
+        at = aware(at)
+        if not by.strip():
+            raise ValueError("say who resolved the review (by=)")
+        with self.write():
+            row = self.conn.execute(
+                "SELECT subject, channel, text, at, resolved FROM reviews WHERE id = ?",
+                (review_id,),
+            ).fetchone()
+            if row is None:
+                raise ValueError(f"there is no review {review_id}")
+            sid, channel, text, message_at, resolved = row
+            if resolved:
+                raise ValueError(f"review {review_id} is resolved already")
+            resolution = "opt_out" if opt_out else "not_opt_out"
+            who = sid
+            if self.subject_key is not None:  # the raw subject, unless it was erased
+                found = self.conn.execute(
+                    "SELECT raw FROM subjects WHERE sid = ?", (sid,)
+                ).fetchone()
+                who = found[0] if found else None
+            seq = self.audit(
+                at=at,
+                kind="review.resolve",
+                subject=who,
+                data={
+                    "review": review_id,
+                    "channel": channel,
+                    "resolution": resolution,
+                    "by": by,
+                    "note": note,
+                    "message_at": message_at,
+                },
+            )
+            self.conn.execute(
+                "UPDATE reviews SET resolved = 1, resolution = ?, resolved_seq = ? WHERE id = ?",
+                (resolution, seq, review_id),
+            )
+            if opt_out:
+                when = dt.datetime.fromisoformat(message_at)
+                self.conn.execute(
+                    "INSERT INTO consent_events (subject, channel, scope, action, source, at, "
+                    "at_us, capture_digest, evidence, audit_seq) VALUES (?, ?, NULL, 'revoke', "
+                    "?, ?, ?, NULL, ?, ?)",
+                    (
+                        sid,
+                        channel,
+                        f"review:{review_id}",
+                        when.isoformat(),
+                        micros(when),
+                        json.dumps({"text": text, "by": by}, sort_keys=True, ensure_ascii=False),
+                        seq,
+                    ),
+                )
+        return seq
+
     # frequency ---------------------------------------------------------------------------
 
     def allowed_since(self, subject: str, purposes: list[str], since_us: int) -> int:
+        """Allowed sends to the subject for these purposes after an instant. In a batch the
+        prefetch must reach back to `since_us`."""
+        sid = self.sid(subject)
+        batch = self._batch
+        fresh = 0
+        if batch is not None:
+            rows = batch["fresh"].get(sid, ())
+            fresh = sum(1 for purpose, at_us in rows if at_us > since_us and purpose in purposes)
+            covered = batch["since"]["us"]
+            if covered is not None and covered <= since_us:
+                rows = batch["allowed"].get(sid, ())
+                return fresh + sum(
+                    1 for purpose, at_us in rows if at_us > since_us and purpose in purposes
+                )
         marks = ",".join("?" * len(purposes))
         row = self.conn.execute(
             f"SELECT COUNT(*) FROM audit_log WHERE subject = ? AND outcome = 'allow' AND "
             f"purpose IN ({marks}) AND at_us > ?",
-            (self.sid(subject), *purposes, since_us),
+            (sid, *purposes, since_us),
         ).fetchone()
-        return int(row[0])
+        return fresh + int(row[0])
 
     def verify(self) -> audit.Verdict:
         return audit.verify(self.conn, self.key)

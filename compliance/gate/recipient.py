@@ -4,8 +4,7 @@ address), its market, its time zones and, in the US, its state."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 US_STATES = {
@@ -69,43 +68,88 @@ class InvalidRecipient(ValueError):
     """Not a valid phone number or email address."""
 
 
-@dataclass(frozen=True)
 class Recipient:
-    subject: str  # E.164 number or lower-cased email address: the ledger's key
-    market: str | None  # ISO 3166-1 alpha-2 of the number; None for email
-    number: Any = field(default=None, compare=False, repr=False)  # phonenumbers' PhoneNumber
+    """A normalised recipient: `subject` is the ledger's key (an E.164 number or a lower-cased
+    email address); `market` the number's country (ISO 3166-1 alpha-2; None for email);
+    `timezones` the IANA zones the number may be in; `region` its ISO 3166-2 subdivision
+    where the numbering plan tells it (US-FL), else None."""
+
+    __slots__ = ("subject", "market", "timezones", "region", "number")
+
+    def __init__(
+        self,
+        subject: str,
+        market: str | None,
+        timezones: tuple[str, ...] = (),
+        region: str | None = None,
+        number: Any = None,
+    ) -> None:
+        self.subject = subject
+        self.market = market
+        self.timezones = timezones
+        self.region = region
+        self.number = number  # phonenumbers' PhoneNumber
 
     @property
     def is_phone(self) -> bool:
         return self.subject.startswith("+")
 
-    @cached_property
-    def timezones(self) -> tuple[str, ...]:
-        """IANA zones the number may be in (computed on first use: only quiet hours ask)."""
-        if self.number is None:
-            return ()
-        from phonenumbers import timezone
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Recipient) and (self.subject, self.market) == (
+            other.subject,
+            other.market,
+        )
 
-        # the number is valid already: skip the number-type lookup time_zones_for_number does
-        zones = timezone.time_zones_for_geographical_number(self.number)
-        if not zones or set(zones) <= {timezone.UNKNOWN_TIMEZONE}:
-            zones = timezone.time_zones_for_number(self.number)
-        return tuple(z for z in zones if z != "Etc/Unknown")
+    def __hash__(self) -> int:
+        return hash((self.subject, self.market))
 
-    @cached_property
-    def region(self) -> str | None:
-        """ISO 3166-2 subdivision where the numbering plan tells it (US-FL), else None."""
-        if self.number is None or self.market != "US":
-            return None
-        # an area code lies within one state, so the geocoder is asked once per area code
-        area = str(self.number.national_number)[:3]
-        if area not in _US_AREA_STATES:
-            from phonenumbers import geocoder
+    def __repr__(self) -> str:
+        return f"Recipient({self.subject!r}, {self.market!r})"
 
-            place = geocoder.description_for_valid_number(self.number, "en")
-            state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place)
-            _US_AREA_STATES[area] = f"US-{state}" if state and len(state) == 2 else None
-        return _US_AREA_STATES[area]
+
+def _timezones(e164: str, number: Any, kind: int) -> tuple[str, ...]:
+    """phonenumbers.timezone.time_zones_for_number, given the number type we know already: a
+    number with a place (a fixed line; a mobile where mobiles have one) by its longest
+    prefix in phonenumbers' table, any other by its country code."""
+    import phonenumbers
+    from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
+
+    if phonenumbers.is_number_type_geographical(kind, number.country_code):
+        digits, sizes = e164[1:], _prefix_sizes(number.country_code)
+    else:
+        digits, sizes = str(number.country_code), range(TIMEZONE_LONGEST_PREFIX, 0, -1)
+    zones: Any = ()
+    for size in sizes:
+        zones = TIMEZONE_DATA.get(digits[:size])
+        if zones is not None:
+            break
+    return tuple(z for z in zones or () if z != "Etc/Unknown")
+
+
+@cache
+def _prefix_sizes(code: int) -> tuple[int, ...]:
+    """The lengths of the prefixes phonenumbers' zone table has under a country code, longest
+    first: only those are worth looking up."""
+    from phonenumbers.tzdata import TIMEZONE_DATA
+
+    first = str(code)
+    return tuple(
+        sorted({len(k) for k in TIMEZONE_DATA if k.startswith(first)} | {len(first)}, reverse=True)
+    )
+
+
+def _us_state(number: Any) -> str | None:
+    # an area code lies within one state, so the geocoder is asked once per area code
+    area = _area(number)
+    if area is None:
+        return None
+    if area not in _US_AREA_STATES:
+        from phonenumbers import geocoder
+
+        place = geocoder.description_for_valid_number(number, "en")
+        state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place)
+        _US_AREA_STATES[area] = f"US-{state}" if state and len(state) == 2 else None
+    return _US_AREA_STATES[area]
 
 
 def parse(value: str, channel: str | None = None) -> Recipient:
@@ -123,36 +167,173 @@ def parse(value: str, channel: str | None = None) -> Recipient:
 def _phone(value: str) -> Recipient:
     import phonenumbers
 
-    try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidRecipient(
-            f"{value!r} is not a phone number in international form (+ and country code): {exc}"
-        ) from None
+    number = _from_e164(value)
+    if number is None:
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise InvalidRecipient(
+                f"{value!r} is not a phone number in international form (+ and country code): {exc}"
+            ) from None
     # the region is worked out once and reused: is_valid_number would work it out again
     market = _region_of(number)
-    if market is None or not phonenumbers.is_valid_number_for_region(number, market):
+    kind = _kind(number, market) if market is not None else UNKNOWN
+    area = _area(number)
+    if kind == UNKNOWN and area is not None:
+        # not valid in the country its area code's numbers are in: ask phonenumbers
+        market = phonenumbers.region_code_for_number(number)
+        kind = _kind(number, market) if market is not None else UNKNOWN
+    if kind == UNKNOWN:
         raise InvalidRecipient(f"{value!r} is not a valid phone number")
+    if area is not None:
+        # only a valid number's country is kept for its area code: phonenumbers names some
+        # country even for an invalid number
+        _NANP_AREAS[area] = market
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return Recipient(e164, market, number)
+    region = _us_state(number) if market == "US" else None
+    return Recipient(e164, market, _timezones(e164, number, kind), region, number)
+
+
+def _kind(number: Any, region: str) -> int:
+    """phonenumbers.number_type for a number whose country code is the region's, with the
+    region's patterns compiled once; UNKNOWN means not a valid number. It follows
+    phonenumbers' order: the general pattern, then each type (lengths first)."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberType
+
+    descs = _descs(number.country_code, region)
+    if descs is None:
+        valid = phonenumbers.is_valid_number_for_region(number, region)
+        return phonenumbers.number_type(number) if valid else PhoneNumberType.UNKNOWN
+    if number.italian_leading_zero:
+        nsn = phonenumbers.national_significant_number(number)
+    else:
+        nsn = str(number.national_number)
+    general, types, fixed, mobile, same = descs
+    if not _matches(nsn, general):
+        return PhoneNumberType.UNKNOWN
+    for kind, desc in types:
+        if _matches(nsn, desc):
+            return kind
+    if _matches(nsn, fixed):
+        if same or _matches(nsn, mobile):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return PhoneNumberType.FIXED_LINE
+    if not same and _matches(nsn, mobile):
+        return PhoneNumberType.MOBILE
+    return PhoneNumberType.UNKNOWN
+
+
+def _matches(nsn: str, desc: tuple[frozenset[int], Any] | None) -> bool:
+    if desc is None:
+        return False
+    lengths, pattern = desc
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+
+
+@cache
+def _descs(code: int, region: str) -> tuple[Any, ...] | None:
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+    from phonenumbers import PhoneNumberType as T
+
+    meta = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    if meta is None or (
+        region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
+        and code != phonenumbers.country_code_for_valid_region(region)
+    ):
+        return None
+
+    def compiled(desc: Any) -> tuple[frozenset[int], Any] | None:
+        if desc is None or not desc.national_number_pattern:
+            return None
+        return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+    kinds = (
+        (T.PREMIUM_RATE, meta.premium_rate),
+        (T.TOLL_FREE, meta.toll_free),
+        (T.SHARED_COST, meta.shared_cost),
+        (T.VOIP, meta.voip),
+        (T.PERSONAL_NUMBER, meta.personal_number),
+        (T.PAGER, meta.pager),
+        (T.UAN, meta.uan),
+        (T.VOICEMAIL, meta.voicemail),
+    )
+    types = [(kind, c) for kind, desc in kinds if (c := compiled(desc)) is not None]
+    return (
+        compiled(meta.general_desc),
+        types,
+        compiled(meta.fixed_line),
+        compiled(meta.mobile),
+        bool(meta.same_mobile_and_fixed_line_pattern),
+    )
+
+
+_E164 = re.compile(r"\+([1-9]\d{6,14})")
+
+
+def _from_e164(value: str) -> Any:
+    """A number already in E.164 form, read without phonenumbers' general parser (which
+    spends most of its time on formats a campaign list does not use): what parse() would
+    return, or None to leave the value to parse(). Anything parse() would read differently
+    (a national prefix or leading zero after the country code) is left to it."""
+    found = _E164.fullmatch(value)
+    if found is None:
+        return None
+    digits = found.group(1)
+    for size in (1, 2, 3):  # country codes are a prefix code: at most one of these is one
+        plan = _plan(int(digits[:size]))
+        if plan is not None:
+            break
+    else:
+        return None
+    national = digits[size:]
+    prefix = plan[1]
+    if not national or national[0] == "0" or (prefix is not None and prefix.match(national)):
+        return None
+    return plan[0](country_code=int(digits[:size]), national_number=int(national))
+
+
+@cache
+def _plan(code: int) -> tuple[Any, Any] | None:
+    """For a country code: the PhoneNumber type and the national prefix phonenumbers would
+    strip; None when the code is not one."""
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    regions = phonenumbers.region_codes_for_country_code(code)
+    if not regions:
+        return None
+    meta = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+    if meta is None:
+        return None
+    pattern = meta.national_prefix_for_parsing
+    return phonenumbers.PhoneNumber, re.compile(pattern) if pattern else None
 
 
 def _region_of(number: Any) -> str | None:
     """The number's country. Most country codes have one; in the North American plan the
-    area code decides, so the answer is kept per area code rather than worked out by trying
-    the patterns of 25 countries for every number."""
+    area code decides, so a valid number's answer is kept per area code rather than worked
+    out by trying the patterns of 25 countries for every number."""
     import phonenumbers
 
     regions = phonenumbers.region_codes_for_country_code(number.country_code)
     if len(regions) == 1:
         return regions[0]
-    if number.country_code == 1:
-        area = str(number.national_number)[:3]
-        if area not in _NANP_AREAS:
-            _NANP_AREAS[area] = phonenumbers.region_code_for_number(number)
-        return _NANP_AREAS[area] or phonenumbers.region_code_for_number(number)
+    area = _area(number)
+    if area is not None and area in _NANP_AREAS:
+        return _NANP_AREAS[area]
     return phonenumbers.region_code_for_number(number)
 
 
-_NANP_AREAS: dict[str, str | None] = {}
+def _area(number: Any) -> str | None:
+    """The area code of a ten-digit North American number (shorter ones, such as Canada's
+    310-xxxx, have none)."""
+    if number.country_code != 1 or not 10**9 <= number.national_number < 10**10:
+        return None
+    return str(number.national_number)[:3]
+
+
+UNKNOWN = 99  # phonenumbers.PhoneNumberType.UNKNOWN
+_NANP_AREAS: dict[str, str] = {}
 _US_AREA_STATES: dict[str, str | None] = {}

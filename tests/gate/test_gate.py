@@ -329,3 +329,106 @@ def test_a_possible_opt_out_holds_marketing_until_reviewed(gate):
     held = check(gate, at=later)
     assert held.codes == ["consent.revoked"] and "review" in held.reasons[0].message
     assert check(gate, template="shipped", at=later).allowed
+
+
+def test_a_review_is_resolved_by_a_person(gate):
+    grant(gate)
+    gate.ledger.inbound(subject=FL, text="stop? what is this", channel="sms", at=NOON_ET)
+    [review] = gate.ledger.reviews()
+    assert (review["subject"], review["channel"], review["text"]) == (
+        FL,
+        "sms",
+        "stop? what is this",
+    )
+    seq = gate.ledger.resolve(review["id"], opt_out=False, by="jane@example.com", at=NOON_ET)
+    assert gate.ledger.reviews() == []
+    [done] = gate.ledger.reviews(include_resolved=True)
+    assert done["resolved"] and done["resolution"] == "not_opt_out" and done["resolved_seq"] == seq
+    assert check(gate, at=NOON_ET + dt.timedelta(minutes=1)).allowed  # consent on record decides
+    with pytest.raises(ValueError, match="resolved already"):
+        gate.ledger.resolve(review["id"], opt_out=True, by="jane@example.com")
+    with pytest.raises(ValueError, match="no review 99"):
+        gate.ledger.resolve(99, opt_out=True, by="jane@example.com")
+    # read as an opt-out: consent on the channel ends when the message came in
+    message_at = NOON_ET + dt.timedelta(minutes=2)
+    gate.ledger.inbound(subject=FL, text="stop? who is this", channel="sms", at=message_at)
+    [second] = gate.ledger.reviews()
+    gate.ledger.resolve(
+        second["id"], opt_out=True, by="jane@example.com", at=message_at + dt.timedelta(hours=2)
+    )
+    assert check(gate, at=message_at + dt.timedelta(minutes=1)).codes == ["consent.revoked"]
+    assert check(gate, template="shipped", at=message_at + dt.timedelta(minutes=1)).codes == [
+        "consent.revoked"
+    ]
+    assert gate._db.verify().ok
+
+
+def test_signing_up_again_after_stop_lifts_it(gate):
+    grant(gate)
+    gate.ledger.inbound(subject=FL, text="STOP", channel="sms", at=NOON_ET)
+    assert check(gate, at=NOON_ET + dt.timedelta(minutes=1)).codes == ["consent.revoked"]
+    grant(gate, at=NOON_ET + dt.timedelta(minutes=2))  # a new sign-up on the web form
+    assert check(gate, at=NOON_ET + dt.timedelta(minutes=3)).allowed
+    assert check(gate, template="shipped", at=NOON_ET + dt.timedelta(minutes=3)).allowed
+
+
+def test_what_an_opt_out_stops_is_the_markets_choice(gate):
+    grant(gate)
+    gate.ledger.inbound(subject=FL, text="STOP", channel="sms", at=NOON_ET)
+    later = NOON_ET + dt.timedelta(minutes=1)
+    assert check(gate, template="shipped", at=later).codes == ["consent.revoked"]  # US: all
+    us = gate.catalog.markets["US"]
+    gate.catalog.markets["US"] = us.model_copy(
+        update={"keywords": us.keywords.model_copy(update={"opt_out_stops": ["marketing"]})}
+    )
+    assert check(gate, template="shipped", at=later).allowed
+    assert check(gate, at=later).codes == ["consent.revoked"]
+
+
+def test_a_grant_and_a_revoke_at_the_same_instant_the_later_one_wins(gate):
+    for single in (True, False):
+        when = NOON_ET - dt.timedelta(days=2 if single else 1)
+        grant(gate, at=when)
+        gate.ledger.revoke(subject=FL, channel="sms", scope="sms-offers", source="x", at=when)
+        send = Send(to=FL, template="sale", at=NOON_ET)
+        decision = gate.check(send) if single else gate.check_many([send, send])[0]
+        assert decision.codes == ["consent.revoked"]
+        grant(gate, at=when)  # the same instant again: now the grant is the later one
+        decision = gate.check(send) if single else gate.check_many([send, send])[0]
+        assert decision.codes == [], decision.reasons
+
+
+def test_reasons_cite_the_market_file(gate):
+    assert "47 CFR 64.1200" in check(gate).reasons[0].citation  # consent.missing
+    grant(gate)
+    late = dt.datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
+    assert "47 CFR 64.1200" in check(gate, at=late).reasons[0].citation  # quiet hours
+    for i in range(3):
+        check(gate, at=NOON_ET + dt.timedelta(minutes=i))
+    capped = check(gate, at=NOON_ET + dt.timedelta(minutes=4))
+    assert capped.codes == ["frequency_cap"] and "501.616" in capped.reasons[0].citation
+    assert capped.to_dict()["reasons"][0]["citation"] == capped.reasons[0].citation
+
+
+def test_a_ledger_of_the_first_schema_is_migrated(gate, tmp_path):
+    grant(gate)
+    path = gate._db.path
+    gate.close()
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(
+        "DROP INDEX consent_latest; DROP INDEX reviews_open;"
+        "CREATE INDEX consent_by_subject ON consent_events (subject, channel, at_us);"
+        "ALTER TABLE reviews DROP COLUMN resolution; ALTER TABLE reviews DROP COLUMN resolved_seq;"
+        "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+    )
+    old.close()
+    reopened = Gate.open(repo=tmp_path / "repo", ledger=path)
+    conn = reopened._db.conn
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"consent_latest", "reviews_open"} <= indexes and "consent_by_subject" not in indexes
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
+    assert check(reopened).allowed and reopened._db.verify().ok
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    reopened.close()
+    with pytest.raises(Exception, match="schema version 99"):
+        Gate.open(repo=tmp_path / "repo", ledger=path)

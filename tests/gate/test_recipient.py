@@ -1,0 +1,108 @@
+"""The gate reads numbers faster than phonenumbers' general parser; these tests hold it to
+phonenumbers' answers: the same E.164 form, country, validity and time zones."""
+
+from __future__ import annotations
+
+import random
+
+import phonenumbers
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from phonenumbers import PhoneNumberType as T
+from phonenumbers import timezone
+
+from compliance.gate import recipient as r
+
+TYPES = (
+    T.MOBILE,
+    T.FIXED_LINE,
+    T.TOLL_FREE,
+    T.VOIP,
+    T.PREMIUM_RATE,
+    T.PAGER,
+    T.UAN,
+    T.PERSONAL_NUMBER,
+    T.SHARED_COST,
+    T.VOICEMAIL,
+)
+
+
+def reference(value: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """What phonenumbers' own API says: (E.164, country, zones), or None when not valid."""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    if region is None or not phonenumbers.is_valid_number(number):
+        return None
+    zones = tuple(z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region, zones
+
+
+def ours(value: str) -> tuple[str, str | None, tuple[str, ...]] | None:
+    try:
+        found = r.parse(value)
+    except r.InvalidRecipient:
+        return None
+    return found.subject, found.market, found.timezones
+
+
+def corpus(seed: int = 2026) -> list[str]:
+    """Every region's example numbers of every type, in E.164 and international format, each
+    with digits changed, one dropped and one added; then random digits after random codes."""
+    rng = random.Random(seed)
+    values = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in TYPES:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            values += [e164, e164[:-1], e164 + "7"]
+            values.append(
+                phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+            )
+            for _ in range(4):
+                digits = list(e164[1:])
+                digits[rng.randrange(len(digits))] = str(rng.randrange(10))
+                values.append("+" + "".join(digits))
+    for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
+        example = phonenumbers.example_number_for_non_geo_entity(code)
+        if example is not None:
+            values.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+    for _ in range(5000):
+        size = rng.randrange(4, 13)
+        values.append(f"+{rng.randrange(1, 999)}" + "".join(rng.choices("0123456789", k=size)))
+    return values
+
+
+def test_agrees_with_phonenumbers_on_every_region():
+    r._phone.cache_clear()
+    values = corpus()
+    wrong = [(v, ours(v), reference(v)) for v in values if ours(v) != reference(v)]
+    assert wrong == [], wrong[:5]
+    assert sum(reference(v) is not None for v in values) > 1500  # the corpus has valid numbers
+
+
+def test_one_numbers_country_does_not_decide_its_area_codes():
+    # phonenumbers names Canada for an invalid short number and for Canada's seven-digit
+    # 310-xxxx numbers; a Los Angeles number in area code 310 stays US in either order
+    for first in ("+1310524139", "+13101234"):
+        r._phone.cache_clear()
+        r._NANP_AREAS.clear()
+        ours(first)
+        assert ours("+13106421234") == ("+13106421234", "US", ("America/Los_Angeles",))
+    assert ours("+13101234") == reference("+13101234")
+
+
+def test_a_mobile_without_a_place_has_every_zone_of_its_country():
+    # Australian mobiles are not tied to a state: quiet hours must hold in all of them
+    found = r.parse("+61412345678")
+    assert "Australia/Perth" in found.timezones and "Australia/Sydney" in found.timezones
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"\+[0-9]{1,3}[0-9 ]{0,16}", fullmatch=True))
+def test_fuzzed_numbers_agree_with_phonenumbers(value):
+    assert ours(value) == reference(value)
