@@ -133,7 +133,7 @@ def build_ledger(
     the audit trail, so that the trail and its per-subject index have the size of a ledger in
     use."""
     from compliance.gate import audit
-    from compliance.gate.ledger import Ledger
+    from compliance.gate.ledger import RECENT_DAYS, Ledger
 
     rng = random.Random(seed)
     subjects = subjects_for(n_subjects)
@@ -232,6 +232,12 @@ def build_ledger(
                     yield row
 
             conn.executemany(audit.INSERT, history())
+            # what the gate keeps of them for frequency caps: the last days' allowed sends
+            conn.execute(
+                "INSERT INTO recent_sends SELECT subject, at_us, purpose, seq FROM audit_log "
+                "WHERE kind = 'decision' AND outcome = 'allow' AND at_us > ?",
+                (int(AT.timestamp() * 1_000_000) - RECENT_DAYS * 86_400_000_000,),
+            )
         # no ANALYZE: the gate never runs it, and statistics taken while audit_log holds one
         # entry make SQLite scan audit_log for the frequency-cap count
         ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

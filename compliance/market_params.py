@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from compliance.documents import Channel, Duration, Purpose, SenderType
 
@@ -19,6 +19,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Text = Annotated[str, StringConstraints(min_length=1)]
 ALL_DAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Enforcement = Literal["required", "advisory"]
+MAX_CAP_HOURS = 7 * 24  # the gate keeps allowed sends 8 days (ledger.RECENT_DAYS)
 # an ISO 3166-2 subdivision (US-FL) where a stricter window or cap applies; the gate finds a
 # number's subdivision from its area code
 Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")]
@@ -76,6 +77,17 @@ class FrequencyCap(ParamModel):
     )
     enforcement: Enforcement = "required"
     citations: Citations
+
+    @field_validator("per")
+    @classmethod
+    def _at_most_a_week(cls, value: str) -> str:
+        hours = int(value[2:-1]) if value.startswith("PT") else int(value[1:-1]) * 24
+        if not 0 < hours <= MAX_CAP_HOURS:
+            raise ValueError(
+                f"a cap's window is at most 7 days (P7D), the span the gate keeps allowed sends "
+                f"for; {value} is not"
+            )
+        return value
 
 
 class Keywords(ParamModel):

@@ -13,6 +13,8 @@ import hmac
 import json
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -25,6 +27,15 @@ from compliance.gate.model import aware
 DEFAULT_LEDGER = Path(".compliance") / "ledger.db"
 SUBJECT_KEY_ENV = "COMPLIANCE_SUBJECT_KEY"
 BUSY_TIMEOUT_S = 5.0
+# The WAL is copied back into the database by a thread of our own once it passes this many
+# pages, so that the copy (and its fsync) does not run inside a decision's commit; SQLite's own
+# checkpoint, in the commit, is the backstop should the thread fall behind
+CHECKPOINT_PAGES = 1000
+BACKSTOP_PAGES = 20000
+CACHE_KIB = 32768  # SQLite's page cache per connection (its default is 2 MiB)
+# allowed sends are kept this long for frequency caps (the longest cap window is 7 days)
+RECENT_DAYS = 8
+PRUNE_EVERY_S = 3600.0
 SCHEMA_VERSION = 2
 
 # what each schema version adds to a ledger of the version before; SCHEMA is the newest whole
@@ -38,6 +49,13 @@ MIGRATIONS = {
         # how a person resolved a review, and its audit entry
         "ALTER TABLE reviews ADD COLUMN resolution TEXT",
         "ALTER TABLE reviews ADD COLUMN resolved_seq INTEGER",
+        # frequency caps count allowed sends from a table that keeps only the last
+        # RECENT_DAYS, rather than from an index over the whole audit trail, whose random
+        # inserts slow every commit more as the trail grows
+        "DROP INDEX IF EXISTS audit_by_subject",
+        "INSERT OR IGNORE INTO recent_sends SELECT subject, at_us, purpose, seq FROM audit_log "
+        "WHERE kind = 'decision' AND outcome = 'allow' AND subject IS NOT NULL AND at_us > "
+        f"(SELECT MAX(at_us) FROM audit_log) - {RECENT_DAYS} * 86400000000",
     ),
 }
 
@@ -46,7 +64,10 @@ CREATE TABLE IF NOT EXISTS audit_log (
   seq INTEGER PRIMARY KEY, at TEXT NOT NULL, at_us INTEGER NOT NULL, kind TEXT NOT NULL,
   subject TEXT, outcome TEXT, purpose TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL, mac TEXT);
-CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_log (subject, outcome, at_us);
+CREATE TABLE IF NOT EXISTS recent_sends (
+  subject TEXT NOT NULL, at_us INTEGER NOT NULL, purpose TEXT, seq INTEGER NOT NULL,
+  PRIMARY KEY (subject, at_us, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS recent_sends_by_time ON recent_sends (at_us);
 CREATE TABLE IF NOT EXISTS consent_events (
   id INTEGER PRIMARY KEY, subject TEXT NOT NULL, channel TEXT NOT NULL, scope TEXT,
   action TEXT NOT NULL, source TEXT NOT NULL, at TEXT NOT NULL, at_us INTEGER NOT NULL,
@@ -94,7 +115,9 @@ class Ledger:
         self.key = audit.audit_key()
         self._tail: tuple[int, str] | None = None
         self._pending: list[tuple[Any, ...]] = []  # audit rows written at commit
+        self._sends: list[tuple[Any, ...]] = []  # and the allowed sends among them
         self._batch: dict[str, dict[Any, Any]] | None = None
+        self._checkpointer: _Checkpointer | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(
@@ -108,6 +131,9 @@ class Ledger:
             # loss, at an fsync per decision
             self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            # room for the pages a batch touches (the recent sends table and the consent index)
+            self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             with self.write():
                 for statement in filter(str.strip, SCHEMA.split(";")):
                     self.conn.execute(statement)
@@ -126,6 +152,7 @@ class Ledger:
                 f"{SUBJECT_KEY_ENV} to the key it was created with"
             )
         self.subject_key = secret.encode("utf-8") if mode == "hashed" and secret else None
+        self._checkpointer = _Checkpointer(self.path, durable)
 
     def _migrate(self) -> None:
         """Bring the ledger's schema to this version (inside the opening transaction)."""
@@ -179,6 +206,9 @@ class Ledger:
         return seq
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.conn.close()
 
     @contextmanager
@@ -193,17 +223,23 @@ class Ledger:
         # entries are inserted together just before COMMIT: one statement for a whole batch
         self._tail = None
         self._pending = []
+        self._sends = []
         try:
             yield self.conn
             if self._pending:
                 self.conn.executemany(audit.INSERT, self._pending)
+            if self._sends:
+                self.conn.executemany("INSERT INTO recent_sends VALUES (?, ?, ?, ?)", self._sends)
             self.conn.execute("COMMIT")
+            if self._checkpointer is not None:
+                self._checkpointer.wrote(len(self._pending))
         except BaseException:
             with suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
             raise
         finally:
             self._pending = []
+            self._sends = []
 
     def audit(
         self,
@@ -235,9 +271,11 @@ class Ledger:
             text=text,
         )
         self._pending.append(row)
-        if outcome == "allow" and sid is not None and self._batch is not None:
-            # later sends of the same batch count this one against their frequency caps
-            self._batch["fresh"].setdefault(sid, []).append((purpose, at_us))
+        if outcome == "allow" and sid is not None and kind == "decision":
+            self._sends.append((sid, at_us, purpose, row[0]))
+            if self._batch is not None:
+                # later sends of the same batch count this one against their frequency caps
+                self._batch["fresh"].setdefault(sid, []).append((purpose, at_us))
         return self._tail[0]
 
     # consent -----------------------------------------------------------------------------
@@ -337,8 +375,8 @@ class Ledger:
             queries.append(
                 (
                     "allowed",
-                    "SELECT subject, purpose, at_us FROM audit_log WHERE subject IN ({}) AND "
-                    "outcome = 'allow' AND at_us > ?",
+                    "SELECT subject, purpose, at_us FROM recent_sends WHERE subject IN ({}) "
+                    "AND at_us > ?",
                     (allowed_since_us,),
                 )
             )
@@ -669,7 +707,7 @@ class Ledger:
                 )
         marks = ",".join("?" * len(purposes))
         row = self.conn.execute(
-            f"SELECT COUNT(*) FROM audit_log WHERE subject = ? AND outcome = 'allow' AND "
+            f"SELECT COUNT(*) FROM recent_sends WHERE subject = ? AND "
             f"purpose IN ({marks}) AND at_us > ?",
             (sid, *purposes, since_us),
         ).fetchone()
@@ -677,3 +715,80 @@ class Ledger:
 
     def verify(self) -> audit.Verdict:
         return audit.verify(self.conn, self.key)
+
+
+class _Checkpointer:
+    """A daemon thread with its own connection that copies the WAL back into the database
+    (a PASSIVE checkpoint: it never waits for, nor blocks, readers and writers) once the WAL
+    passes CHECKPOINT_PAGES. SQLite runs the checkpoint outside the GIL, so on a machine with
+    two cores it overlaps the next decisions instead of stalling a commit."""
+
+    def __init__(self, path: Path, durable: bool) -> None:
+        self.path = path
+        self.wal = Path(f"{path}-wal")
+        self.durable = durable
+        self.threshold = CHECKPOINT_PAGES * 4096
+        self._wake = threading.Event()
+        self._since = 0
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="compliance-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wrote(self, entries: int) -> None:
+        """A commit appended `entries` audit entries: wake the thread once every few hundred
+        (waking it on every commit costs a single check() a fifth of its time)."""
+        self._since += entries
+        if self._since >= 256:
+            self._since = 0
+            self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        conn = None
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+            pruned = 0.0
+            while not self._stopping:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                if self._wal_bytes() > self.threshold:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                if time.monotonic() - pruned > PRUNE_EVERY_S:
+                    pruned = time.monotonic()
+                    _prune(conn)
+        except sqlite3.Error:
+            return  # SQLite's own checkpoint in the commit (BACKSTOP_PAGES) takes over
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _wal_bytes(self) -> int:
+        try:
+            return self.wal.stat().st_size
+        except OSError:
+            return 0
+
+
+def _prune(conn: sqlite3.Connection) -> None:
+    """Drop allowed sends older than RECENT_DAYS before the newest one (the ledger's own time,
+    not the clock's: a ledger of backdated sends keeps what its caps need). Skipped when
+    another process holds the write lock."""
+    conn.execute("PRAGMA busy_timeout=100")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return
+    try:
+        conn.execute(
+            "DELETE FROM recent_sends WHERE at_us < (SELECT MAX(at_us) FROM recent_sends) - ?",
+            (RECENT_DAYS * 86_400_000_000,),
+        )
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
