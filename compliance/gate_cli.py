@@ -65,10 +65,11 @@ def _gate(repo: Path | None, bundle: Path | None, ledger: Path | None) -> Any:
         raise click.UsageError(str(exc)) from None
 
 
-def _ledger(ledger: Path | None) -> Any:
+def _ledger(ledger: Path | None, *, readonly: bool = False) -> Any:
+    """The ledger; read-only commands need an existing one and never write to it."""
     from compliance.gate.ledger import Ledger, default_path
 
-    return Ledger(ledger or default_path())
+    return Ledger(ledger or default_path(), readonly=readonly)
 
 
 def register(cli: click.Group) -> None:
@@ -196,7 +197,7 @@ def consent_show(subject: str, ledger: Path | None) -> None:
         who = parse(subject).subject
     except InvalidRecipient as exc:
         raise click.UsageError(str(exc)) from None
-    for event in _ledger(ledger).history(who):
+    for event in _ledger(ledger, readonly=True).history(who):
         click.echo(json.dumps(event, ensure_ascii=False))
 
 
@@ -207,7 +208,7 @@ def consent_reviews(include_resolved: bool, ledger: Path | None) -> None:
     """Replies that might be opt-outs ("stop? who is this") and wait for a person, oldest
     first, as JSON lines. Marketing to each subject on that channel is held until the review
     is resolved with `compliance consent resolve`."""
-    for review in _ledger(ledger).reviews(include_resolved=include_resolved):
+    for review in _ledger(ledger, readonly=True).reviews(include_resolved=include_resolved):
         click.echo(json.dumps(review, ensure_ascii=False))
 
 
@@ -272,39 +273,20 @@ def consent_import(
     or revoke), source, at. Every row is checked first: one bad row and nothing is written."""
     gate = _gate(repo, bundle, ledger)
     rows = list(csv.DictReader(file))
-    problems = []
-    for number, row in enumerate(rows, 2):
-        missing = [c for c in ("subject", "channel", "action", "source", "at") if not row.get(c)]
-        if missing or row.get("action") not in ("grant", "revoke"):
-            problems.append(
-                f"line {number}: needs subject, channel, action (grant or revoke), source and at"
-            )
-        elif row["action"] == "grant" and row.get("scope", "") not in gate.catalog.scopes:
-            problems.append(f"line {number}: unknown scope {row.get('scope')!r}")
+    problems, events = [], []
+    for number, row in enumerate(rows, 2):  # line 1 is the header
+        try:
+            events.append({**row, "at": _when(row.get("at") or None, "at")})
+        except click.BadParameter as exc:
+            problems.append(f"line {number}: {exc.message}")
+            continue
+        try:
+            gate.ledger.checked([events[-1]])
+        except ValueError as exc:
+            problems.append(f"line {number}: {str(exc).removeprefix('event 1: ')}")
     if problems:
         raise click.UsageError("nothing imported:\n" + "\n".join(problems[:20]))
-    for row in rows:
-        at = _when(row["at"], "at")
-        if row["action"] == "grant":
-            _consent_call(
-                lambda r=row, a=at: gate.ledger.grant(
-                    subject=r["subject"],
-                    channel=r["channel"],
-                    scope=r["scope"],
-                    source=r["source"],
-                    at=a,
-                )
-            )
-        else:
-            _consent_call(
-                lambda r=row, a=at: gate.ledger.revoke(
-                    subject=r["subject"],
-                    channel=r["channel"],
-                    scope=r.get("scope") or None,
-                    source=r["source"],
-                    at=a,
-                )
-            )
+    _consent_call(lambda: gate.ledger.record_many(events))
     click.echo(f"imported {len(rows)} consent event(s)")
 
 
@@ -483,7 +465,7 @@ def audit() -> None:
 def audit_verify(ledger: Path | None) -> None:
     """Recompute the hash chain (and the HMACs with COMPLIANCE_AUDIT_KEY). Exit 0 when
     intact, 1 naming the first broken entry."""
-    verdict = _ledger(ledger).verify()
+    verdict = _ledger(ledger, readonly=True).verify()
     click.echo(str(verdict))
     sys.exit(EXIT_OK if verdict.ok else EXIT_NO)
 
@@ -503,7 +485,7 @@ def audit_export(
     from compliance.gate import audit as trail
     from compliance.gate.ledger import micros
 
-    db = _ledger(ledger)
+    db = _ledger(ledger, readonly=True)
     start = _when(since, "--since")
     end = _when(until, "--until")
     entries = trail.export(db.conn, micros(start) if start else None, micros(end) if end else None)

@@ -13,13 +13,39 @@ import hmac
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
 GENESIS = "0" * 64
 KEY_ENV = "COMPLIANCE_AUDIT_KEY"
+# Tables whose rows an audit entry vouches for: each row names its entry (audit_seq), and the
+# entry's data holds a digest of the rows it wrote ("rows": {table: digest}), so editing,
+# deleting or adding a row is found by verify like a change to the trail itself
+COVERED = {
+    "consent_events": (
+        "subject",
+        "channel",
+        "scope",
+        "action",
+        "source",
+        "at",
+        "at_us",
+        "capture_digest",
+        "evidence",
+    ),
+    "pauses": ("target_kind", "target", "paused", "reason", "by", "at"),
+}
+
+
+def rows_digest(rows: Iterable[tuple[Any, ...]]) -> str:
+    """The digest of a table's rows (values in COVERED order) that one entry wrote."""
+    digest = hashlib.sha256()
+    for row in rows:
+        text = "\x1f".join("\x00" if value is None else str(value) for value in row)
+        digest.update(text.encode("utf-8") + b"\x1e")
+    return digest.hexdigest()
 
 
 def audit_key() -> bytes | None:
@@ -163,13 +189,15 @@ class Verdict:
 
 
 def verify(conn: sqlite3.Connection, key: bytes | None = None) -> Verdict:
-    """Recompute the chain; the first entry that does not match is named."""
+    """Recompute the chain, and the rows each entry vouches for (COVERED); the first entry
+    that does not match is named."""
     prev = GENESIS
     expected = 1
     count = 0
     rows = conn.execute(
         "SELECT seq, at, kind, subject, data, prev_hash, hash, mac FROM audit_log ORDER BY seq"
     )
+    tables = {name: _Rows(conn, name, columns) for name, columns in COVERED.items()}
     for seq, at, kind, subject, data, prev_hash, digest, signature in rows:
         count += 1
         if seq != expected:
@@ -193,9 +221,52 @@ def verify(conn: sqlite3.Connection, key: bytes | None = None) -> Verdict:
                 "its signature does not match the audit key "
                 "(the chain was rewritten, or the key differs)",
             )
+        vouched = json.loads(data).get("rows", {}) if '"rows":' in data else {}
+        for name, table in tables.items():
+            problem = table.check(seq, vouched.get(name))
+            if problem:
+                return Verdict(False, count, problem[0], problem[1])
         prev = digest
         expected += 1
+    for name, table in tables.items():
+        if table.pending is not None:
+            return Verdict(
+                False,
+                count,
+                table.pending[0],
+                f"a row of {name} names entry {table.pending[0]}, which is not in the trail",
+            )
     return Verdict(True, count)
+
+
+class _Rows:
+    """A covered table's rows in audit_seq order, consumed alongside the trail."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str, columns: tuple[str, ...]) -> None:
+        self.name = name
+        # rows are written in audit_seq order, so id order is audit_seq order; a row moved
+        # out of it is reported as not matching its entry
+        self.cursor = conn.execute(
+            f"SELECT audit_seq, {', '.join(columns)} FROM {name} ORDER BY id"
+        )
+        self.pending: tuple[Any, ...] | None = next(self.cursor, None)
+
+    def check(self, seq: int, digest: str | None) -> tuple[int, str] | None:
+        """Consume the rows that name entry `seq`: None when they are the ones it vouches
+        for, else (the first bad entry, why)."""
+        found = []
+        while self.pending is not None and self.pending[0] <= seq:
+            if self.pending[0] < seq:  # out of order: added after its entry's own rows
+                return self.pending[0], f"it vouches for no such {self.name} row, yet one names it"
+            found.append(self.pending[1:])
+            self.pending = next(self.cursor, None)
+        if digest is None:
+            if found:
+                return seq, f"it vouches for no {self.name} rows, but {len(found)} name it"
+            return None
+        if rows_digest(found) != digest:
+            return seq, f"its {self.name} rows were edited, deleted or added"
+        return None
 
 
 def export(

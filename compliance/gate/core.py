@@ -20,10 +20,10 @@ from compliance.gate import audit
 from compliance.gate import keywords as kw
 from compliance.gate import model as m
 from compliance.gate.catalog import Catalog, from_bundle, from_repo
-from compliance.gate.ledger import Ledger, LedgerError, default_path, micros
+from compliance.gate.ledger import BUSY_TIMEOUT_S, Ledger, LedgerError, default_path, micros
 from compliance.gate.model import Decision, InboundResult, Reason, Send, aware
 from compliance.gate.recipient import InvalidRecipient, Recipient, parse
-from compliance.gate.timing import allowed_at, applicable, next_allowed
+from compliance.gate.timing import allowed_at, applicable, known_zone, next_allowed
 
 # what an opt-out stops where the market file does not say: everything on that channel
 OPT_OUT_STOPS = ("marketing", "transactional", "otp")
@@ -85,13 +85,20 @@ class Gate:
         bundle: str | Path | None = None,
         ledger: str | Path | None = None,
         durable: bool = False,
+        busy_timeout: float = BUSY_TIMEOUT_S,
     ) -> Gate:
         """From a template repo (linted now) or a bundle CI built; a new ledger is created when
-        the path does not exist (default: $COMPLIANCE_DB, else .compliance/ledger.db)."""
+        the path does not exist (default: $COMPLIANCE_DB, else .compliance/ledger.db).
+        `durable` adds an fsync per decision (survives power loss, not only a killed process);
+        `busy_timeout` is how long a write waits for another process's before the answer is
+        deny (ledger.error). Raises LedgerError when the ledger cannot be opened now."""
         if (repo is None) == (bundle is None):
             raise ValueError("Gate.open takes repo= or bundle=, one of them")
         catalog = from_bundle(Path(bundle)) if bundle is not None else from_repo(Path(repo))
-        return cls(catalog, Ledger(ledger or default_path(), durable=durable))
+        return cls(
+            catalog,
+            Ledger(ledger or default_path(), durable=durable, busy_timeout=busy_timeout),
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -108,6 +115,8 @@ class Gate:
         sends = list(sends)
         for send in sends:
             aware(send.at, "Send.at")  # a naive datetime is a programming error: raise
+            if send.timezone is not None:
+                known_zone(send.timezone)  # so is a misspelt time zone
         try:
             with self._db.write():
                 prepared = [self._prepare(send) for send in sends]
@@ -635,6 +644,53 @@ class ConsentLedger:
             evidence=evidence,
         )
 
+    def record_many(self, events: list[dict[str, Any]]) -> list[int]:
+        """Grants and revocations (dicts with the keywords of grant() and revoke() plus
+        action="grant" or "revoke"), all checked first and written in one transaction: one
+        bad event raises ValueError naming it, and nothing is written."""
+        return self._db.record_consents(self.checked(events))
+
+    def checked(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events as record_many() writes them, or ValueError naming the first bad one
+        (event 1 is the first); writes nothing."""
+        prepared = []
+        for number, event in enumerate(events, 1):
+            try:
+                action = event.get("action")
+                if action not in ("grant", "revoke"):
+                    raise ValueError(f"action must be grant or revoke, not {action!r}")
+                who = self._subject(event.get("subject") or "", event.get("channel") or "")
+                scope = event.get("scope") or None
+                known = self._gate.catalog.scopes.get(scope or "")
+                if action == "grant" and known is None:
+                    raise ValueError(
+                        f"unknown consent scope {scope!r}: define it in the repo first"
+                    )
+                if action == "revoke" and scope is not None and known is None:
+                    raise ValueError(f"unknown consent scope {scope!r}")
+                if not event.get("source"):
+                    raise ValueError("source is missing")
+                digests = (
+                    [hashlib.sha256(c.text.encode("utf-8")).hexdigest() for c in known.capture]
+                    if action == "grant" and known is not None
+                    else []
+                )
+                prepared.append(
+                    {
+                        "subject": who,
+                        "channel": event["channel"],
+                        "scope": scope,
+                        "action": action,
+                        "source": event["source"],
+                        "at": aware(event.get("at"), "at") if event.get("at") else _no_time(),
+                        "capture_digest": ",".join(digests) or None,
+                        "evidence": event.get("evidence"),
+                    }
+                )
+            except ValueError as exc:
+                raise ValueError(f"event {number}: {exc}") from None
+        return prepared
+
     def revoke(
         self, *, subject: str, channel: str, scope: str | None = None, source: str, at: dt.datetime
     ) -> int:
@@ -704,6 +760,10 @@ class ConsentLedger:
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
         return parse(subject, channel).subject
+
+
+def _no_time() -> dt.datetime:
+    raise ValueError("at is missing: give the time with an offset, e.g. 2026-11-26T15:00:00Z")
 
 
 def _target(template: str | None, sender: str | None, market: str | None) -> tuple[str, str]:

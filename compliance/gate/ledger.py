@@ -99,6 +99,11 @@ class LedgerError(ComplianceError):
     """The ledger cannot be read or written: the gate answers deny (ledger.error)."""
 
 
+class LedgerConfigError(LedgerError):
+    """The ledger is readable but cannot be used as configured (a missing subject key, a newer
+    schema): a person must act, so opening it raises."""
+
+
 def default_path() -> Path:
     return Path(os.environ.get("COMPLIANCE_DB") or DEFAULT_LEDGER)
 
@@ -108,58 +113,157 @@ def micros(at: dt.datetime) -> int:
 
 
 class Ledger:
-    """Consent, do-not-contact lists, pauses and the audit trail, in one SQLite file."""
+    """Consent, do-not-contact lists, pauses and the audit trail, in one SQLite file.
 
-    def __init__(self, path: str | os.PathLike[str], *, durable: bool = False) -> None:
+    A fault (the file gone, read-only, locked past the busy timeout, corrupted, the disk full)
+    makes the write that meets it raise LedgerError, which the gate answers with deny; the
+    next write tries again on a fresh connection, so the ledger recovers once the fault is
+    gone. A file that disappears is never recreated behind the caller's back: only opening a
+    ledger creates one. `readonly=True` opens an existing ledger for reading only (audit
+    verify and export on an auditor's copy)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durable: bool = False,
+        busy_timeout: float = BUSY_TIMEOUT_S,
+        readonly: bool = False,
+    ) -> None:
         self.path = Path(path)
+        self.durable = durable
+        self.busy_timeout = busy_timeout
+        self.readonly = readonly
         self.key = audit.audit_key()
+        self.subject_key: bytes | None = None
+        self.conn: sqlite3.Connection = None  # type: ignore[assignment]
+        self._identity: tuple[int, int] | None = None  # the file we opened (device, inode)
+        self._broken: str | None = None  # why the connection must be opened again
         self._tail: tuple[int, str] | None = None
         self._pending: list[tuple[Any, ...]] = []  # audit rows written at commit
         self._sends: list[tuple[Any, ...]] = []  # and the allowed sends among them
         self._batch: dict[str, dict[Any, Any]] | None = None
         self._checkpointer: _Checkpointer | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if readonly:
+            self._open_readonly()
+            return
         try:
-            self.conn = sqlite3.connect(
-                str(self.path),
-                timeout=BUSY_TIMEOUT_S,
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the folder of ledger {self.path}: {exc}") from None
+        self._connect(create=True)
+        self._checkpointer = _Checkpointer(self.path, durable)
+
+    def _connect(self, *, create: bool) -> None:
+        """Open the file (only the first time may create it), bring its schema up to date
+        and check its subject mode. Raises LedgerError."""
+        if self.conn is not None:
+            with suppress(sqlite3.Error):
+                self.conn.close()
+            self.conn = None  # type: ignore[assignment]
+        if not create and not self.path.exists():
+            raise LedgerError(
+                f"ledger {self.path} is missing: restore it from a backup (the gate denies every "
+                "send until then; a new empty ledger would forget every opt-out)"
+            )
+        try:
+            uri = f"{self.path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=self.busy_timeout,
                 isolation_level=None,
                 check_same_thread=False,
             )
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL survives a killed process (the WAL is on disk); FULL also survives power
-            # loss, at an fsync per decision
-            self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            self.conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-            # room for the pages a batch touches (the recent sends table and the consent index)
-            self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            with self.write():
-                for statement in filter(str.strip, SCHEMA.split(";")):
-                    self.conn.execute(statement)
-                self._migrate()
-                mode = "hashed" if os.environ.get(SUBJECT_KEY_ENV) else "raw"
-                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('subjects', ?)", (mode,))
-                mode = self.conn.execute(
-                    "SELECT value FROM meta WHERE key = 'subjects'"
-                ).fetchone()[0]
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
+        self.conn = conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL survives a killed process (the WAL is on disk); FULL also survives power
+            # loss, at an fsync per decision
+            conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            # room for the pages a batch touches (the recent sends table and the consent index)
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            self._broken = None
+            with self.write(check=False):
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    conn.execute(statement)
+                self._migrate()
+                mode = "hashed" if os.environ.get(SUBJECT_KEY_ENV) else "raw"
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('subjects', ?)", (mode,))
+                mode = conn.execute("SELECT value FROM meta WHERE key = 'subjects'").fetchone()[0]
+            self._identity = self._stat()
+        except LedgerConfigError:
+            raise
+        except (sqlite3.Error, LedgerError) as exc:
+            self._broken = str(exc)
+            cause = exc.__cause__ if isinstance(exc, LedgerError) and exc.__cause__ else exc
+            raise LedgerError(f"cannot open ledger {self.path}: {cause}") from exc
+        self._subject_mode(mode)
+
+    def _open_readonly(self) -> None:
+        if not self.path.is_file():
+            raise LedgerError(f"there is no ledger at {self.path}")
+        try:
+            self.conn = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?mode=ro",
+                uri=True,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            rows = dict(self.conn.execute("SELECT key, value FROM meta"))
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot read ledger {self.path}: {exc}") from exc
+        version = int(rows.get("schema_version", SCHEMA_VERSION))
+        if version > SCHEMA_VERSION:
+            raise LedgerConfigError(
+                f"ledger {self.path} has schema version {version}, newer than this compliance "
+                f"understands ({SCHEMA_VERSION}): upgrade compliance"
+            )
+        self._subject_mode(rows.get("subjects", "raw"))
+
+    def _subject_mode(self, mode: str) -> None:
         secret = os.environ.get(SUBJECT_KEY_ENV)
         if mode == "hashed" and not secret:
-            raise LedgerError(
+            raise LedgerConfigError(
                 f"ledger {self.path} stores subjects as keyed hashes: set "
                 f"{SUBJECT_KEY_ENV} to the key it was created with"
             )
         self.subject_key = secret.encode("utf-8") if mode == "hashed" and secret else None
-        self._checkpointer = _Checkpointer(self.path, durable)
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def _ensure(self) -> None:
+        """Before a write: the connection is sound and the file is still the one it opened;
+        otherwise open it again (a restored file), or raise (a missing one)."""
+        identity = self._stat()
+        if identity is None:
+            self._broken = "missing"
+            raise LedgerError(
+                f"ledger {self.path} is missing: restore it from a backup (the gate denies every "
+                "send until then; a new empty ledger would forget every opt-out)"
+            )
+        if self._broken is not None or identity != self._identity:
+            self._connect(create=False)
+            if self._checkpointer is not None:  # its connection may be to the file replaced
+                self._checkpointer.stop()
+                self._checkpointer = _Checkpointer(self.path, self.durable)
 
     def _migrate(self) -> None:
         """Bring the ledger's schema to this version (inside the opening transaction)."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else SCHEMA_VERSION  # a new ledger has the newest schema
         if version > SCHEMA_VERSION:
-            raise LedgerError(
+            raise LedgerConfigError(
                 f"ledger {self.path} has schema version {version}, newer than this compliance "
                 f"understands ({SCHEMA_VERSION}): upgrade compliance"
             )
@@ -209,14 +313,23 @@ class Ledger:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
-        self.conn.close()
+        if self.conn is not None:
+            with suppress(sqlite3.Error):
+                self.conn.close()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (BEGIN IMMEDIATE), committed on success."""
+    def write(self, *, check: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE), committed on success. Any
+        SQLite error is raised as LedgerError, and the next transaction opens a fresh
+        connection (a waiting writer's "locked" excepted: that one passes by itself)."""
+        if self.readonly:
+            raise LedgerError(f"ledger {self.path} was opened read-only")
+        if check:
+            self._ensure()
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
+            self._fault(exc)
             raise LedgerError(f"ledger {self.path} cannot be written: {exc}") from exc
         # the chain's tail is read once per transaction, then carried from append to append;
         # another process cannot append in between, the transaction holds the write lock. The
@@ -233,13 +346,22 @@ class Ledger:
             self.conn.execute("COMMIT")
             if self._checkpointer is not None:
                 self._checkpointer.wrote(len(self._pending))
-        except BaseException:
+        except BaseException as exc:
             with suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                self._fault(exc)
+                raise LedgerError(f"ledger {self.path} cannot be written: {exc}") from exc
             raise
         finally:
             self._pending = []
             self._sends = []
+
+    def _fault(self, exc: sqlite3.Error) -> None:
+        """Remember that the connection met a fault, so that the next write opens a new one
+        (a connection opened on a read-only or damaged file stays that way)."""
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            self._broken = str(exc)
 
     def audit(
         self,
@@ -292,37 +414,85 @@ class Ledger:
         capture_digest: str | None = None,
         evidence: dict[str, Any] | None = None,
     ) -> int:
-        at = aware(at)
-        with self.write():
-            seq = self.audit(
-                at=at,
-                kind=f"consent.{action}",
-                subject=subject,
-                data={
+        return self.record_consents(
+            [
+                {
+                    "subject": subject,
                     "channel": channel,
                     "scope": scope,
+                    "action": action,
                     "source": source,
+                    "at": at,
                     "capture_digest": capture_digest,
-                    "evidence": evidence or {},
-                },
-            )
-            self.conn.execute(
-                "INSERT INTO consent_events (subject, channel, scope, action, source, at, at_us,"
-                " capture_digest, evidence, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.sid(subject),
-                    channel,
-                    scope,
-                    action,
-                    source,
-                    at.isoformat(),
-                    micros(at),
-                    capture_digest,
-                    json.dumps(evidence or {}, sort_keys=True),
-                    seq,
-                ),
-            )
-        return seq
+                    "evidence": evidence,
+                }
+            ]
+        )[0]
+
+    def record_consents(self, events: list[dict[str, Any]]) -> list[int]:
+        """Grants and revocations in one transaction, each with its own audit entry: all of
+        them are written, or none. Returns their audit entries."""
+        prepared = [(e, aware(e["at"])) for e in events]
+        seqs = []
+        with self.write():
+            for event, at in prepared:
+                row = self._event_row(
+                    event["subject"],
+                    event["channel"],
+                    event["scope"],
+                    event["action"],
+                    event["source"],
+                    at,
+                    event.get("capture_digest"),
+                    event.get("evidence") or {},
+                )
+                seq = self.audit(
+                    at=at,
+                    kind=f"consent.{event['action']}",
+                    subject=event["subject"],
+                    data={
+                        "channel": event["channel"],
+                        "scope": event["scope"],
+                        "source": event["source"],
+                        "capture_digest": event.get("capture_digest"),
+                        "evidence": event.get("evidence") or {},
+                        "rows": {"consent_events": audit.rows_digest([row])},
+                    },
+                )
+                self._insert_event(row, seq)
+                seqs.append(seq)
+        return seqs
+
+    def _event_row(
+        self,
+        subject: str,
+        channel: str,
+        scope: str | None,
+        action: str,
+        source: str,
+        at: dt.datetime,
+        capture_digest: str | None,
+        evidence: dict[str, Any],
+    ) -> tuple[Any, ...]:
+        """A consent_events row, its values in audit.COVERED order."""
+        return (
+            self.sid(subject),
+            channel,
+            scope,
+            action,
+            source,
+            at.isoformat(),
+            micros(at),
+            capture_digest,
+            json.dumps(evidence, sort_keys=True, ensure_ascii=False),
+        )
+
+    def _insert_event(self, row: tuple[Any, ...], seq: int) -> None:
+        self.conn.execute(
+            "INSERT INTO consent_events (subject, channel, scope, action, source, at, at_us, "
+            "capture_digest, evidence, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*row, seq),
+        )
 
     def prefetch(
         self,
@@ -455,17 +625,24 @@ class Ledger:
         self, kind: str, target: str, paused: bool, reason: str, by: str, at: dt.datetime
     ) -> int:
         at = aware(at)
+        row = (kind, target, int(paused), reason, by, at.isoformat())
         with self.write():
             seq = self.audit(
                 at=at,
                 kind="pause" if paused else "resume",
                 subject=None,
-                data={"target_kind": kind, "target": target, "reason": reason, "by": by},
+                data={
+                    "target_kind": kind,
+                    "target": target,
+                    "reason": reason,
+                    "by": by,
+                    "rows": {"pauses": audit.rows_digest([row])},
+                },
             )
             self.conn.execute(
                 "INSERT INTO pauses (target_kind, target, paused, reason, by, at, audit_seq) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (kind, target, int(paused), reason, by, at.isoformat(), seq),
+                (*row, seq),
             )
         return seq
 
@@ -574,28 +751,29 @@ class Ledger:
         """An inbound message and what it meant: an opt-out or opt-in changes consent on the
         whole channel; a doubtful one waits for a person."""
         at = aware(at)
-        with self.write():
-            seq = self.audit(
-                at=at,
-                kind="inbound",
-                subject=subject,
-                data={"channel": channel, "sender": sender, "text": text, "action": action},
+        row = None
+        data: dict[str, Any] = {
+            "channel": channel,
+            "sender": sender,
+            "text": text,
+            "action": action,
+        }
+        if action in ("opt_out", "opt_in"):
+            row = self._event_row(
+                subject,
+                channel,
+                None,
+                "revoke" if action == "opt_out" else "opt_in",
+                f"inbound:{text.strip()[:40]}",
+                at,
+                None,
+                {},
             )
-            if action in ("opt_out", "opt_in"):
-                self.conn.execute(
-                    "INSERT INTO consent_events (subject, channel, scope, action, source, at, "
-                    "at_us, capture_digest, evidence, audit_seq) VALUES (?, ?, NULL, ?, ?, ?, "
-                    "?, NULL, '{}', ?)",
-                    (
-                        self.sid(subject),
-                        channel,
-                        "revoke" if action == "opt_out" else "opt_in",
-                        f"inbound:{text.strip()[:40]}",
-                        at.isoformat(),
-                        micros(at),
-                        seq,
-                    ),
-                )
+            data["rows"] = {"consent_events": audit.rows_digest([row])}
+        with self.write():
+            seq = self.audit(at=at, kind="inbound", subject=subject, data=data)
+            if row is not None:
+                self._insert_event(row, seq)
             elif action == "review":
                 self.conn.execute(
                     "INSERT INTO reviews (subject, channel, text, at, audit_seq) VALUES "
@@ -653,39 +831,36 @@ class Ledger:
                     "SELECT raw FROM subjects WHERE sid = ?", (sid,)
                 ).fetchone()
                 who = found[0] if found else None
-            seq = self.audit(
-                at=at,
-                kind="review.resolve",
-                subject=who,
-                data={
-                    "review": review_id,
-                    "channel": channel,
-                    "resolution": resolution,
-                    "by": by,
-                    "note": note,
-                    "message_at": message_at,
-                },
-            )
+            event = None
+            data: dict[str, Any] = {
+                "review": review_id,
+                "channel": channel,
+                "resolution": resolution,
+                "by": by,
+                "note": note,
+                "message_at": message_at,
+            }
+            if opt_out:
+                when = dt.datetime.fromisoformat(message_at)
+                event = (
+                    sid,
+                    channel,
+                    None,
+                    "revoke",
+                    f"review:{review_id}",
+                    when.isoformat(),
+                    micros(when),
+                    None,
+                    json.dumps({"text": text, "by": by}, sort_keys=True, ensure_ascii=False),
+                )
+                data["rows"] = {"consent_events": audit.rows_digest([event])}
+            seq = self.audit(at=at, kind="review.resolve", subject=who, data=data)
             self.conn.execute(
                 "UPDATE reviews SET resolved = 1, resolution = ?, resolved_seq = ? WHERE id = ?",
                 (resolution, seq, review_id),
             )
-            if opt_out:
-                when = dt.datetime.fromisoformat(message_at)
-                self.conn.execute(
-                    "INSERT INTO consent_events (subject, channel, scope, action, source, at, "
-                    "at_us, capture_digest, evidence, audit_seq) VALUES (?, ?, NULL, 'revoke', "
-                    "?, ?, ?, NULL, ?, ?)",
-                    (
-                        sid,
-                        channel,
-                        f"review:{review_id}",
-                        when.isoformat(),
-                        micros(when),
-                        json.dumps({"text": text, "by": by}, sort_keys=True, ensure_ascii=False),
-                        seq,
-                    ),
-                )
+            if event is not None:
+                self._insert_event(event, seq)
         return seq
 
     # frequency ---------------------------------------------------------------------------

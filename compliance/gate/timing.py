@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from functools import lru_cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from compliance.market_params import QuietHours, Window
 
@@ -97,6 +97,17 @@ def _minutes(hhmm: str) -> int:
 @lru_cache(maxsize=512)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def known_zone(name: str) -> str:
+    """`name` if it is an IANA time zone, else ValueError (Send.timezone="Europe/Pariss")."""
+    try:
+        _zone(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(
+            f"Send.timezone {name!r} is not an IANA time zone, e.g. Europe/Paris"
+        ) from None
+    return name
 
 
 @lru_cache(maxsize=4096)

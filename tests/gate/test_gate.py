@@ -432,3 +432,16 @@ def test_a_ledger_of_the_first_schema_is_migrated(gate, tmp_path):
     reopened.close()
     with pytest.raises(Exception, match="schema version 99"):
         Gate.open(repo=tmp_path / "repo", ledger=path)
+
+
+def test_a_misspelt_time_zone_is_refused_before_anything_is_written(gate):
+    grant(gate)
+    entries = gate._db.verify().entries
+    with pytest.raises(ValueError, match="not an IANA time zone"):
+        gate.check_many(
+            [
+                Send(to=FL, template="sale", at=NOON_ET),
+                Send(to=FL, template="sale", at=NOON_ET, timezone="Europe/Pariss"),
+            ]
+        )
+    assert gate._db.verify().entries == entries
