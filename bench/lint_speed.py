@@ -656,6 +656,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="generate the repo in DIR and keep it (default: a temp folder)",
     )
+    p.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="also write the figures to FILE as JSON (rows and machine), for bench/run.py",
+    )
     args = p.parse_args(argv)
     if args.templates < 1 or args.repeat < 1 or args.startup_runs < 1 or args.scopes < 0:
         p.error("--templates, --repeat and --startup-runs must be at least 1, --scopes 0")
@@ -792,8 +798,52 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(table(rows))
     print()
-    print(table([("machine", "", ""), *machine()]))
+    machine_info = machine()
+    print(table([("machine", "", ""), *machine_info]))
+    if args.json:
+        write_json(
+            args.json,
+            rows,
+            machine_info,
+            per_core=(lint_one and "lint, taskset -c 0") or "lint, all cores",
+            docs=docs,
+            per_core_seconds=per_core.seconds,
+            version_ms=version.seconds * 1000,
+        )
     return 0
+
+
+def write_json(
+    path: Path,
+    rows: list[tuple[str, str, str]],
+    machine_info: list[tuple[str, str, str]],
+    per_core: str,
+    docs: int,
+    per_core_seconds: float,
+    version_ms: float,
+) -> None:
+    """The printed figures as {"rows": [{figure, value, goal, met, detail}], "machine": [...]}.
+    The lint rows give docs/s as the value (the goal's unit) and the time in the detail; the
+    throughput goal, a row of its own in the printed table, goes on the row it is about; met is
+    true, false, or null for a figure without a goal."""
+    out = []
+    for figure, value, detail in rows[1:]:
+        row = {"figure": figure, "value": value, "goal": "", "met": None, "detail": detail}
+        if figure.startswith("goal >="):
+            continue
+        if figure.startswith(("lint, all cores", "lint, taskset")):  # value in docs/s
+            row["value"], row["detail"] = detail, f"{value} for {docs:,} documents"
+        if figure.startswith(per_core):
+            row["goal"] = f">= {LINT_GOAL_DOCS_PER_S:,} docs/s on one core"
+            row["met"] = docs / per_core_seconds >= LINT_GOAL_DOCS_PER_S
+            row["detail"] += f"; {docs / per_core_seconds / LINT_GOAL_DOCS_PER_S:.2f}x of the goal"
+        elif figure.startswith("compliance --version"):
+            row["goal"] = f"< {STARTUP_GOAL_MS} ms"
+            row["met"] = version_ms < STARTUP_GOAL_MS
+            row["detail"] = ""
+        out.append(row)
+    data = {"script": "lint_speed", "rows": out, "machine": [list(m) for m in machine_info]}
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
