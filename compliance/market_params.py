@@ -191,3 +191,16 @@ class MarketParameters(ParamModel):
     allowed_link_domains: list[Text] | None = Field(
         default=None, description="Whitelisted link domains (IN); None: no whitelist."
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Europe/Paris") from None
+        return value

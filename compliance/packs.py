@@ -6,6 +6,8 @@ shipped packs live at the repo root in a checkout and under `compliance/_packs` 
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -224,13 +226,52 @@ def validate_params(
     kind: Any, params: dict[str, Any], where: str, line_col: tuple[int, int] = (1, 1)
 ) -> Any:
     try:
-        return kind.Params.model_validate(params)
+        model = kind.Params.model_validate(params)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in error["loc"])
         raise PackError(
             f"check {kind.KIND!r} parameter {loc}: {error['msg']}", where, *line_col
         ) from None
+    except re.error as exc:  # raised by a validator that compiles a pattern
+        raise PackError(
+            f"check {kind.KIND!r}: a pattern is not a regular expression: {exc}", where, *line_col
+        ) from None
+    problem = _params_problem(model)
+    if problem:
+        raise PackError(f"check {kind.KIND!r} parameter {problem}", where, *line_col)
+    return model
+
+
+def _params_problem(model: Any) -> str | None:
+    """What the model's own validation cannot see: a `pattern` that is not a regular
+    expression, and a `message` whose placeholders the check does not fill (a check's
+    message field lists them in its description: "{market} and {fields} are filled in")."""
+    for name, spec in type(model).model_fields.items():
+        value = getattr(model, name)
+        if not isinstance(value, str):
+            continue
+        if name == "pattern":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                return f"pattern: {value!r} is not a regular expression: {exc}"
+        filled = set(re.findall(r"\{(\w+)\}", spec.description or ""))
+        if "message" not in name or not filled:
+            continue  # a message the check does not fill in is shown as written
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            return f"{name}: {exc}; write {{{{ and }}}} for a literal brace"
+        for placeholder in fields:
+            if not placeholder.isidentifier():
+                return f"{name}: name each placeholder, e.g. {{market}}, not {{{placeholder}}}"
+            if placeholder not in filled:
+                return (
+                    f"{name}: {{{placeholder}}} is not filled in by this check; it fills "
+                    + ", ".join(f"{{{f}}}" for f in sorted(filled))
+                )
+    return None
 
 
 def _check_market(market: _MarketFile, rules: dict[str, Rule], kinds: dict[str, Any]) -> None:

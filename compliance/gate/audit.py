@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
+from compliance.gate.model import printable
+
 GENESIS = "0" * 64
 KEY_ENV = "COMPLIANCE_AUDIT_KEY"
 # Tables whose rows an audit entry vouches for: each row names its entry (audit_seq), and the
@@ -128,6 +130,8 @@ def entry(
     seq, prev = tail[0] + 1, tail[1]
     if text is None:
         text = canonical(data)
+    text = printable(text)
+    subject = printable(subject) if subject is not None else None
     digest = entry_hash(prev, seq, at, kind, subject, text)
     row = (
         seq,

@@ -21,7 +21,7 @@ from compliance.gate import keywords as kw
 from compliance.gate import model as m
 from compliance.gate.catalog import Catalog, from_bundle, from_repo
 from compliance.gate.ledger import BUSY_TIMEOUT_S, Ledger, LedgerError, default_path, micros
-from compliance.gate.model import Decision, InboundResult, Reason, Send, aware
+from compliance.gate.model import Decision, InboundResult, Reason, Send, aware, printable
 from compliance.gate.recipient import InvalidRecipient, Recipient, parse
 from compliance.gate.timing import allowed_at, applicable, known_zone, next_allowed
 
@@ -198,9 +198,9 @@ class Gate:
             purpose=template.purpose if template else None,
             data=None,
             text=audit.decision_text(
-                template=send.template,
-                to=self._db.sid(recipient.subject) if recipient else send.to,
-                channel=channel,
+                template=printable(send.template),
+                to=self._db.sid(recipient.subject) if recipient else printable(send.to),
+                channel=printable(channel) if channel else channel,
                 market=market,
                 outcome=outcome,
                 reasons=[r.code for r in reasons],
@@ -713,6 +713,7 @@ class ConsentLedger:
     ) -> InboundResult:
         who = self._subject(subject, channel)
         at = aware(at)
+        text = printable(text)
         recipient = parse(who, channel)
         params = self._gate.catalog.markets.get(recipient.market or "")
         action = kw.classify(text, params.keywords if params else None, after_prompt=after_prompt)

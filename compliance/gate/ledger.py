@@ -22,7 +22,7 @@ from typing import Any
 
 from compliance.errors import ComplianceError
 from compliance.gate import audit
-from compliance.gate.model import aware
+from compliance.gate.model import aware, printable
 
 DEFAULT_LEDGER = Path(".compliance") / "ledger.db"
 SUBJECT_KEY_ENV = "COMPLIANCE_SUBJECT_KEY"
@@ -480,11 +480,11 @@ class Ledger:
             channel,
             scope,
             action,
-            source,
+            printable(source),
             at.isoformat(),
             micros(at),
             capture_digest,
-            json.dumps(evidence, sort_keys=True, ensure_ascii=False),
+            printable(json.dumps(evidence, sort_keys=True, ensure_ascii=False, default=str)),
         )
 
     def _insert_event(self, row: tuple[Any, ...], seq: int) -> None:
@@ -625,7 +625,14 @@ class Ledger:
         self, kind: str, target: str, paused: bool, reason: str, by: str, at: dt.datetime
     ) -> int:
         at = aware(at)
-        row = (kind, target, int(paused), reason, by, at.isoformat())
+        row = (
+            printable(kind),
+            printable(target),
+            int(paused),
+            printable(reason),
+            printable(by),
+            at.isoformat(),
+        )
         with self.write():
             seq = self.audit(
                 at=at,
@@ -851,7 +858,9 @@ class Ledger:
                     when.isoformat(),
                     micros(when),
                     None,
-                    json.dumps({"text": text, "by": by}, sort_keys=True, ensure_ascii=False),
+                    printable(
+                        json.dumps({"text": text, "by": by}, sort_keys=True, ensure_ascii=False)
+                    ),
                 )
                 data["rows"] = {"consent_events": audit.rows_digest([event])}
             seq = self.audit(at=at, kind="review.resolve", subject=who, data=data)

@@ -62,7 +62,31 @@ def aware(value: dt.datetime | None, name: str = "at") -> dt.datetime:
             f"{name} {value.isoformat()} has no time zone: pass an aware "
             "datetime, e.g. datetime.now(timezone.utc)"
         )
-    return value.astimezone(dt.timezone.utc)
+    try:
+        utc = value.astimezone(dt.timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        raise ValueError(
+            f"{name} {value.isoformat()} is outside the years {FIRST_YEAR}-{LAST_YEAR} the "
+            "gate works with"
+        )
+    return utc
+
+
+# instants the gate accepts: wide enough for any record, narrow enough that a week of window
+# look-ahead in any time zone stays inside datetime's range
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+
+
+def printable(text: str) -> str:
+    """`text`, with lone surrogates (which JSON from a webhook can carry, and UTF-8 cannot)
+    written as \\udxxx escapes, so that it can be stored and hashed."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 @dataclass(frozen=True)
