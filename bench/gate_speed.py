@@ -252,7 +252,8 @@ def build_ledger(
             conn.executemany(audit.INSERT, history())
             # what the gate keeps of them for frequency caps: the last days' allowed sends
             conn.execute(
-                "INSERT INTO recent_sends SELECT subject, at_us, purpose, seq FROM audit_log "
+                "INSERT INTO recent_sends SELECT at_us / 86400000000, subject, at_us, purpose, "
+                "seq FROM audit_log "
                 "WHERE kind = 'decision' AND outcome = 'allow' AND at_us > ?",
                 (int(AT.timestamp() * 1_000_000) - RECENT_DAYS * 86_400_000_000,),
             )

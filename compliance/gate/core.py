@@ -480,7 +480,7 @@ class Gate:
                 continue
             window = _days(cap.per) * 86400
             since = micros(at) - int(window * 1_000_000)
-            count = self._db.allowed_since(recipient.subject, list(cap.purposes), since)
+            count = self._db.allowed_since(recipient.subject, list(cap.purposes), since, micros(at))
             if count >= cap.max_messages:
                 reasons.append(
                     Reason(

@@ -35,11 +35,13 @@ BACKSTOP_PAGES = 20000
 CACHE_KIB = 32768  # SQLite's page cache per connection (its default is 2 MiB)
 # allowed sends are kept this long for frequency caps (the longest cap window is 7 days)
 RECENT_DAYS = 8
+DAY_US = 86_400_000_000  # recent sends are kept by UTC day, so a day's inserts stay together
 PRUNE_EVERY_S = 3600.0
 SCHEMA_VERSION = 2
 
-# what each schema version adds to a ledger of the version before; SCHEMA is the newest whole
-MIGRATIONS = {
+# what each schema version adds to a ledger of the version before (SQL, or a column to add
+# unless it is there: sqlite-utils reads the table's columns); SCHEMA is the newest whole
+MIGRATIONS: dict[int, tuple[Any, ...]] = {
     2: (
         # the newest event per subject, channel and scope is read from the index alone
         "CREATE INDEX IF NOT EXISTS consent_latest ON consent_events "
@@ -47,13 +49,14 @@ MIGRATIONS = {
         "DROP INDEX IF EXISTS consent_by_subject",
         "CREATE INDEX IF NOT EXISTS reviews_open ON reviews (subject, channel) WHERE resolved = 0",
         # how a person resolved a review, and its audit entry
-        "ALTER TABLE reviews ADD COLUMN resolution TEXT",
-        "ALTER TABLE reviews ADD COLUMN resolved_seq INTEGER",
+        ("add_column", "reviews", "resolution", str),
+        ("add_column", "reviews", "resolved_seq", int),
         # frequency caps count allowed sends from a table that keeps only the last
         # RECENT_DAYS, rather than from an index over the whole audit trail, whose random
         # inserts slow every commit more as the trail grows
         "DROP INDEX IF EXISTS audit_by_subject",
-        "INSERT OR IGNORE INTO recent_sends SELECT subject, at_us, purpose, seq FROM audit_log "
+        "INSERT OR IGNORE INTO recent_sends SELECT at_us / 86400000000, subject, at_us, purpose, "
+        "seq FROM audit_log "
         "WHERE kind = 'decision' AND outcome = 'allow' AND subject IS NOT NULL AND at_us > "
         f"(SELECT MAX(at_us) FROM audit_log) - {RECENT_DAYS} * 86400000000",
     ),
@@ -65,9 +68,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
   subject TEXT, outcome TEXT, purpose TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL, mac TEXT);
 CREATE TABLE IF NOT EXISTS recent_sends (
-  subject TEXT NOT NULL, at_us INTEGER NOT NULL, purpose TEXT, seq INTEGER NOT NULL,
-  PRIMARY KEY (subject, at_us, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS recent_sends_by_time ON recent_sends (at_us);
+  day INTEGER NOT NULL, subject TEXT NOT NULL, at_us INTEGER NOT NULL, purpose TEXT,
+  seq INTEGER NOT NULL, PRIMARY KEY (day, subject, at_us, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consent_events (
   id INTEGER PRIMARY KEY, subject TEXT NOT NULL, channel TEXT NOT NULL, scope TEXT,
   action TEXT NOT NULL, source TEXT NOT NULL, at TEXT NOT NULL, at_us INTEGER NOT NULL,
@@ -269,7 +271,15 @@ class Ledger:
             )
         for step in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[step]:
-                self.conn.execute(statement)
+                if isinstance(statement, str):
+                    self.conn.execute(statement)
+                    continue
+                import sqlite_utils
+
+                _, table, column, kind = statement
+                found = sqlite_utils.Database(self.conn)[table]
+                if column not in found.columns_dict:  # type: ignore[union-attr]
+                    found.add_column(column, kind)  # type: ignore[union-attr]
         self.conn.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
@@ -342,7 +352,9 @@ class Ledger:
             if self._pending:
                 self.conn.executemany(audit.INSERT, self._pending)
             if self._sends:
-                self.conn.executemany("INSERT INTO recent_sends VALUES (?, ?, ?, ?)", self._sends)
+                self.conn.executemany(
+                    "INSERT INTO recent_sends VALUES (?, ?, ?, ?, ?)", self._sends
+                )
             self.conn.execute("COMMIT")
             if self._checkpointer is not None:
                 self._checkpointer.wrote(len(self._pending))
@@ -394,7 +406,7 @@ class Ledger:
         )
         self._pending.append(row)
         if outcome == "allow" and sid is not None and kind == "decision":
-            self._sends.append((sid, at_us, purpose, row[0]))
+            self._sends.append((at_us // DAY_US, sid, at_us, purpose, row[0]))
             if self._batch is not None:
                 # later sends of the same batch count this one against their frequency caps
                 self._batch["fresh"].setdefault(sid, []).append((purpose, at_us))
@@ -542,12 +554,14 @@ class Ledger:
             ),
         ]
         if allowed_since_us is not None:
+            days = list(range(allowed_since_us // DAY_US, until_us // DAY_US + 1))
             queries.append(
                 (
                     "allowed",
-                    "SELECT subject, purpose, at_us FROM recent_sends WHERE subject IN ({}) "
-                    "AND at_us > ?",
-                    (allowed_since_us,),
+                    "SELECT subject, purpose, at_us FROM recent_sends WHERE day IN "
+                    f"({','.join(map(str, days))}) AND subject IN ({{}}) AND at_us > ? "
+                    "AND at_us <= ?",
+                    (allowed_since_us, until_us),
                 )
             )
         size = self._params_per_query()
@@ -874,26 +888,27 @@ class Ledger:
 
     # frequency ---------------------------------------------------------------------------
 
-    def allowed_since(self, subject: str, purposes: list[str], since_us: int) -> int:
-        """Allowed sends to the subject for these purposes after an instant. In a batch the
-        prefetch must reach back to `since_us`."""
+    def allowed_since(self, subject: str, purposes: list[str], since_us: int, until_us: int) -> int:
+        """Allowed sends to the subject for these purposes in (since_us, until_us]. In a batch
+        the prefetch must reach back to `since_us`."""
         sid = self.sid(subject)
         batch = self._batch
         fresh = 0
         if batch is not None:
             rows = batch["fresh"].get(sid, ())
-            fresh = sum(1 for purpose, at_us in rows if at_us > since_us and purpose in purposes)
+            fresh = sum(1 for p, at in rows if since_us < at <= until_us and p in purposes)
             covered = batch["since"]["us"]
             if covered is not None and covered <= since_us:
                 rows = batch["allowed"].get(sid, ())
                 return fresh + sum(
-                    1 for purpose, at_us in rows if at_us > since_us and purpose in purposes
+                    1 for p, at in rows if since_us < at <= until_us and p in purposes
                 )
+        days = ",".join(map(str, range(since_us // DAY_US, until_us // DAY_US + 1)))
         marks = ",".join("?" * len(purposes))
         row = self.conn.execute(
-            f"SELECT COUNT(*) FROM recent_sends WHERE subject = ? AND "
-            f"purpose IN ({marks}) AND at_us > ?",
-            (sid, *purposes, since_us),
+            f"SELECT COUNT(*) FROM recent_sends WHERE day IN ({days}) AND subject = ? AND "
+            f"purpose IN ({marks}) AND at_us > ? AND at_us <= ?",
+            (sid, *purposes, since_us, until_us),
         ).fetchone()
         return fresh + int(row[0])
 
@@ -969,8 +984,8 @@ def _prune(conn: sqlite3.Connection) -> None:
         return
     try:
         conn.execute(
-            "DELETE FROM recent_sends WHERE at_us < (SELECT MAX(at_us) FROM recent_sends) - ?",
-            (RECENT_DAYS * 86_400_000_000,),
+            "DELETE FROM recent_sends WHERE day < (SELECT MAX(day) FROM recent_sends) - ?",
+            (RECENT_DAYS,),
         )
         conn.execute("COMMIT")
     except sqlite3.Error:
