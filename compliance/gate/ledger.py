@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,10 @@ class Ledger:
         self._pending: list[tuple[Any, ...]] = []  # audit rows written at commit
         self._sends: list[tuple[Any, ...]] = []  # and the allowed sends among them
         self._batch: dict[str, dict[Any, Any]] | None = None
+        self._fresh: dict[str, list[tuple[Any, int]]] = {}  # allowed in this transaction
+        self._registry: dict[str, int | None] = {}  # registry checks read in this transaction
+        self._reader: sqlite3.Connection | None = None  # for prefetch_async
+        self._reader_pool: ThreadPoolExecutor | None = None
         self._checkpointer: _Checkpointer | None = None
         if readonly:
             self._open_readonly()
@@ -163,6 +168,7 @@ class Ledger:
             with suppress(sqlite3.Error):
                 self.conn.close()
             self.conn = None  # type: ignore[assignment]
+        self._close_reader()
         if not create and not self.path.exists():
             raise LedgerError(
                 f"ledger {self.path} is missing: restore it from a backup (the gate denies every "
@@ -320,6 +326,10 @@ class Ledger:
         return seq
 
     def close(self) -> None:
+        if self._reader_pool is not None:
+            self._reader_pool.shutdown(wait=True)
+            self._reader_pool = None
+        self._close_reader()
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
@@ -347,6 +357,8 @@ class Ledger:
         self._tail = None
         self._pending = []
         self._sends = []
+        self._fresh = {}
+        self._registry = {}
         try:
             yield self.conn
             if self._pending:
@@ -407,9 +419,8 @@ class Ledger:
         self._pending.append(row)
         if outcome == "allow" and sid is not None and kind == "decision":
             self._sends.append((at_us // DAY_US, sid, at_us, purpose, row[0]))
-            if self._batch is not None:
-                # later sends of the same batch count this one against their frequency caps
-                self._batch["fresh"].setdefault(sid, []).append((purpose, at_us))
+            # later sends of the same transaction count this one against their frequency caps
+            self._fresh.setdefault(sid, []).append((purpose, at_us))
         return self._tail[0]
 
     # consent -----------------------------------------------------------------------------
@@ -520,6 +531,50 @@ class Ledger:
         if subjects is None:
             self._batch = None
             return
+        self._batch = self._read(self.conn, subjects, until_us, allowed_since_us)
+
+    def prefetch_async(
+        self, subjects: list[str], until_us: int, allowed_since_us: int | None
+    ) -> Future[dict[str, Any]]:
+        """prefetch() on a second connection in a thread of the ledger's own, while the caller
+        goes on (SQLite reads without the GIL). Inside a write transaction that has written
+        nothing yet the second connection sees exactly what the transaction sees: the last
+        commit, and nobody else can commit until this transaction does. use() takes the
+        result."""
+        if self._reader_pool is None:
+            self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="compliance-read")
+        return self._reader_pool.submit(self._read_aside, subjects, until_us, allowed_since_us)
+
+    def use(self, batch: dict[str, Any]) -> None:
+        self._batch = batch
+
+    def _read_aside(
+        self, subjects: list[str], until_us: int, allowed_since_us: int | None
+    ) -> dict[str, Any]:
+        if self._reader is None:
+            self._reader = sqlite3.connect(
+                str(self.path), timeout=self.busy_timeout, check_same_thread=False
+            )
+            self._reader.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        try:
+            return self._read(self._reader, subjects, until_us, allowed_since_us)
+        except sqlite3.Error:
+            self._close_reader()
+            raise
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            with suppress(sqlite3.Error):
+                self._reader.close()
+            self._reader = None
+
+    def _read(
+        self,
+        conn: sqlite3.Connection,
+        subjects: list[str],
+        until_us: int,
+        allowed_since_us: int | None,
+    ) -> dict[str, Any]:
         sids = list(dict.fromkeys(self.sid(s) for s in subjects))
         batch: dict[str, dict[Any, Any]] = {
             "events": {},
@@ -527,8 +582,6 @@ class Ledger:
             "gone": {},
             "review": {},
             "allowed": {},  # prefetched allowed sends, from allowed_since_us on
-            "fresh": {},  # allowed in this transaction, not yet inserted
-            "registry": {},
             "since": {"us": allowed_since_us},
             "until": {"us": until_us},
         }
@@ -553,6 +606,15 @@ class Ledger:
                 (),
             ),
         ]
+        # a table with nothing in it is not asked about each subject
+        has = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM dnc_entries), EXISTS (SELECT 1 FROM reassigned), "
+            "EXISTS (SELECT 1 FROM reviews WHERE resolved = 0)"
+        ).fetchone()
+        empty = {
+            name for name, found in zip(("dnc", "gone", "review"), has, strict=True) if not found
+        }
+        queries = [q for q in queries if q[0] not in empty]
         if allowed_since_us is not None:
             days = list(range(allowed_since_us // DAY_US, until_us // DAY_US + 1))
             queries.append(
@@ -570,12 +632,12 @@ class Ledger:
             marks = ",".join("?" * len(chunk))
             for name, sql, extra in queries:
                 found = batch[name]
-                for row in self.conn.execute(sql.format(marks), (*chunk, *extra)):
+                for row in conn.execute(sql.format(marks), (*chunk, *extra)):
                     if row[0] in found:
                         found[row[0]].append(row[1:])
                     else:
                         found[row[0]] = [row[1:]]
-        self._batch = batch
+        return batch
 
     def _params_per_query(self) -> int:
         """How many subjects one IN (...) list may hold: SQLite's bound-parameter limit (32,766
@@ -687,14 +749,13 @@ class Ledger:
 
     def registry_checked(self, market: str) -> int | None:
         """When the market's national registry was last checked (microseconds), or None."""
-        if self._batch is not None and market in self._batch["registry"]:
-            return self._batch["registry"][market]
+        if market in self._registry:
+            return self._registry[market]
         row = self.conn.execute(
             "SELECT MAX(checked_at_us) FROM dnc_lists WHERE registry_market = ?", (market,)
         ).fetchone()
         checked = row[0] if row else None
-        if self._batch is not None:
-            self._batch["registry"][market] = checked
+        self._registry[market] = checked  # for the rest of this transaction
         return checked
 
     def disconnected_after(self, number: str, since_us: int, until_us: int) -> bool:
@@ -894,9 +955,9 @@ class Ledger:
         sid = self.sid(subject)
         batch = self._batch
         fresh = 0
+        rows = self._fresh.get(sid, ())
+        fresh = sum(1 for p, at in rows if since_us < at <= until_us and p in purposes)
         if batch is not None:
-            rows = batch["fresh"].get(sid, ())
-            fresh = sum(1 for p, at in rows if since_us < at <= until_us and p in purposes)
             covered = batch["since"]["us"]
             if covered is not None and covered <= since_us:
                 rows = batch["allowed"].get(sid, ())

@@ -140,3 +140,39 @@ def test_sends_of_one_minute_keep_their_own_time_zones(catalog, tmp_path):
     ]
     assert [d.outcome for d in gate.check_many(batch)] == ["defer", "allow", "defer"]
     gate.close()
+
+
+def test_a_batch_larger_than_a_chunk_answers_as_check_does(catalog, tmp_path):
+    # more sends than PIPELINE_CHUNK: later chunks are read on a second connection while
+    # earlier ones are decided; the answers are still check()'s, send by send
+    import random
+
+    from compliance.gate.core import PIPELINE_CHUNK
+
+    rng = random.Random(7)
+    batch = [
+        Send(
+            to=rng.choice(NUMBERS),
+            template=rng.choice(TEMPLATES),
+            at=rng.choice(INSTANTS),
+            timezone=rng.choice([None, None, "Asia/Tokyo"]),
+        )
+        for _ in range(2 * PIPELINE_CHUNK + 37)
+    ]
+    one, many = (Gate(catalog, Ledger(tmp_path / f"{name}.db")) for name in ("one", "many"))
+    try:
+        setup(one)
+        setup(many)
+        expected = []
+        for send in batch:
+            one._windows.clear()
+            expected.append(one.check(send))
+        got = many.check_many(batch)
+        assert [(d.outcome, d.reasons, d.not_before) for d in got] == [
+            (d.outcome, d.reasons, d.not_before) for d in expected
+        ]
+        assert {d.outcome for d in got} >= {"allow", "deny", "defer"}
+        assert many._db.verify().ok
+    finally:
+        one.close()
+        many.close()
