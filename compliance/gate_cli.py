@@ -493,23 +493,16 @@ def audit_export(
     try:
         writer = csv.writer(handle) if fmt == "csv" else None
         if writer:
-            writer.writerow(
-                ["seq", "at", "kind", "subject", "outcome", "purpose", "data", "prev_hash", "hash"]
-            )
+            writer.writerow(trail.EXPORTED)
         count = 0
         for entry in entries:
             if writer:
                 writer.writerow(
                     [
-                        entry["seq"],
-                        entry["at"],
-                        entry["kind"],
-                        entry["subject"],
-                        entry["outcome"],
-                        entry["purpose"],
-                        json.dumps(entry["data"], ensure_ascii=False),
-                        entry["prev_hash"],
-                        entry["hash"],
+                        json.dumps(entry[name], ensure_ascii=False)
+                        if name == "data"
+                        else entry[name]
+                        for name in trail.EXPORTED
                     ]
                 )
             else:
