@@ -28,7 +28,6 @@ from compliance.gate.timing import allowed_at, applicable, known_zone, next_allo
 # what an opt-out stops where the market file does not say: everything on that channel
 OPT_OUT_STOPS = ("marketing", "transactional", "otp")
 WINDOW_CACHE = 8192  # quiet-hour answers kept per gate, by zone, region and minute
-PIPELINE_CHUNK = 250  # check_many reads the ledger for the next chunk while deciding one
 
 
 class _Prepared:
@@ -121,35 +120,17 @@ class Gate:
         try:
             with self._db.write():
                 batch = _Batch(self._db.paused())
-                if len(sends) <= PIPELINE_CHUNK:
-                    prepared = [self._prepare(send) for send in sends]
-                    self._db.prefetch(*self._reads(prepared))
-                    try:
-                        return [self._decide(p, batch) for p in prepared]
-                    finally:
-                        self._db.prefetch(None)
-                return self._pipelined(sends, batch)
+                prepared = [self._prepare(send) for send in sends]
+                # one read of the whole batch's ledger state (reading the next chunk in a
+                # thread while deciding one was slower: the two fight over the GIL)
+                self._db.prefetch(*self._reads(prepared))
+                try:
+                    return [self._decide(p, batch) for p in prepared]
+                finally:
+                    self._db.prefetch(None)
         except (sqlite3.Error, LedgerError) as exc:
             reason = Reason(m.LEDGER_ERROR, f"the consent ledger cannot be used: {exc}")
             return [Decision(m.DENY, (reason,), send=send) for send in sends]
-
-    def _pipelined(self, sends: list[Send], batch: _Batch) -> list[Decision]:
-        """A large batch in chunks: while this thread parses the recipients of one chunk and
-        decides another, the ledger reads the next chunk's state on a second connection."""
-        chunks: list[tuple[list[_Prepared], Any]] = []
-        try:
-            for start in range(0, len(sends), PIPELINE_CHUNK):
-                part = [self._prepare(send) for send in sends[start : start + PIPELINE_CHUNK]]
-                chunks.append((part, self._db.prefetch_async(*self._reads(part))))
-            decisions = []
-            for part, reading in chunks:
-                self._db.use(reading.result())
-                decisions += [self._decide(p, batch) for p in part]
-            return decisions
-        finally:
-            for _, reading in chunks:  # none still reading once the transaction ends
-                reading.cancel() or reading.exception()
-            self._db.prefetch(None)
 
     def _reads(self, prepared: list[_Prepared]) -> tuple[list[str], int, int | None]:
         """What to read for these sends: their subjects, up to their latest instant, and from

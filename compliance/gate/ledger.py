@@ -16,7 +16,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -148,8 +147,6 @@ class Ledger:
         self._batch: dict[str, dict[Any, Any]] | None = None
         self._fresh: dict[str, list[tuple[Any, int]]] = {}  # allowed in this transaction
         self._registry: dict[str, int | None] = {}  # registry checks read in this transaction
-        self._reader: sqlite3.Connection | None = None  # for prefetch_async
-        self._reader_pool: ThreadPoolExecutor | None = None
         self._checkpointer: _Checkpointer | None = None
         if readonly:
             self._open_readonly()
@@ -168,7 +165,6 @@ class Ledger:
             with suppress(sqlite3.Error):
                 self.conn.close()
             self.conn = None  # type: ignore[assignment]
-        self._close_reader()
         if not create and not self.path.exists():
             raise LedgerError(
                 f"ledger {self.path} is missing: restore it from a backup (the gate denies every "
@@ -326,10 +322,6 @@ class Ledger:
         return seq
 
     def close(self) -> None:
-        if self._reader_pool is not None:
-            self._reader_pool.shutdown(wait=True)
-            self._reader_pool = None
-        self._close_reader()
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
@@ -532,41 +524,6 @@ class Ledger:
             self._batch = None
             return
         self._batch = self._read(self.conn, subjects, until_us, allowed_since_us)
-
-    def prefetch_async(
-        self, subjects: list[str], until_us: int, allowed_since_us: int | None
-    ) -> Future[dict[str, Any]]:
-        """prefetch() on a second connection in a thread of the ledger's own, while the caller
-        goes on (SQLite reads without the GIL). Inside a write transaction that has written
-        nothing yet the second connection sees exactly what the transaction sees: the last
-        commit, and nobody else can commit until this transaction does. use() takes the
-        result."""
-        if self._reader_pool is None:
-            self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="compliance-read")
-        return self._reader_pool.submit(self._read_aside, subjects, until_us, allowed_since_us)
-
-    def use(self, batch: dict[str, Any]) -> None:
-        self._batch = batch
-
-    def _read_aside(
-        self, subjects: list[str], until_us: int, allowed_since_us: int | None
-    ) -> dict[str, Any]:
-        if self._reader is None:
-            self._reader = sqlite3.connect(
-                str(self.path), timeout=self.busy_timeout, check_same_thread=False
-            )
-            self._reader.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        try:
-            return self._read(self._reader, subjects, until_us, allowed_since_us)
-        except sqlite3.Error:
-            self._close_reader()
-            raise
-
-    def _close_reader(self) -> None:
-        if self._reader is not None:
-            with suppress(sqlite3.Error):
-                self._reader.close()
-            self._reader = None
 
     def _read(
         self,
