@@ -128,10 +128,10 @@ def entry(
     """The row that follows `tail` (for INSERT), and the new tail (seq, hash); `text` is
     canonical(data) when the caller has it already."""
     seq, prev = tail[0] + 1, tail[1]
-    if text is None:
-        text = canonical(data)
-    text = printable(text)
-    subject = printable(subject) if subject is not None else None
+    if text is None:  # a caller that writes its own text has made it printable
+        text = printable(canonical(data))
+    if subject is not None and not subject.isascii():
+        subject = printable(subject)
     digest = entry_hash(prev, seq, at, kind, subject, text)
     row = (
         seq,

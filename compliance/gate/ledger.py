@@ -111,7 +111,17 @@ def default_path() -> Path:
 
 
 def micros(at: dt.datetime) -> int:
-    return int(at.timestamp() * 1_000_000)
+    """Microseconds since the epoch. A decision asks this of its instant several times: the
+    last answer is kept (one tuple, replaced whole, so threads cannot mix two answers)."""
+    last = _last_micros
+    if last[0] is at:
+        return last[1]
+    value = int(at.timestamp() * 1_000_000)
+    globals()["_last_micros"] = (at, value)
+    return value
+
+
+_last_micros: tuple[Any, int] = (None, 0)
 
 
 class Ledger:
