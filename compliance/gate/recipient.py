@@ -7,6 +7,8 @@ import re
 from functools import cache, lru_cache
 from typing import Any
 
+from compliance.gate.model import printable
+
 US_STATES = {
     "Alabama": "AL",
     "Alaska": "AK",
@@ -154,7 +156,7 @@ def _us_state(number: Any) -> str | None:
 
 def parse(value: str, channel: str | None = None) -> Recipient:
     """A phone number (E.164 or with a leading +) or, for email, an address."""
-    value = (value or "").strip()
+    value = printable((value or "").strip())  # a lone surrogate cannot be stored: escape it
     if channel == "email" or ("@" in value and not value.startswith("+")):
         if not _EMAIL.match(value):
             raise InvalidRecipient(f"{value!r} is not an email address")

@@ -445,3 +445,19 @@ def test_a_misspelt_time_zone_is_refused_before_anything_is_written(gate):
             ]
         )
     assert gate._db.verify().entries == entries
+
+
+def test_an_address_with_a_lone_surrogate_is_answered_and_stored_escaped(gate):
+    # JSON from a webhook can carry half an emoji; UTF-8 cannot store it
+    decision = check(gate, to="ana\ud83d@example.com")
+    assert decision.outcome == "deny" and decision.id is not None
+    gate.ledger.grant(
+        subject="ana\ud83d@example.com",
+        channel="email",
+        scope="sms-offers",
+        source="web\ud83d",
+        at=NOON_ET,
+    )
+    subjects = [row[0] for row in gate._db.conn.execute("SELECT subject FROM consent_events")]
+    assert subjects == ["ana\\ud83d@example.com"]
+    assert gate._db.verify().ok
