@@ -117,6 +117,11 @@ class Gate:
             aware(send.at, "Send.at")  # a naive datetime is a programming error: raise
             if send.timezone is not None:
                 known_zone(send.timezone)  # so is a misspelt time zone
+            if send.channel is not None and send.channel not in CHANNELS:
+                raise ValueError(
+                    f"Send.channel {send.channel!r} is not a channel; use one of "
+                    f"{', '.join(CHANNELS)}"
+                )
         try:
             with self._db.write():
                 batch = _Batch(self._db.paused())
@@ -165,6 +170,11 @@ class Gate:
             [template.markets[0]] if template and channel == "email" else []
         )
         market = markets[0] if markets else None
+        if template is not None and recipient is not None and not markets:
+            # no market, no market rules: never an allow for want of knowing where
+            reasons.append(
+                Reason(m.RECIPIENT_INVALID, f"cannot tell the market of {recipient.subject!r}")
+            )
         if template is None:
             reasons.append(
                 Reason(m.TEMPLATE_UNKNOWN, f"no template {send.template!r} in the repo or bundle")

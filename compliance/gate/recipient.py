@@ -66,6 +66,9 @@ US_STATES = {
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+PHONE_CHANNELS = frozenset({"sms", "mms", "whatsapp", "rcs"})
+
+
 class InvalidRecipient(ValueError):
     """Not a valid phone number or email address."""
 
@@ -157,6 +160,10 @@ def _us_state(number: Any) -> str | None:
 def parse(value: str, channel: str | None = None) -> Recipient:
     """A phone number (E.164 or with a leading +) or, for email, an address."""
     value = printable((value or "").strip())  # a lone surrogate cannot be stored: escape it
+    if channel in PHONE_CHANNELS and "@" in value and not value.startswith("+"):
+        # not a phone number: checked as an address it would have no market, and so none
+        # of a market's consent rules
+        raise InvalidRecipient(f"{value!r} is an email address; {channel} goes to a phone number")
     if channel == "email" or ("@" in value and not value.startswith("+")):
         if not _EMAIL.match(value):
             raise InvalidRecipient(f"{value!r} is not an email address")
