@@ -6,7 +6,8 @@
     python bench/gate_speed.py --profile 2000                   # and cProfile 2,000 decisions
 
 It builds a consent ledger of --events consent events over --subjects US mobile numbers (inserted
-directly in one transaction, not through grant()) and an audit trail that already holds
+directly in one transaction, each with the audit entry grant() or revoke() would write) and an
+audit trail that already holds
 --history earlier decisions (a ledger in use, not a fresh one), opens
 `Gate.open(repo="examples/us", ...)` on it and times, in this process:
 
@@ -32,6 +33,7 @@ import cProfile
 import datetime as dt
 import hashlib
 import io
+import json
 import multiprocessing as mp
 import os
 import pstats
@@ -125,13 +127,13 @@ class Built:
 def build_ledger(
     path: Path, n_events: int, n_subjects: int, seed: int, n_history: int = 0
 ) -> Built:
-    """consent_events rows inserted with executemany in one write transaction, each pointing at
-    one bulk audit entry appended in the same transaction. Per subject: the first event is a
-    grant, later ones (in time) are revokes with a probability that makes ~10% of all events
-    revokes; the rest are grants again (re-subscriptions). Then `n_history` earlier decisions
-    (allowed marketing sends to random subjects over the 30 days before AT) are chained onto
-    the audit trail, so that the trail and its per-subject index have the size of a ledger in
-    use."""
+    """consent_events rows inserted with executemany in one write transaction, each with its
+    own audit entry vouching for it, as grant() and revoke() write them. Per subject: the first
+    event is a grant, later ones (in time) are revokes with a probability that makes ~10% of all
+    events revokes; the rest are grants again (re-subscriptions). Then `n_history` earlier
+    decisions (allowed marketing sends to random subjects over the 30 days before AT) are
+    chained onto the audit trail, with the last days of them in recent_sends, so that the
+    ledger has the size of one in use."""
     from compliance.gate import audit
     from compliance.gate.ledger import RECENT_DAYS, Ledger
 
@@ -183,35 +185,47 @@ def build_ledger(
     try:
         ledger.conn.execute("PRAGMA cache_size=-262144")  # 256 MiB for the bulk insert
         with ledger.write() as conn:
-            # the rows go in first, naming the entry that comes next, which then vouches for
-            # them with their digest (audit verify checks it), as one import entry would
-            seq = audit.tail_of(conn)[0] + 1
-            vouch = hashlib.sha256()
-
-            def vouched() -> Any:
-                for row in rows():
-                    text = "\x1f".join("\x00" if v is None else str(v) for v in row)
-                    vouch.update(text.encode("utf-8") + b"\x1e")
-                    yield row
-
+            # one audit entry per consent event, vouching for its row, as grant(), revoke()
+            # and `compliance consent import` write them
+            tail = audit.tail_of(conn)
+            entries: list[tuple[Any, ...]] = []
+            events: list[tuple[Any, ...]] = []
+            for row in rows():
+                subject, channel, scope, action, source, at, at_us, captured, evidence = row
+                entry, tail = audit.entry(
+                    tail,
+                    at=at,
+                    at_us=at_us,
+                    kind=f"consent.{action}",
+                    subject=subject,
+                    data={
+                        "channel": channel,
+                        "scope": scope,
+                        "source": source,
+                        "capture_digest": captured,
+                        "evidence": json.loads(evidence),
+                        "rows": {"consent_events": audit.rows_digest([row])},
+                    },
+                    key=ledger.key,
+                )
+                entries.append(entry)
+                events.append((*row, tail[0]))
+                if len(entries) >= 50_000:
+                    conn.executemany(audit.INSERT, entries)
+                    conn.executemany(
+                        "INSERT INTO consent_events (subject, channel, scope, action, source, "
+                        "at, at_us, capture_digest, evidence, audit_seq) VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        events,
+                    )
+                    entries, events = [], []
+            conn.executemany(audit.INSERT, entries)
             conn.executemany(
-                "INSERT INTO consent_events (subject, channel, scope, action, source, at, at_us,"
-                f" capture_digest, evidence, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {seq})",
-                vouched(),
+                "INSERT INTO consent_events (subject, channel, scope, action, source, at, at_us, "
+                "capture_digest, evidence, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                events,
             )
-            assert vouch.hexdigest() != audit.rows_digest([])
-            entry = ledger.audit(
-                at=AT - dt.timedelta(hours=1),
-                kind="consent.import",
-                subject=None,
-                data={
-                    "events": n_events,
-                    "subjects": n_subjects,
-                    "source": "bench/gate_speed",
-                    "rows": {"consent_events": vouch.hexdigest()},
-                },
-            )
-            assert entry == seq
+            ledger._tail = tail
             if hashed:  # the raw numbers live only in the erasable `subjects` table
                 conn.executemany(
                     "INSERT OR IGNORE INTO subjects VALUES (?, ?)", ((sid(r), r) for r in subjects)
