@@ -26,6 +26,12 @@ from compliance.packs import Market, Packs, Rule, load_packs, validate_params
 from compliance.validation import Document, dotted, validate
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# Above this many files, documents are released once indexed (see _lint): a parsed template
+# costs ~20 KB with its node tree and model, ~3.5 KB released (100,000 templates: ~0.6 GiB peak
+# instead of ~2.7, tests/test_scale.py), for no measurable time (bench/lint_memory.py --whole).
+# Below it they stay whole, as they always were (at most ~40 MB), and the documents of the
+# result (LintResult.index) keep their trees and models for callers that read them.
+RELEASE_ABOVE_FILES = 2_000
 # folders never worth walking: VCS data, environments, caches, build output
 SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages", "build", "dist"})
 
@@ -42,7 +48,9 @@ class LintResult:
     skipped: list[str] = field(default_factory=list)  # given files the config leaves out
     targets: set[str] = field(default_factory=set)  # repo-relative paths reported on
     stale_baseline: list[dict[str, Any]] = field(default_factory=list)  # entries now unmatched
-    index: RepoIndex | None = None  # every document of the repo, valid or not
+    # every document of the repo, valid or not; in a large repo released (see
+    # RELEASE_ABOVE_FILES): places and template models are then built again when asked for
+    index: RepoIndex | None = None
 
     def reported(self, include_suppressed: bool = False) -> list[Finding]:
         """What reports show: suppressed and baselined findings only on request."""
@@ -95,7 +103,9 @@ def lint(
 def _cycle_collector_paused() -> Iterator[None]:
     # Every document stays in memory as context until the end, so the cycle collector's full
     # passes rescan an ever larger heap for garbage that reference counting already frees:
-    # half the run time on 2,000 templates (bench/lint_speed.py). Paused for the run only.
+    # half the run time on 2,000 templates (bench/lint_speed.py). Paused for the run only. So a
+    # check must not leave a reference cycle per document (a closure that calls itself, as in
+    # checks.base._walk): it would stay in memory to the end of the run.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -134,17 +144,22 @@ def _lint(
     context_paths = set(_walk(root, root, config, own, links))
     targets, skipped = _collect_targets(existing, root, config, own, links, context_paths)
     ordered = sorted(targets) + sorted(context_paths - targets)
-    files: dict[str, SourceFile] = {}
-    for path in _one_path_per_file(ordered) if links else ordered:
-        files[path] = read_file(Path(path), _display(path, str(cwd)))
-        files[path].key = _relative(path, root)
-    targets &= files.keys()
+    paths = _one_path_per_file(ordered) if links else ordered
+    targets &= set(paths)
     changed = _changed(config, diff_base) if diff_base else None
     if changed is not None:
         targets = {p for p in targets if os.path.realpath(p) in changed}
+    # Pass 1: read every file and index its documents. In a large repo each document is
+    # released as soon as it is indexed, so that memory grows by a compact record per
+    # document (kind, id, plain data, problems; a sender's or scope's model; the file's text)
+    # rather than by its node tree and model (see RELEASE_ABOVE_FILES).
+    release = len(paths) > RELEASE_ABOVE_FILES
+    files: dict[str, SourceFile] = {}
     index = RepoIndex()
     target_docs: list[Document] = []
-    for path, source in files.items():
+    for path in paths:
+        source = files[path] = read_file(path, _display(path, str(cwd)))
+        source.key = _relative(path, root)
         for yaml_doc in source.documents:
             doc = validate(yaml_doc)
             if doc is None:
@@ -152,6 +167,13 @@ def _lint(
             index.add(doc)
             if path in targets and (changed is None or _doc_changed(doc, path, changed)):
                 target_docs.append(doc)
+            if release:
+                doc.release()
+        if release:
+            source.release()  # the documents that are not ours too
+    # Pass 2: check the documents reported on, now that the index holds the whole repo. A
+    # released document is held while it is checked: its tree is composed again from the text
+    # kept only if a finding must be placed in it, and its model validated again from its data.
     runner = _Runner(
         packs, config, index, enforced, today or dt.datetime.now(dt.timezone.utc).date()
     )
@@ -159,7 +181,8 @@ def _lint(
     for path in sorted(targets):
         findings.extend(runner.file_findings(files[path]))
     for doc in target_docs:
-        findings.extend(runner.document_findings(doc))
+        with _held(doc):
+            findings.extend(runner.document_findings(doc))
     findings.sort(key=Finding.sort_key)
     _number_repeats(findings)
     linted = {files[p].key for p in targets}
@@ -179,6 +202,21 @@ def _lint(
         stale,
         index,
     )
+
+
+@contextmanager
+def _held(doc: Document) -> Iterator[None]:
+    """While a released document is checked, keep what it builds again (its tree, composed for
+    the first finding to place, and its model), and release it afterwards. Nothing to do for a
+    document that was not released, or is held already (a template that is its own fallback)."""
+    if doc.yaml.held or not doc.yaml.released:
+        yield
+        return
+    doc.hold()
+    try:
+        yield
+    finally:
+        doc.release()
 
 
 def _enforced_markets(markets: list[str] | None, config: Config) -> frozenset[str] | None:
@@ -406,10 +444,11 @@ class _Runner:
         if market is None or not doc.valid:
             return []
         found: list[Finding] = []
-        for rule in self._rules_for(code, doc.kind):
-            if self._applies(rule, doc):
-                found.extend(self._run(rule, doc, market))
-        marked, _, _ = suppression_check.apply(doc, found, self.today, self.packs.rules)
+        with _held(doc):  # a fallback: another document, released in a large repo
+            for rule in self._rules_for(code, doc.kind):
+                if self._applies(rule, doc):
+                    found.extend(self._run(rule, doc, market))
+            marked, _, _ = suppression_check.apply(doc, found, self.today, self.packs.rules)
         return [f for f in marked if not f.suppressed]
 
     def _applies(self, rule: Rule, doc: Document) -> bool:

@@ -3,14 +3,21 @@
 libyaml's C parser (through ruamel.yaml) builds the node tree with line and column marks; we turn
 nodes into plain Python values ourselves so that duplicate keys, alias bombs and deep nesting
 become findings rather than crashes, and so that any value can be traced back to its node.
+
+The node trees are most of a parsed file's memory (a node and two marks per value), and they are
+needed only to place findings. `SourceFile.release()` drops them, keeping the text and each
+document's plain data; a place asked for afterwards is found in a tree composed again from the
+same text (see `YamlDocument.tree`). This is what lets the linter keep a large repo in memory.
 """
 
 from __future__ import annotations
 
 import bisect
+import os
 import re
 import stat
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,10 @@ from compliance.yamlcore import MERGE_TAG, STR_TAG, compose_all, scalar_value, t
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: templates are small; bigger files are mistakes or attacks
 MAX_NODES_PER_DOCUMENT = 20_000  # after alias expansion; a real template has under 200
 MAX_DEPTH = 64
+# Keys and short string values are interned: a repo's documents stay in memory as plain data for
+# the whole run, and most of their strings (keys, kinds, channels, market codes, statuses) are
+# the same few words, otherwise each held once per document (~1 KB of a template's ~2 KB)
+SHARED_MAX = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +44,38 @@ class Problem:
     document: int | None = None  # index of the YAML document in the file, when known
 
 
-@dataclass
 class SourceFile:
-    path: Path
-    rel: str  # relative to the working folder, forward slashes: what reports print
-    key: str = ""  # relative to the repo root: what config globs match
-    text: str = ""
-    problems: list[Problem] = field(default_factory=list)
-    documents: list[YamlDocument] = field(default_factory=list)
-    _line_starts: list[int] | None = None
-    cache: dict[str, Any] = field(default_factory=dict)  # per-file facts checks compute once
+    """A YAML file: its text, what is wrong with it as YAML, and its documents.
+
+    Slotted, with the path kept as text, because a linted repo holds one per file to the end.
+    """
+
+    __slots__ = ("_path", "rel", "key", "text", "problems", "documents", "_line_starts", "cache")
+
+    def __init__(
+        self,
+        path: Path | str,
+        rel: str,  # relative to the working folder, forward slashes: what reports print
+        key: str = "",  # relative to the repo root: what config globs match
+        text: str = "",
+        problems: list[Problem] | None = None,
+        documents: list[YamlDocument] | None = None,
+    ) -> None:
+        self._path = path if isinstance(path, str) else str(path)
+        self.rel = rel
+        self.key = key
+        self.text = text
+        self.problems: list[Problem] = [] if problems is None else problems
+        self.documents: list[YamlDocument] = [] if documents is None else documents
+        self._line_starts: list[int] | None = None
+        self.cache: dict[str, Any] = {}  # per-file facts checks compute once
+
+    def __repr__(self) -> str:
+        return f"SourceFile({self.rel!r}, {len(self.documents)} documents)"
+
+    @property
+    def path(self) -> Path:
+        return Path(self._path)
 
     def line_starts(self) -> list[int]:
         if self._line_starts is None:
@@ -61,6 +94,20 @@ class SourceFile:
         line = bisect.bisect_right(starts, offset) - 1
         return line, offset - starts[line]
 
+    def release(self) -> None:
+        """Drop the node trees of the file's documents, the line table and the per-file facts
+        checks cached: what a file costs beyond its text, problems and plain data. All of it
+        comes back on demand (trees composed again from the text, facts computed again)."""
+        for doc in self.documents:
+            doc.release()
+        self.drop_caches()
+
+    def drop_caches(self) -> None:
+        """Forget the line table and the per-file facts of checks: computed again if asked."""
+        self._line_starts = None
+        if self.cache:
+            self.cache = {}
+
     def line_text(self, line1: int) -> str:
         starts = self.line_starts()
         if not 1 <= line1 <= len(starts):
@@ -70,19 +117,52 @@ class SourceFile:
 
 
 class YamlDocument:
-    """One YAML document of a file: its plain data and the node tree it came from."""
+    """One YAML document of a file: its plain data and the node tree it came from.
 
-    __slots__ = ("source", "index", "root", "data")
+    After `release()` the tree is gone (`root` is None) and `tree()` composes it again from the
+    source text, which gives the same nodes at the same places: for that one question, or until
+    the next `release()` after `hold()`.
+    """
+
+    __slots__ = ("source", "index", "root", "data", "held")
 
     def __init__(self, source: SourceFile, index: int, root: Any, data: Any) -> None:
         self.source = source
-        self.index = index
+        self.index = index  # of the document in the file, counting empty ones
         self.root = root
         self.data = data
+        self.held = False  # keep a tree composed again after release(), until the next one
 
-    def node_at(self, path: tuple[Any, ...], key: bool = False) -> Any:
-        """The node at `path`, or the deepest existing ancestor; `key`: the mapping key node."""
-        node = self.root
+    @property
+    def released(self) -> bool:
+        return self.root is None  # parsing never keeps a document without a tree
+
+    def release(self) -> None:
+        """Drop the node tree (kept: the plain data), and the file's line table and facts that
+        placing findings and checking computed (see SourceFile.drop_caches)."""
+        self.root = None
+        self.held = False
+        self.source.drop_caches()
+
+    def hold(self) -> None:
+        """Until the next `release()`, keep the tree once it is composed again: the places of
+        several findings then cost one parse."""
+        self.held = True
+
+    def tree(self) -> Any:
+        """The root node, composed again from the source text if the tree was released."""
+        root = self.root
+        if root is None:
+            root = _compose_again(self.source.text, self.index)
+            if self.held:
+                self.root = root
+        return root
+
+    def node_at(self, path: tuple[Any, ...], key: bool = False, root: Any = None) -> Any:
+        """The node at `path`, or the deepest existing ancestor; `key`: the mapping key node.
+        `root`: a tree already in hand (a released document's tree is otherwise composed for
+        each question, and nodes of two compositions are never the same object)."""
+        node = self.tree() if root is None else root
         key_node = None
         for part in path:
             found = _child(node, part)
@@ -104,6 +184,16 @@ class YamlDocument:
                 eline0, ecol0 = places[end - 1]
                 return Span(line0 + 1, col0 + 1, eline0 + 1, ecol0 + 2)
         return node_span(self.source, node)
+
+
+def _compose_again(text: str, index: int) -> Any:
+    """The node tree of the `index`-th document of `text`: parse_text() read it from this very
+    text, so the parse succeeds as it did then (stopping there, before any later document that
+    may be broken)."""
+    for i, root in enumerate(compose_all(text)):
+        if i == index:
+            return root
+    raise AssertionError(f"document {index} is no longer in the text")  # pragma: no cover
 
 
 def node_span(source: SourceFile, node: Any) -> Span:
@@ -139,18 +229,18 @@ def _child(node: Any, part: Any) -> tuple[Any, Any] | None:
     return None
 
 
-def read_file(path: Path, rel: str, *, sniff: bool = True) -> SourceFile:
+def read_file(path: Path | str, rel: str, *, sniff: bool = True) -> SourceFile:
     """Read and parse one YAML file. Never raises for bad content: problems are recorded."""
     source = SourceFile(path=path, rel=rel)
     try:
-        info = path.stat()
+        info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
             # a FIFO would block for ever and /dev/zero would never end
             source.problems.append(
                 Problem("unreadable", "not a regular file: lint only files", Span(1, 1, 1, 1))
             )
             return source
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)  # st_size may lie (procfs, growing files)
     except OSError as exc:
         source.problems.append(
@@ -282,6 +372,9 @@ class _TooBig(Exception):
         self.problem = problem
 
 
+_intern = sys.intern
+
+
 class _Builder:
     """Node tree to plain values: str/int/float/bool/None/date/list/dict, with a node budget."""
 
@@ -313,7 +406,8 @@ class _Builder:
                 )
             )
         if tag_of(node) == STR_TAG:
-            return node.value
+            value = node.value
+            return _intern(value) if len(value) <= SHARED_MAX else value
         if node.id == "scalar":
             return scalar_value(node)
         ident = id(node)
@@ -352,7 +446,7 @@ class _Builder:
                     )
                 )
                 continue
-            key = key_node.value
+            key = _intern(key_node.value)
             if key in seen:
                 first = self.source.position(seen[key].start_mark.index)[0] + 1
                 self.source.problems.append(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import string
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -253,7 +254,9 @@ def _params_problem(model: Any) -> str | None:
             continue
         if name == "pattern":
             try:
-                re.compile(value)
+                with warnings.catch_warnings():  # "[[" warns of a future meaning: not ours
+                    warnings.simplefilter("ignore", FutureWarning)
+                    re.compile(value)
             except re.error as exc:
                 return f"pattern: {value!r} is not a regular expression: {exc}"
         filled = set(re.findall(r"\{(\w+)\}", spec.description or ""))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from compliance.documents import KINDS, MODELS, cross_field_problems
 from compliance.errors import LocatedError
 from compliance.findings import Span
-from compliance.loader import YamlDocument, read_file
+from compliance.loader import YamlDocument, node_span, read_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,14 +23,60 @@ class SchemaProblem:
     key: bool = False  # point at the key (unknown fields) rather than the value
 
 
-@dataclass
 class Document:
-    """A template, sender or consent_scope, with its source and (when valid) its model."""
+    """A template, sender or consent_scope, with its source and (when valid) its model.
 
-    yaml: YamlDocument
-    kind: str
-    model: Any = None  # TemplateModel | SenderModel | ConsentScopeModel, None when invalid
-    problems: list[SchemaProblem] = field(default_factory=list)
+    Documents stay in the repo index for the whole run. To keep a large repo in memory,
+    `release()` drops what the document can build again when asked: its node tree (see
+    YamlDocument) and, for a template, its model, which is validated again from the plain data
+    when asked for (the models are frozen and validated without context: the same data gives
+    an equal model). Senders and consent scopes keep their models: they are few, and every
+    template's checks ask for its sender's and scope's. `hold()` keeps what is rebuilt until
+    the next `release()`: the engine holds the document it is checking.
+    """
+
+    __slots__ = ("yaml", "kind", "problems", "_model", "_valid")
+
+    def __init__(
+        self,
+        yaml: YamlDocument,
+        kind: str,
+        model: Any = None,
+        problems: list[SchemaProblem] | None = None,
+    ) -> None:
+        self.yaml = yaml
+        self.kind = kind
+        self.problems = [] if problems is None else problems
+        self._model = model  # TemplateModel | SenderModel | ConsentScopeModel
+        self._valid = model is not None
+
+    def __repr__(self) -> str:
+        return f"Document({self.kind} {self.id!r} at {self.path}, valid={self.valid})"
+
+    @property
+    def model(self) -> Any:
+        """The validated model, None when the document is invalid."""
+        model = self._model
+        if model is None and self._valid:
+            model = MODELS[self.kind].model_validate(self.yaml.data)
+            if self.yaml.held:
+                self._model = model
+        return model
+
+    @model.setter
+    def model(self, model: Any) -> None:
+        self._model = model
+        self._valid = model is not None
+
+    def release(self) -> None:
+        """Drop the node tree and, for a template, the model: both come back on demand."""
+        self.yaml.release()
+        if self.kind == "template":
+            self._model = None
+
+    def hold(self) -> None:
+        """Keep a tree or model built again on demand until the next `release()`."""
+        self.yaml.hold()
 
     @property
     def data(self) -> dict[str, Any]:
@@ -47,7 +93,7 @@ class Document:
 
     @property
     def valid(self) -> bool:
-        return self.model is not None
+        return self._valid
 
     def span(self, path: tuple[Any, ...] = (), key: bool = False) -> Span:
         if not path:
@@ -59,11 +105,12 @@ class Document:
 
     def head_span(self) -> Span:
         """The document's first line: where 'the document as a whole' findings go."""
-        node = self.yaml.node_at(("kind",), key=True)
-        if node is self.yaml.root:
-            span = self.yaml.span(())
+        root = self.yaml.tree()
+        node = self.yaml.node_at(("kind",), key=True, root=root)
+        if node is root:
+            span = node_span(self.yaml.source, root)
             return Span(span.line, span.column, span.line, span.column + 1)
-        return self.yaml.span(("kind",), key=True)
+        return node_span(self.yaml.source, node)
 
 
 def classify(yaml_doc: YamlDocument) -> tuple[str | None, SchemaProblem | None]:

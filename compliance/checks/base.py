@@ -39,7 +39,13 @@ class Hit:
 
 @dataclass
 class RepoIndex:
-    """Every document of the repo, for references and duplicates across files."""
+    """Every document of the repo, for references and duplicates across files.
+
+    In a large repo the documents are released (validation.Document.release): what a check
+    reads of another document (kind, id, path, data, a sender's or scope's model) is at hand,
+    while a template's model and any place in another document are built again when asked for.
+    Documents stay the same objects for the whole run, so identity (`is`, `id()`) holds.
+    """
 
     by_kind: dict[str, dict[str, list[Document]]] = field(default_factory=dict)
     documents: list[Document] = field(default_factory=list)
@@ -72,6 +78,10 @@ class RepoIndex:
     def effective(self, doc: Document, axis: str) -> list[str]:
         """A document's markets, purposes or channels. A sender or consent scope that declares
         none is used for those of the templates that name it, and is checked for them."""
+        if doc.kind == "template":
+            # read from its own data: quicker than a cache that would hold three lists per
+            # template of the repo (documents stay in the index for the whole run)
+            return self._compute_effective(doc, axis)
         key = (id(doc), axis)
         found = self._effective.get(key)
         if found is None:
@@ -153,25 +163,28 @@ def text_fields(data: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[A
 def field_values(data: Any, pattern: str) -> Iterator[tuple[tuple[Any, ...], Any]]:
     """Values at a dotted path; `*` stands for every item of a list or value of a mapping:
     `body`, `replies.stop`, `capture.*.text`, `registrations.whatsapp.category`."""
-    parts = pattern.split(".")
+    yield from _walk(data, pattern.split("."), 0, ())
 
-    def walk(value: Any, i: int, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
-        if i == len(parts):
-            yield path, value
-            return
-        part = parts[i]
-        if part == "*":
-            items = (
-                value.items()
-                if isinstance(value, dict)
-                else (enumerate(value) if isinstance(value, list) else ())
-            )
-            for key, item in items:
-                yield from walk(item, i + 1, (*path, key))
-        elif isinstance(value, dict) and part in value:
-            yield from walk(value[part], i + 1, (*path, part))
 
-    yield from walk(data, 0, ())
+def _walk(
+    value: Any, parts: list[str], i: int, path: tuple[Any, ...]
+) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    # a module function, not a closure: a closure that calls itself is a reference cycle, which
+    # only the cycle collector frees, and the engine pauses it for the run (engine.lint)
+    if i == len(parts):
+        yield path, value
+        return
+    part = parts[i]
+    if part == "*":
+        items = (
+            value.items()
+            if isinstance(value, dict)
+            else (enumerate(value) if isinstance(value, list) else ())
+        )
+        for key, item in items:
+            yield from _walk(item, parts, i + 1, (*path, key))
+    elif isinstance(value, dict) and part in value:
+        yield from _walk(value[part], parts, i + 1, (*path, part))
 
 
 def texts_at(data: Any, patterns: list[str]) -> list[tuple[tuple[Any, ...], str]]:

@@ -9,6 +9,7 @@ unless `ignore_case` is false; `terms` are words or phrases matched whole.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, Literal
@@ -81,15 +82,24 @@ class Params(CheckParams):
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
-            re.compile(pattern)
+            _compile(pattern)
         return patterns
 
     @field_validator("require_all")
     @classmethod
     def _elements_compile(cls, elements: list[Element]) -> list[Element]:
         for element in elements:
-            re.compile(element.pattern)
+            _compile(element.pattern)
         return elements
+
+
+def _compile(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """re.compile without re's FutureWarnings ("possible nested set" for `[[`...): printed on
+    standard error, they would come before the pack error a bad pattern gets, or with every
+    lint for a pattern that compiles; the pattern means the same either way."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile(pattern, flags)
 
 
 @lru_cache(maxsize=1024)
@@ -98,7 +108,7 @@ def _regex(pattern: str, at: str, ignore_case: bool) -> re.Pattern[str]:
         pattern = rf"\A\s*(?:{pattern})"
     elif at == "end":
         pattern = rf"(?:{pattern})\s*\Z"
-    return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+    return _compile(pattern, re.IGNORECASE if ignore_case else 0)
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
