@@ -977,7 +977,13 @@ class _Checkpointer:
     def _run(self) -> None:
         conn = None
         try:
-            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            # mode=rw: a ledger file that has gone away is never created again from here
+            conn = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?mode=rw",
+                uri=True,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+            )
             conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             pruned = 0.0
             while not self._stopping:
