@@ -25,6 +25,17 @@ MAX_CAP_HOURS = 7 * 24  # the gate keeps allowed sends 8 days (ledger.RECENT_DAY
 Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")]
 
 
+def iana_zone(name: str) -> str:
+    """`name` if it is an IANA time zone, else ValueError saying so."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"{name!r} is not an IANA time zone, e.g. Europe/Paris") from None
+    return name
+
+
 class ParamModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -195,12 +206,4 @@ class MarketParameters(ParamModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Europe/Paris") from None
-        return value
+        return None if value is None else iana_zone(value)

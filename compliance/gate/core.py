@@ -646,7 +646,6 @@ class ConsentLedger:
         known = self._gate.catalog.scopes.get(scope)
         if known is None:
             raise ValueError(f"unknown consent scope {scope!r}: define it in the repo first")
-        digests = [hashlib.sha256(c.text.encode("utf-8")).hexdigest() for c in known.capture]
         return self._db.record_consent(
             subject=who,
             channel=channel,
@@ -654,7 +653,7 @@ class ConsentLedger:
             action="grant",
             source=source,
             at=aware(at),
-            capture_digest=",".join(digests) or None,
+            capture_digest=_capture_digest(known),
             evidence=evidence,
         )
 
@@ -684,11 +683,6 @@ class ConsentLedger:
                     raise ValueError(f"unknown consent scope {scope!r}")
                 if not event.get("source"):
                     raise ValueError("source is missing")
-                digests = (
-                    [hashlib.sha256(c.text.encode("utf-8")).hexdigest() for c in known.capture]
-                    if action == "grant" and known is not None
-                    else []
-                )
                 prepared.append(
                     {
                         "subject": who,
@@ -697,7 +691,9 @@ class ConsentLedger:
                         "action": action,
                         "source": event["source"],
                         "at": aware(event.get("at"), "at") if event.get("at") else _no_time(),
-                        "capture_digest": ",".join(digests) or None,
+                        "capture_digest": (
+                            _capture_digest(known) if action == "grant" and known else None
+                        ),
                         "evidence": event.get("evidence"),
                     }
                 )
@@ -775,6 +771,12 @@ class ConsentLedger:
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
         return parse(subject, channel).subject
+
+
+def _capture_digest(scope: Any) -> str | None:
+    """What a grant records of the consent text shown: the sha256 of each capture text."""
+    digests = [hashlib.sha256(c.text.encode("utf-8")).hexdigest() for c in scope.capture]
+    return ",".join(digests) or None
 
 
 def _no_time() -> dt.datetime:

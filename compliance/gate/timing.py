@@ -7,9 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from compliance.market_params import QuietHours, Window
+from compliance.market_params import QuietHours, Window, iana_zone
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOOKAHEAD_DAYS = 10  # a week of windows and a long holiday weekend
@@ -102,12 +102,9 @@ def _zone(name: str) -> ZoneInfo:
 def known_zone(name: str) -> str:
     """`name` if it is an IANA time zone, else ValueError (Send.timezone="Europe/Pariss")."""
     try:
-        _zone(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(
-            f"Send.timezone {name!r} is not an IANA time zone, e.g. Europe/Paris"
-        ) from None
-    return name
+        return iana_zone(name)
+    except ValueError as exc:
+        raise ValueError(f"Send.timezone {exc}") from None
 
 
 @lru_cache(maxsize=4096)

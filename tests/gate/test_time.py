@@ -18,6 +18,7 @@ import pytest
 from compliance import Gate, Send
 from compliance.gate.recipient import parse
 from tests.conftest import Repo
+from tests.gate.test_gate import SALE, SCOPE, SENDER, SHIPPED
 
 UTC = dt.timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
@@ -37,58 +38,10 @@ IN = "+919876543210"  # Indian mobile: Asia/Kolkata
 
 GRANTED = dt.datetime(2026, 10, 1, tzinfo=UTC)  # before every send below
 
-# A US sender, scope and templates (as in test_gate.py, without a consent lifetime).
-US_SENDER = """
-kind: sender
-id: acme-10dlc
-channel: sms
-type: long_code
-address: "+13055550100"
-brand: Acme
-markets: [US]
-purposes: [marketing, transactional]
-registrations:
-  US: {program: 10dlc, brand_id: B1, campaign_id: C1, use_case: MIXED, status: active}
-replies:
-  stop: "Acme: you are unsubscribed and will get no more messages."
-  help: "Acme: help at acme.example/help. Reply STOP to cancel."
-"""
-US_SCOPE = """
-kind: consent_scope
-id: sms-offers
-purposes: [marketing]
-channels: [sms]
-markets: [US]
-consent: express_written
-capture:
-  - source: web-checkout
-    text: >-
-      By checking this box I agree to receive recurring automated marketing text messages from
-      Acme at the number provided. Consent is not a condition of purchase. Msg frequency varies.
-      Msg & data rates may apply. Reply HELP for help, STOP to cancel. Terms: acme.example/terms
-      Privacy: acme.example/privacy
-"""
-US_SALE = """
-kind: template
-id: sale
-channel: sms
-purpose: marketing
-markets: [US]
-sender: acme-10dlc
-consent_scope: sms-offers
-status: approved
-body: "Acme: 20% off this weekend. Reply STOP to opt out."
-"""
-US_SHIPPED = """
-kind: template
-id: shipped
-channel: sms
-purpose: transactional
-markets: [US]
-sender: acme-10dlc
-status: approved
-body: "Acme: your order has shipped."
-"""
+# A US sender, scope and templates: test_gate.py's, the scope without a consent lifetime.
+US_SENDER, US_SALE, US_SHIPPED = SENDER, SALE, SHIPPED
+US_SCOPE = SCOPE.replace("expires_after: P1Y\n", "")
+assert US_SCOPE != SCOPE
 
 # France, from examples/europe (Velora).
 FR_SENDER = """
