@@ -19,6 +19,8 @@ _LAZY = {
     "ComplianceError": ("compliance.errors", "ComplianceError"),
     "ConfigError": ("compliance.errors", "ConfigError"),
     "PackError": ("compliance.errors", "PackError"),
+    "BundleError": ("compliance.errors", "BundleError"),
+    "BundleKeyError": ("compliance.errors", "BundleKeyError"),
 }
 
 __all__ = ["__version__", *_LAZY]

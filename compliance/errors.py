@@ -42,3 +42,14 @@ class ConfigError(LocatedError):
 
 class PackError(LocatedError):
     """A rule or market file is invalid."""
+
+
+class BundleError(ComplianceError, ValueError):
+    """A bundle that must not be loaded: unreadable, malformed, altered after it was built, or
+    not signed by a key this host trusts. Also a ValueError, which is what `Gate.open` raised
+    for a bad bundle before this class existed, so callers catching that keep working."""
+
+
+class BundleKeyError(BundleError):
+    """COMPLIANCE_BUNDLE_KEY or COMPLIANCE_BUNDLE_SIGNING_KEY does not hold a usable key. A
+    BundleError, since no bundle can be trusted or signed until a person fixes it."""

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from compliance import __version__
-from compliance.documents import MODELS
+from compliance.errors import BundleError
+from compliance.gate import bundle_schema
+from compliance.gate.bundle_schema import BUNDLE_VERSION
 from compliance.market_params import MarketParameters
-
-BUNDLE_VERSION = 1
 
 
 @dataclass
@@ -75,9 +75,15 @@ def to_bundle(catalog: Catalog) -> dict[str, Any]:
 
 
 def write_bundle(catalog: Catalog, path: Path) -> dict[str, Any]:
+    """Write the bundle, signed when COMPLIANCE_BUNDLE_SIGNING_KEY is set (in CI)."""
+    from compliance.gate import signing
+
+    private = signing.signing_key()  # before anything is written: a bad key writes nothing
     bundle = to_bundle(catalog)
     bundle["created_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
     bundle["digest"] = _digest(bundle)
+    if private is not None:
+        bundle["signature"] = signing.sign(_signed_bytes(bundle), private)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         json.dumps(bundle, indent=1, ensure_ascii=False, sort_keys=True) + "\n", "utf-8"
@@ -85,31 +91,67 @@ def write_bundle(catalog: Catalog, path: Path) -> dict[str, Any]:
     return bundle
 
 
+@dataclass(frozen=True)
+class Seal:
+    """What a well-formed bundle's digest and signature say on this host."""
+
+    problem: str | None  # why Gate.open would refuse it ("bundle FILE ..."); None: it loads
+    key_id: str | None  # the key it says it was signed by; None: unsigned
+    checked: bool  # the signature was checked against COMPLIANCE_BUNDLE_KEY and holds
+
+
 def from_bundle(path: Path) -> Catalog:
-    try:
-        bundle = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"bundle {path} cannot be read: {exc}") from None
-    if not isinstance(bundle, dict) or bundle.get("version") != BUNDLE_VERSION:
-        raise ValueError(
-            f"{path} is not a version {BUNDLE_VERSION} compliance bundle: build it "
-            "with `compliance bundle -o FILE`"
-        )
-    if bundle.get("digest") != _digest(bundle):
-        raise ValueError(
-            f"bundle {path} does not match its digest: it was edited after it was "
-            "built; build it again"
-        )
-    catalog = Catalog(lint_errors=bundle.get("lint_errors", {}), digest=bundle["digest"])
-    for data in bundle["documents"]:
-        model = MODELS[data["kind"]].model_validate_json(json.dumps(data))
-        _add(catalog, data["kind"], model)
-    for code, params in bundle["markets"].items():
-        catalog.markets[code] = MarketParameters.model_validate_json(json.dumps(params))
+    """The catalog in a bundle, or a BundleError: unreadable, malformed, edited after it was
+    built, or (with COMPLIANCE_BUNDLE_KEY set) not signed by one of its keys."""
+    model, seal = _load(Path(path))
+    if seal.problem:
+        raise BundleError(seal.problem)
+    catalog = Catalog(lint_errors=dict(model.lint_errors), digest=model.digest)
+    for doc in model.documents:
+        _add(catalog, doc.kind, doc)
+    catalog.markets.update(model.markets)
     return catalog
 
 
+def check_bundle(path: Path) -> Seal:
+    """Whether Gate.open would load the bundle on this host, and who signed it; a
+    BundleError when it is unreadable or malformed."""
+    return _load(Path(path))[1]
+
+
+def _load(path: Path) -> tuple[bundle_schema.BundleModel, Seal]:
+    """Read and check the shape first (BundleError naming the place), then the digest and,
+    with COMPLIANCE_BUNDLE_KEY set, the signature."""
+    from compliance.gate import signing
+
+    keys = signing.trusted_keys()  # first: a bad key is an error whatever the bundle holds
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"bundle {path} cannot be read: {exc}") from None
+    data, canonical = bundle_schema.parse(text, str(path))
+    model = bundle_schema.validate(data, canonical, str(path))
+    signature = data.get("signature")
+    key_id = signature["key_id"] if signature else None
+    if data["digest"] != _digest(data):
+        problem = "does not match its digest: it was edited after it was built; build it again"
+        return model, Seal(f"bundle {path} {problem}", key_id, False)
+    if keys is None:  # no key on this host: the digest alone, as before signing existed
+        return model, Seal(None, key_id, False)
+    problem = signing.problem(_signed_bytes(data), signature, keys)
+    return model, Seal(f"bundle {path} {problem}" if problem else None, key_id, not problem)
+
+
+def _signed_bytes(bundle: dict[str, Any]) -> bytes:
+    """Everything but the signature itself, created_at and digest included."""
+    return _canonical({k: v for k, v in bundle.items() if k != "signature"})
+
+
 def _digest(bundle: dict[str, Any]) -> str:
-    body = {k: v for k, v in bundle.items() if k not in ("digest", "created_at")}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    body = {k: v for k, v in bundle.items() if k not in ("digest", "created_at", "signature")}
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def _canonical(value: Any) -> bytes:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
