@@ -462,7 +462,7 @@ def segments(text: str | None, as_json: bool, udh: str) -> None:
 
 
 def _register_gate_commands() -> None:
-    from compliance.gate_cli import register
+    from compliance.gatecli import register
 
     register(cli)
 

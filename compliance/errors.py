@@ -7,7 +7,7 @@ class ComplianceError(Exception):
     """Base of every error the library raises on purpose."""
 
 
-class UsageError(ComplianceError):
+class UsageError(ComplianceError, ValueError):
     """The caller asked for something that cannot be done (a missing path, an unknown rule)."""
 
 

@@ -87,3 +87,34 @@ body: "Acme: sale today, code {{code}}. Reply STOP to opt out."
 variables:
   code: {example: SPRING, max_length: 8}
 """
+
+
+class Clock:
+    """A clock a test sets: Gate.open(..., clock=Clock(start)); clock.now = ...; clock.advance(...)."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        import datetime as dt
+
+        self.now = self.now + dt.timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    """Fix the system clock the gate and its commands read: frozen(datetime) sets it."""
+    from compliance.gate import model
+
+    clock = Clock(None)
+    monkeypatch.setattr(model, "system_clock", clock)
+
+    def set_to(now):
+        clock.now = now
+        return clock
+
+    return set_to

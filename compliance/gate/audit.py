@@ -1,9 +1,13 @@
 """The audit trail: an append-only, hash-chained table `audit_log`.
 
-Each entry's hash covers its own fields and the previous entry's hash, so changing, deleting,
-reordering or inserting an entry breaks the chain from there on. With COMPLIANCE_AUDIT_KEY set,
-each entry also carries an HMAC of its hash: rewriting the whole chain consistently then needs
-the key as well.
+Each entry's hash covers every column of the entry (but its own hash and signature) and the
+previous entry's hash, with each value encoded with its type (encode()), so that NULL, an empty
+string, a NUL character, an integer and a BLOB never hash alike. Changing, deleting, reordering
+or inserting an entry breaks the chain there. With COMPLIANCE_AUDIT_KEY set, each entry also
+carries an HMAC of its hash: rewriting the whole chain consistently then needs the key too.
+
+Entries that write rows of a covered table (schema.COVERED) hold a digest of those rows, and
+verify() checks every row against the entry it names; see verify.py.
 """
 
 from __future__ import annotations
@@ -12,10 +16,8 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
@@ -23,32 +25,101 @@ from compliance.gate.model import printable
 
 GENESIS = "0" * 64
 KEY_ENV = "COMPLIANCE_AUDIT_KEY"
-# Tables whose rows an audit entry vouches for: each row names its entry (audit_seq), and the
-# entry's data holds a digest of the rows it wrote ("rows": {table: digest}), so editing,
-# deleting or adding a row is found by verify like a change to the trail itself
-COVERED = {
-    "consent_events": (
-        "subject",
-        "channel",
-        "scope",
-        "action",
-        "source",
-        "at",
-        "at_us",
-        "capture_digest",
-        "evidence",
-    ),
-    "pauses": ("target_kind", "target", "paused", "reason", "by", "at"),
-}
+COLUMNS = (
+    "seq",
+    "at",
+    "at_us",
+    "kind",
+    "subject",
+    "outcome",
+    "purpose",
+    "channel",
+    "send_us",
+    "data",
+    "prev_hash",
+    "hash",
+    "mac",
+)
+INSERT = f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
-def rows_digest(rows: Iterable[tuple[Any, ...]]) -> str:
-    """The digest of a table's rows (values in COVERED order) that one entry wrote."""
+class EncodeError(TypeError):
+    """A value of a type the ledger never stores (a float, say)."""
+
+
+def encode(value: Any) -> str:
+    """A value with its type, self-delimiting: s<chars>:<text>, i<int>;, b<bytes>:<hex>, n for
+    NULL, f<repr>; for a float (which the ledger never writes, so it never matches)."""
+    kind = type(value)
+    if kind is str:
+        return f"s{len(value)}:{value}"
+    if value is None:
+        return "n"
+    if kind is int:
+        return f"i{value};"
+    if kind is bytes:
+        return f"b{len(value)}:{value.hex()}"
+    if kind is float:
+        return f"f{value!r};"
+    raise EncodeError(f"cannot encode a {kind.__name__}")
+
+
+def _digest(text: str) -> str:
+    # surrogatepass: text read back from a tampered file may hold lone surrogates; they must
+    # hash (differently from anything the gate wrote), not crash the check
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def row_text(row: Iterable[Any]) -> str:
+    return "".join(map(encode, row))
+
+
+def rows_digest(rows: Iterable[Iterable[Any]]) -> str:
+    """The digest of the rows one entry wrote: every column of each, in table order."""
     digest = hashlib.sha256()
     for row in rows:
-        text = "\x1f".join("\x00" if value is None else str(value) for value in row)
-        digest.update(text.encode("utf-8") + b"\x1e")
+        digest.update(row_text(row).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
+
+
+def _s(value: str | None) -> str:
+    return "n" if value is None else f"s{len(value)}:{value}"
+
+
+def _i(value: int | None) -> str:
+    return "n" if value is None else f"i{value};"
+
+
+def entry_hash(
+    prev: str,
+    seq: int,
+    at: str,
+    at_us: int,
+    kind: str,
+    subject: str | None,
+    outcome: str | None,
+    purpose: str | None,
+    channel: str | None,
+    send_us: int | None,
+    data: str,
+) -> str:
+    """The hash of an entry whose values have the types the gate writes (the fast path);
+    verify() falls back to encode() for anything else, which never matches."""
+    return _digest(
+        f"{_s(prev)}{_i(seq)}{_s(at)}{_i(at_us)}{_s(kind)}{_s(subject)}{_s(outcome)}"
+        f"{_s(purpose)}{_s(channel)}{_i(send_us)}{_s(data)}"
+    )
+
+
+def any_hash(values: tuple[Any, ...]) -> str:
+    """entry_hash of values read back from the file, whatever their types."""
+    return _digest(row_text(values))
+
+
+def legacy_hash(prev: str, seq: int, at: str, kind: str, subject: str | None, data: str) -> str:
+    """How ledgers before schema 3 hashed an entry: text joined, some columns left out."""
+    material = "\x1f".join((prev, str(seq), at, kind, subject or "", data))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 def audit_key() -> bytes | None:
@@ -56,13 +127,14 @@ def audit_key() -> bytes | None:
     return key.encode("utf-8") if key else None
 
 
-def entry_hash(prev: str, seq: int, at: str, kind: str, subject: str | None, data: str) -> str:
-    material = "\x1f".join((prev, str(seq), at, kind, subject or "", data))
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
-
-
 def mac(key: bytes, digest: str) -> str:
     return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def pseudonym(key: bytes, subject: str) -> str:
+    """How a pseudonymising ledger stores a subject: a keyed hash (the raw value then lives
+    only in the erasable `subjects` table)."""
+    return "h:" + hmac.new(key, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
 
 
 _CANONICAL = json.JSONEncoder(
@@ -87,24 +159,23 @@ def decision_text(
     not_before: str | None,
     outcome: str,
     reasons: list[str],
+    requested: str | None,
+    scheduled: str | None,
     template: str,
     to: str,
     warnings: list[str],
 ) -> str:
     """canonical() of a decision's data, written out directly: the gate writes one per send,
-    and this is a fifth of the time json.dumps takes (a test holds the two equal)."""
+    and this is a fifth of the time json.dumps takes (a test holds the two equal).
+    `scheduled` is the instant the send was judged at (the later of Send.at and the
+    decision), `requested` the Send.at the caller gave."""
     return (
         f'{{"catalog":{_text(catalog)},"channel":{_text(channel)},"market":{_text(market)},'
         f'"not_before":{_text(not_before)},"outcome":{_text(outcome)},'
-        f'"reasons":[{",".join(map(_encode_string, reasons))}],"template":{_text(template)},'
+        f'"reasons":[{",".join(map(_encode_string, reasons))}],"requested":{_text(requested)},'
+        f'"scheduled":{_text(scheduled)},"template":{_text(template)},'
         f'"to":{_text(to)},"warnings":[{",".join(map(_encode_string, warnings))}]}}'
     )
-
-
-INSERT = (
-    "INSERT INTO audit_log (seq, at, at_us, kind, subject, outcome, purpose, data, prev_hash,"
-    " hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 def tail_of(conn: sqlite3.Connection) -> tuple[int, str]:
@@ -123,17 +194,19 @@ def entry(
     data: dict[str, Any] | None,
     outcome: str | None = None,
     purpose: str | None = None,
+    channel: str | None = None,
+    send_us: int | None = None,
     key: bytes | None = None,
     text: str | None = None,
 ) -> tuple[tuple[Any, ...], tuple[int, str]]:
     """The row that follows `tail` (for INSERT), and the new tail (seq, hash); `text` is
-    canonical(data) when the caller has it already."""
+    canonical(data) when the caller has it already (and has made it printable)."""
     seq, prev = tail[0] + 1, tail[1]
-    if text is None:  # a caller that writes its own text has made it printable
-        text = printable(canonical(data))
+    if text is None:
+        text = printable(canonical(data or {}))
     if subject is not None and not subject.isascii():
         subject = printable(subject)
-    digest = entry_hash(prev, seq, at, kind, subject, text)
+    digest = entry_hash(prev, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, text)
     row = (
         seq,
         at,
@@ -142,167 +215,14 @@ def entry(
         subject,
         outcome,
         purpose,
+        channel,
+        send_us,
         text,
         prev,
         digest,
         mac(key, digest) if key else None,
     )
     return row, (seq, digest)
-
-
-def append(
-    conn: sqlite3.Connection,
-    *,
-    at: str,
-    at_us: int,
-    kind: str,
-    subject: str | None,
-    data: dict[str, Any],
-    outcome: str | None = None,
-    purpose: str | None = None,
-    key: bytes | None = None,
-    tail: tuple[int, str] | None = None,
-) -> tuple[int, str]:
-    """Append one entry inside the caller's write transaction; returns its (seq, hash), which
-    the caller may pass back as `tail` for the next append in the same transaction."""
-    row, tail = entry(
-        tail or tail_of(conn),
-        at=at,
-        at_us=at_us,
-        kind=kind,
-        subject=subject,
-        data=data,
-        outcome=outcome,
-        purpose=purpose,
-        key=key,
-    )
-    conn.execute(INSERT, row)
-    return tail
-
-
-@dataclass(frozen=True)
-class Verdict:
-    ok: bool
-    entries: int
-    first_bad: int | None = None
-    problem: str | None = None
-
-    def __str__(self) -> str:
-        if self.ok:
-            return f"audit trail intact: {self.entries:,} entries"
-        return f"audit trail broken at entry {self.first_bad}: {self.problem}"
-
-
-def verify(conn: sqlite3.Connection, key: bytes | None = None) -> Verdict:
-    """Recompute the chain, and the rows each entry vouches for (COVERED); the first entry
-    that does not match is named."""
-    prev = GENESIS
-    expected = 1
-    count = 0
-    rows = conn.execute(
-        "SELECT seq, at, kind, subject, data, prev_hash, hash, mac FROM audit_log ORDER BY seq"
-    )
-    tables = {name: _Rows(conn, name, columns) for name, columns in COVERED.items()}
-    next_named = _next_named(tables)  # the lowest entry a row of a covered table names
-    for seq, at, kind, subject, data, prev_hash, digest, signature in rows:
-        count += 1
-        if seq != expected:
-            return Verdict(
-                False,
-                count,
-                expected if seq > expected else seq,
-                f"sequence jumps from {expected - 1} to {seq} (an entry was deleted or inserted)",
-            )
-        if prev_hash != prev:
-            return Verdict(False, count, seq, "it does not follow the entry before it")
-        if entry_hash(prev, seq, at, kind, subject, data) != digest:
-            return Verdict(False, count, seq, "its content does not match its hash (edited)")
-        if key is not None and (
-            signature is None or not hmac.compare_digest(signature, mac(key, digest))
-        ):
-            return Verdict(
-                False,
-                count,
-                seq,
-                "its signature does not match the audit key "
-                "(the chain was rewritten, or the key differs)",
-            )
-        vouches = '"rows":' in data
-        if vouches or seq >= next_named:  # most entries (decisions) neither vouch nor are named
-            vouched = _vouched(data) if vouches else {}
-            for name, table in tables.items():
-                pending = table.pending
-                if name not in vouched and (pending is None or pending[0] > seq):
-                    continue  # this table has nothing to do with this entry
-                problem = table.check(seq, vouched.get(name))
-                if problem:
-                    return Verdict(False, count, problem[0], problem[1])
-            next_named = _next_named(tables)
-        prev = digest
-        expected += 1
-    for name, table in tables.items():
-        if table.pending is not None:
-            return Verdict(
-                False,
-                count,
-                table.pending[0],
-                f"a row of {name} names entry {table.pending[0]}, which is not in the trail",
-            )
-    return Verdict(True, count)
-
-
-_ROWS = re.compile(r'"rows":\{((?:"[a-z_]+":"[0-9a-f]{64}",?)+)\}')
-_PAIR = re.compile(r'"([a-z_]+)":"([0-9a-f]{64})"')
-
-
-def _vouched(data: str) -> dict[str, str]:
-    """The entry's "rows" digests. Read with a pattern when the text holds one such object
-    (a JSON string cannot hold an unescaped quote, so only an object can), else parsed
-    whole: the evidence a grant records may itself hold a "rows" key."""
-    found = _ROWS.findall(data)
-    if len(found) == 1 and data.count('"rows":') == 1:
-        return dict(_PAIR.findall(found[0]))
-    rows = json.loads(data).get("rows", {})
-    return rows if isinstance(rows, dict) else {}
-
-
-def _next_named(tables: dict[str, _Rows]) -> float:
-    return min((t.pending[0] for t in tables.values() if t.pending is not None), default=INF)
-
-
-INF = float("inf")
-
-
-class _Rows:
-    """A covered table's rows in audit_seq order, consumed alongside the trail. SQLite writes
-    each row as the text rows_digest() hashes, so that Python only feeds the digest."""
-
-    def __init__(self, conn: sqlite3.Connection, name: str, columns: tuple[str, ...]) -> None:
-        self.name = name
-        text = " || char(31) || ".join(f"COALESCE(CAST({c} AS TEXT), char(0))" for c in columns)
-        # rows are written in audit_seq order, so id order is audit_seq order; a row moved
-        # out of it is reported as not matching its entry
-        self.cursor = conn.execute(f"SELECT audit_seq, {text} FROM {name} ORDER BY id")
-        self.pending: tuple[Any, ...] | None = next(self.cursor, None)
-
-    def check(self, seq: int, digest: str | None) -> tuple[int, str] | None:
-        """Consume the rows that name entry `seq`: None when they are the ones it vouches
-        for, else (the first bad entry, why)."""
-        if digest is None and (self.pending is None or self.pending[0] > seq):
-            return None  # the common case: an entry that wrote no rows, and none name it
-        found = 0
-        hashed = hashlib.sha256()
-        while self.pending is not None and self.pending[0] <= seq:
-            if self.pending[0] < seq:  # out of order: added after its entry's own rows
-                return self.pending[0], f"it vouches for no such {self.name} row, yet one names it"
-            hashed.update(self.pending[1].encode("utf-8") + b"\x1e")
-            found += 1
-            self.pending = next(self.cursor, None)
-        if digest is None:
-            return seq, f"it vouches for no {self.name} rows, but {found} name it"
-        if hashed.hexdigest() != digest:
-            return seq, f"its {self.name} rows were edited, deleted or added"
-        return None
 
 
 EXPORTED = (
@@ -312,6 +232,8 @@ EXPORTED = (
     "subject",
     "outcome",
     "purpose",
+    "channel",
+    "send_us",
     "data",
     "prev_hash",
     "hash",
@@ -323,10 +245,13 @@ def export(
     conn: sqlite3.Connection, since_us: int | None = None, until_us: int | None = None
 ) -> Iterator[dict[str, Any]]:
     """Entries in order, one at a time (sqlite-utils streams the rows as dicts): memory does
-    not grow with the trail. `mac` is the entry's HMAC with COMPLIANCE_AUDIT_KEY, or None."""
+    not grow with the trail. `mac` is the entry's HMAC with COMPLIANCE_AUDIT_KEY, or None.
+    Ledgers before schema 3 have no channel or send_us columns: those are None."""
     import sqlite_utils
 
-    sql = f"SELECT {', '.join(EXPORTED)} FROM audit_log"
+    have = {row[1] for row in conn.execute("PRAGMA table_info(audit_log)")}
+    names = [name if name in have else f"NULL AS {name}" for name in EXPORTED]
+    sql = f"SELECT {', '.join(names)} FROM audit_log"
     clauses, args = [], []
     if since_us is not None:
         clauses.append("at_us >= ?")

@@ -31,10 +31,25 @@ class Catalog:
 
 
 def from_repo(repo: Path) -> Catalog:
-    """Lint the repo and keep what the gate needs."""
+    """Lint the repo and keep what the gate needs. The folder given is the repo: its own
+    compliance.yaml is used, and a folder that does not exist or holds no documents is an
+    error (never the folder above it, which a mistyped path would otherwise pick)."""
+    from compliance.config import CONFIG_NAMES, Config, load_config
     from compliance.engine import lint
+    from compliance.errors import UsageError
 
-    result = lint([repo], cwd=repo)
+    repo = Path(repo)
+    if not repo.exists():
+        raise UsageError(f"template repo {repo} does not exist")
+    if not repo.is_dir():
+        raise UsageError(f"template repo {repo} is not a folder")
+    own = next((repo / name for name in CONFIG_NAMES if (repo / name).is_file()), None)
+    config = load_config(own, repo, repo) if own else Config(root=repo.absolute())
+    result = lint([repo], cwd=repo, config=config)
+    if not any(doc.id for doc in result.index.documents):
+        raise UsageError(
+            f"template repo {repo} holds no templates, senders or consent scopes: check the path"
+        )
     catalog = Catalog(markets={c: m.parameters for c, m in result.packs.markets.items()})
     seen: set[str] = set()
     for finding in result.findings:

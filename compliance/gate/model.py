@@ -26,6 +26,9 @@ SENDER_UNREGISTERED = "sender.unregistered"
 RECIPIENT_INVALID = "recipient.invalid"
 PAUSED = "paused"
 LEDGER_ERROR = "ledger.error"
+SEND_CHANNEL = "send.channel"  # Send.channel is not the template's channel
+SEND_HORIZON = "send.horizon"  # Send.at further ahead than the gate's horizon
+SEND_INVALID = "send.invalid"  # a Send check_many could not read (the rest are answered)
 CODES = (
     CONSENT_MISSING,
     CONSENT_REVOKED,
@@ -44,6 +47,9 @@ CODES = (
     RECIPIENT_INVALID,
     PAUSED,
     LEDGER_ERROR,
+    SEND_CHANNEL,
+    SEND_HORIZON,
+    SEND_INVALID,
 )
 
 
@@ -51,10 +57,13 @@ class NaiveDatetimeError(ValueError):
     """A datetime without a time zone: the gate never guesses one."""
 
 
-def aware(value: dt.datetime | None, name: str = "at") -> dt.datetime:
-    """`value` in UTC; now when None; a naive datetime is refused."""
-    if value is None:
-        return dt.datetime.now(dt.timezone.utc)
+def system_clock() -> dt.datetime:
+    """The default clock: the only place the gate reads the system's time."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def aware(value: dt.datetime, name: str = "at") -> dt.datetime:
+    """`value` in UTC; a naive datetime is refused."""
     if not isinstance(value, dt.datetime):
         raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -72,6 +81,17 @@ def aware(value: dt.datetime | None, name: str = "at") -> dt.datetime:
             "gate works with"
         )
     return utc
+
+
+def text_arg(value: object, name: str, *, optional: bool = False) -> str | None:
+    """A string argument, or TypeError naming it (None passes where it is optional)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} is empty")
+    return value
 
 
 # instants the gate accepts: wide enough for any record, narrow enough that a week of window

@@ -74,8 +74,8 @@ class InvalidRecipient(ValueError):
 
 
 class Recipient:
-    """A normalised recipient: `subject` is the ledger's key (an E.164 number or a lower-cased
-    email address); `market` the number's country (ISO 3166-1 alpha-2; None for email);
+    """A normalised recipient: `subject` is the ledger's key (an E.164 number or an email
+    address in lower case); `market` the number's country (ISO 3166-1 alpha-2; None for email);
     `timezones` the IANA zones the number may be in; `region` its ISO 3166-2 subdivision
     where the numbering plan tells it (US-FL), else None."""
 
@@ -167,8 +167,9 @@ def parse(value: str, channel: str | None = None) -> Recipient:
     if channel == "email" or ("@" in value and not value.startswith("+")):
         if not _EMAIL.match(value):
             raise InvalidRecipient(f"{value!r} is not an email address")
-        local, _, domain = value.rpartition("@")
-        return Recipient(f"{local}@{domain.lower()}", None)
+        # compared case-insensitively for consent, opt-outs and lists: Bob.Smith@Example.com
+        # who unsubscribed is bob.smith@example.com too
+        return Recipient(value.lower(), None)
     return _phone(value)
 
 

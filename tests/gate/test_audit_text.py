@@ -21,6 +21,8 @@ codes = st.lists(text, max_size=4)
     not_before=maybe,
     outcome=text,
     reasons=codes,
+    requested=maybe,
+    scheduled=maybe,
     template=text,
     to=text,
     warnings=codes,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from compliance import Gate, Send
 from compliance.gate.catalog import from_repo
 from compliance.gate.ledger import Ledger
-from tests.conftest import Repo
+from tests.conftest import Clock, Repo
 from tests.gate.test_gate import IMPLIED, SALE, SCOPE, SENDER, SHIPPED
 
 UTC = dt.timezone.utc
@@ -26,6 +26,8 @@ NUMBERS = (
     "+12125550123",  # New York
     "+16475550123",  # Toronto: not a US number
     "+15555550123",  # not a valid number
+    "+13055550125",  # Miami, with nothing but consent on record
+    "+14155550124",  # San Francisco, the same
 )
 TEMPLATES = ("sale", "shipped", "implied-sale", "draft", "nope")
 INSTANTS = [
@@ -55,10 +57,18 @@ def catalog(tmp_path_factory):
     return from_repo(repo.path)
 
 
+def gate_at(catalog, path: Path) -> Gate:
+    return Gate(catalog, Ledger(path, create=True, clock=Clock(START - dt.timedelta(days=2))))
+
+
 def setup(gate: Gate) -> None:
-    """The same history in every ledger: grants, a revoke, a STOP, a doubtful reply, lists."""
+    """The same history in every ledger: grants, a revoke, a STOP, a doubtful reply, lists,
+    each recorded when it happens; then the clock stands before the sends (which are judged at
+    their own instants, up to three days on)."""
     day = dt.timedelta(days=1)
-    for number in NUMBERS[:4]:
+    clock = gate._db.clock
+    clock.now = START + 3 * day
+    for number in (*NUMBERS[:4], *NUMBERS[6:]):
         gate.ledger.grant(
             subject=number, channel="sms", scope="sms-offers", source="web", at=START - day
         )
@@ -70,10 +80,9 @@ def setup(gate: Gate) -> None:
     )
     gate.ledger.inbound(subject=NUMBERS[3], text="STOP", channel="sms", at=START + 2 * day)
     gate.ledger.inbound(subject=NUMBERS[2], text="stop? who", channel="sms", at=START + day)
-    gate._db.import_dnc(
-        "internal", [(NUMBERS[4], None)], registry_market=None, checked_at=None, at=START
-    )
-    gate._db.import_reassigned([(NUMBERS[0], START + 2 * day)], at=START)
+    gate.ledger.import_dnc("internal", [NUMBERS[4]])
+    gate.ledger.import_reassigned([(NUMBERS[0], START + 2 * day)])
+    clock.now = START - dt.timedelta(hours=1)
 
 
 sends = st.lists(
@@ -98,13 +107,13 @@ sends = st.lists(
 @given(batch=sends, cuts=st.lists(st.integers(1, 25), min_size=1, max_size=5))
 def test_check_many_answers_as_check_does(catalog, batch, cuts):
     with tempfile.TemporaryDirectory() as tmp:
-        one, many = (Gate(catalog, Ledger(Path(tmp) / f"{name}.db")) for name in ("one", "many"))
+        one, many = (gate_at(catalog, Path(tmp) / f"{name}.db") for name in ("one", "many"))
         try:
             setup(one)
             setup(many)
             expected = []
             for send in batch:
-                one._windows.clear()  # the reference works every window out afresh
+                one.rules._windows.clear()  # the reference works every window out afresh
                 expected.append(one.check(send))
             got, i, k = [], 0, 0
             while i < len(batch):  # the batch cut into chunks of the drawn sizes
@@ -123,16 +132,14 @@ def test_check_many_answers_as_check_does(catalog, batch, cuts):
 
 
 def test_sends_of_one_minute_keep_their_own_time_zones(catalog, tmp_path):
-    gate = Gate(catalog, Ledger(tmp_path / "ledger.db"))
+    gate = gate_at(catalog, tmp_path / "ledger.db")
     setup(gate)
     noon_miami = START + dt.timedelta(hours=7)  # 17:00 UTC: 02:00 in Tokyo
-    for number in NUMBERS[:2]:
-        gate.ledger.grant(subject=number, channel="sms", scope="sms-offers", source="web", at=START)
     batch = [
-        Send(to=NUMBERS[0], template="sale", at=noon_miami, timezone="Asia/Tokyo"),
-        Send(to=NUMBERS[1], template="sale", at=noon_miami),
+        Send(to=NUMBERS[6], template="sale", at=noon_miami, timezone="Asia/Tokyo"),
+        Send(to=NUMBERS[6], template="sale", at=noon_miami),
         Send(
-            to=NUMBERS[1],
+            to=NUMBERS[6],
             template="sale",
             at=noon_miami + dt.timedelta(seconds=30),
             timezone="Asia/Tokyo",
@@ -156,13 +163,13 @@ def test_a_large_batch_answers_as_check_does(catalog, tmp_path):
         )
         for _ in range(537)
     ]
-    one, many = (Gate(catalog, Ledger(tmp_path / f"{name}.db")) for name in ("one", "many"))
+    one, many = (gate_at(catalog, tmp_path / f"{name}.db") for name in ("one", "many"))
     try:
         setup(one)
         setup(many)
         expected = []
         for send in batch:
-            one._windows.clear()
+            one.rules._windows.clear()
             expected.append(one.check(send))
         got = many.check_many(batch)
         assert [(d.outcome, d.reasons, d.not_before) for d in got] == [

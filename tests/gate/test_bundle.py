@@ -119,7 +119,7 @@ def test_keygen_prints_a_labelled_pair_that_round_trips(cli, pairs, catalog, tmp
     assert run.code == 0 and f"signed by key {_key_id(pair)}" in run.out
     monkeypatch.delenv(SIGN)
     monkeypatch.setenv(TRUST, pair[TRUST])
-    gate = Gate.open(bundle=bundle, ledger=tmp_path / "l.db")
+    gate = Gate.open(bundle=bundle, ledger=tmp_path / "l.db", create=True)
     assert set(gate.catalog.templates) == set(catalog.templates)
     assert gate.catalog.digest == catalog.digest  # the digest the audit records is unchanged
     run = cli(["bundle", "verify", str(bundle)])

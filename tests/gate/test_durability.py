@@ -81,7 +81,7 @@ def _checker(bundle: str, ledger: str, worker: int, go, results) -> None:
     """CHECKS marketing sends to the pool; reports (id, outcome, subject, reasons) of each."""
     from compliance import Gate, Send
 
-    gate = Gate.open(bundle=bundle, ledger=ledger)
+    gate = Gate.open(bundle=bundle, ledger=ledger, clock=lambda: AT)
     _warm()
     rng = random.Random(1000 + worker)
     go.wait(60)
@@ -101,7 +101,7 @@ def _consenter(bundle: str, ledger: str, go, stop, results) -> None:
     subject) of each change."""
     from compliance import Gate
 
-    gate = Gate.open(bundle=bundle, ledger=ledger)
+    gate = Gate.open(bundle=bundle, ledger=ledger, clock=lambda: AT)
     _warm()
     rng = random.Random(7)
     go.wait(60)
@@ -122,7 +122,7 @@ def _consenter(bundle: str, ledger: str, go, stop, results) -> None:
 
 def test_four_checkers_and_a_consent_writer_see_committed_consent(tmp_path, bundle):
     ledger = str(tmp_path / "shared.db")
-    Ledger(ledger).close()  # create the schema once, as a deployment would
+    Ledger(ledger, create=True).close()  # create the ledger once, as a deployment would
     ctx = multiprocessing.get_context("spawn")
     go, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
     checkers = [
@@ -199,13 +199,15 @@ def test_four_checkers_and_a_consent_writer_see_committed_consent(tmp_path, bund
             SCOPE,
         ), seq
     assert sorted(events) == sorted((s, a, subj, "sms", SCOPE) for s, a, subj in changes)
-    assert len(trail) == len(ids) + len(changes)
+    assert len(trail) == len(ids) + len(changes) + 1  # and the ledger.init entry
 
     # replay in seq order: each decision answers the consent committed before it
     state: dict[str, str] = {}  # subject -> latest consent action for the scope on sms
     seen = {"allow": 0, "consent.revoked": 0, "consent.missing": 0}
     for seq in sorted(trail):
         kind, subject, outcome, data = trail[seq]
+        if kind == "ledger.init":
+            continue
         if kind in ("consent.grant", "consent.revoke"):
             if data["channel"] == "sms" and data["scope"] in (SCOPE, None):
                 state[subject] = kind.split(".")[1]
@@ -245,7 +247,9 @@ def _burst(bundle: str, ledger: str, seed: int, out: str, go) -> None:
     os.dup2(fd, 1)  # stdout, at the descriptor: what a killed process wrote is in the file
     os.close(fd)
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 (the process never exits)
-    gate = Gate.open(bundle=bundle, ledger=ledger)  # its own connection, opened after the fork
+    # its own connection, opened after the fork
+    gate = Gate.open(bundle=bundle, ledger=ledger, clock=lambda: AT)
+    step = iter(range(seed * 10**6, (seed + 1) * 10**6))  # each event at its own instant
     rng = random.Random(seed)
     pool = [f"+1{area}555{n:04d}" for area in ("415", "650", "213") for n in range(200, 240)]
 
@@ -259,7 +263,11 @@ def _burst(bundle: str, ledger: str, seed: int, out: str, go) -> None:
     while True:
         who = rng.choice(pool)
         seq = gate.ledger.grant(
-            subject=who, channel="sms", scope=SCOPE, source="burst", at=CONSENT_FROM
+            subject=who,
+            channel="sms",
+            scope=SCOPE,
+            source="burst",
+            at=CONSENT_FROM + dt.timedelta(microseconds=next(step)),
         )
         print("g", seq, flush=True)
         allowed([gate.check(Send(to=who, template=TEMPLATE, at=AT))])
@@ -272,7 +280,7 @@ def _burst(bundle: str, ledger: str, seed: int, out: str, go) -> None:
                 channel="sms",
                 scope=SCOPE,
                 source="burst",
-                at=CONSENT_FROM,
+                at=CONSENT_FROM + dt.timedelta(microseconds=next(step)),
             )
             print("r", seq, flush=True)
 
@@ -308,7 +316,7 @@ def test_sigkill_during_bursts_loses_nothing_that_was_returned(tmp_path, bundle)
     from compliance.gate.recipient import parse
 
     ledger = str(tmp_path / "killed.db")
-    Ledger(ledger).close()
+    Ledger(ledger, create=True).close()
     parse(POOL[0], "sms")  # the children inherit the loaded modules and number metadata
     ctx = multiprocessing.get_context("fork")
     rng = random.Random(20261126)

@@ -22,9 +22,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)
 
 def build_trail(path: Path, entries: int) -> None:
     """A ledger whose trail holds `entries` decisions, chained as the gate chains them."""
-    ledger = Ledger(path)
+    ledger = Ledger(path, create=True)
     with ledger.write() as conn:
-        tail = (0, audit.GENESIS)
+        tail = audit.tail_of(conn)  # after the ledger.init entry
 
         def rows():
             nonlocal tail
@@ -46,6 +46,8 @@ def build_trail(path: Path, entries: int) -> None:
                         not_before=None,
                         outcome="allow",
                         reasons=[],
+                        requested=None,
+                        scheduled="2026-09-21T00:00:00+00:00",
                         template="10dlc-weekend-sale",
                         to=f"+1415555{i % 10_000:04d}",
                         warnings=[],
@@ -95,7 +97,9 @@ def test_export_memory_does_not_grow_with_the_trail(tmp_path):
         assert large_peak - small_peak < 8 * 1024, (fmt, small_peak, large_peak)
         with out.open(encoding="utf-8") as handle:
             lines = sum(1 for _ in handle)
-        assert lines == 200_000 + (1 if fmt == "csv" else 0)
+        assert lines == 200_001 + (1 if fmt == "csv" else 0)
     with (tmp_path / "large.jsonl").open(encoding="utf-8") as handle:
+        opening = json.loads(handle.readline())
         first = json.loads(handle.readline())
-    assert first["seq"] == 1 and first["data"]["outcome"] == "allow"
+    assert opening["kind"] == "ledger.init"
+    assert first["seq"] == 2 and first["data"]["outcome"] == "allow"

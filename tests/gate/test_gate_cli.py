@@ -2,37 +2,45 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import shutil
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 US = str(ROOT / "examples" / "us")
 TO = "+14155550123"
 AT = "2026-11-26T18:00:00Z"  # 10:00 in San Francisco
+NOW = dt.datetime(2026, 11, 26, 17, 0, tzinfo=dt.timezone.utc)
 
 
-def test_check_grant_and_audit_round_trip(cli, tmp_path):
-    ledger = ["--ledger", str(tmp_path / "l.db"), "--repo", US]
+@pytest.fixture(autouse=True)
+def _clock(frozen):
+    frozen(NOW)
+
+
+@pytest.fixture
+def db(cli, tmp_path) -> Path:
+    path = tmp_path / "l.db"
+    run = cli(["ledger", "init", "--ledger", str(path)])
+    assert run.code == 0 and "created ledger" in run.out
+    return path
+
+
+def test_check_grant_and_audit_round_trip(cli, db):
+    ledger = ["--ledger", str(db), "--repo", US]
     run = cli(["check", "--to", TO, "--template", "10dlc-weekend-sale", "--at", AT, *ledger])
     assert run.code == 1
     assert json.loads(run.out)["reasons"][0]["code"] == "consent.missing"
     run = cli(
         [
-            "consent",
-            "grant",
-            "--subject",
-            TO,
-            "--channel",
-            "sms",
-            "--scope",
-            "us-sms-offers",
-            "--source",
-            "web-checkout",
-            "--at",
-            "2026-11-25T18:00:00Z",
-            "--evidence",
-            '{"ip": "198.51.100.7"}',
-            *ledger,
+            "consent", "grant", "--subject", TO, "--channel", "sms", "--scope", "us-sms-offers",
+            "--source", "web-checkout", "--at", "2026-11-25T18:00:00Z",
+            "--evidence", '{"ip": "198.51.100.7"}', *ledger,
         ]
     )
     assert run.code == 0 and "granted" in run.out
@@ -40,101 +48,199 @@ def test_check_grant_and_audit_round_trip(cli, tmp_path):
     assert run.code == 0 and json.loads(run.out)["outcome"] == "allow"
     run = cli(
         [
-            "consent",
-            "inbound",
-            "--subject",
-            TO,
-            "--text",
-            "STOP",
-            "--sender",
-            "trailhead-10dlc",
-            "--at",
-            AT,
+            "consent", "inbound", "--subject", TO, "--text", "STOP", "--sender", "trailhead-10dlc",
             *ledger,
         ]
     )
     assert json.loads(run.out)["action"] == "opt_out"
-    run = cli(["consent", "show", TO, "--ledger", str(tmp_path / "l.db")])
+    # the STOP came in after the send was decided; a send for the same time decided now is not
+    run = cli(["check", "--to", TO, "--template", "10dlc-weekend-sale", "--at", AT, *ledger])
+    assert run.code == 1 and json.loads(run.out)["reasons"][0]["code"] == "consent.revoked"
+    run = cli(["consent", "show", TO, "--ledger", str(db)])
     assert [json.loads(line)["action"] for line in run.out.splitlines()] == ["grant", "revoke"]
-    run = cli(["audit", "verify", "--ledger", str(tmp_path / "l.db")])
-    assert run.code == 0 and "intact: 4 entries" in run.out
-    out = tmp_path / "trail.jsonl"
-    cli(["audit", "export", "--ledger", str(tmp_path / "l.db"), "-o", str(out)])
+    run = cli(["audit", "verify", "--ledger", str(db)])
+    assert run.code == 0 and "intact: 6 entries" in run.out
+    out = db.parent / "trail.jsonl"
+    cli(["audit", "export", "--ledger", str(db), "-o", str(out)])
     kinds = [json.loads(line)["kind"] for line in out.read_text().splitlines()]
-    assert kinds == ["decision", "consent.grant", "decision", "inbound"]
+    assert kinds == ["ledger.init", "decision", "consent.grant", "decision", "inbound", "decision"]
 
 
-def test_bad_input_is_a_usage_error_and_writes_nothing(cli, tmp_path):
-    ledger = ["--ledger", str(tmp_path / "l.db"), "--repo", US]
-    for args in (
-        ["--scope", "nope", "--at", AT],
-        ["--scope", "us-sms-offers", "--at", "2026-11-26T18:00:00"],
-    ):
-        run = cli(
-            [
-                "consent",
-                "grant",
-                "--subject",
-                TO,
-                "--channel",
-                "sms",
-                "--source",
-                "x",
-                *args,
-                *ledger,
-            ]
-        )
-        assert run.code == 2, run.err
-    assert "intact: 0 entries" in cli(["audit", "verify", "--ledger", str(tmp_path / "l.db")]).out
+def test_no_command_but_ledger_init_creates_a_ledger(cli, tmp_path):
+    missing = tmp_path / "typo.db"
+    commands = [
+        ["check", "--to", TO, "--template", "10dlc-weekend-sale", "--repo", US],
+        ["consent", "grant", "--subject", TO, "--channel", "sms", "--scope", "us-sms-offers",
+         "--source", "x", "--repo", US],
+        ["consent", "show", TO],
+        ["consent", "reviews"],
+        ["pause", "--template", "10dlc-weekend-sale", "--reason", "r", "--by", "b", "--repo", US],
+        ["audit", "verify"],
+        ["audit", "export"],
+    ]
+    for args in commands:
+        run = cli([*args, "--ledger", str(missing)])
+        assert run.code == 2, (args, run)
+        assert "compliance ledger init" in run.err or "there is no ledger" in run.err, run.err
+        assert "Usage:" not in run.err and "Traceback" not in run.err
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")  # a zero-byte file is not a ledger either
+    run = cli(["check", "--to", TO, "--template", "10dlc-weekend-sale", "--repo", US, "--ledger", str(empty)])
+    assert run.code == 2 and "empty file" in run.err
+    for args in commands:  # and every command's help says so
+        words = [a for a in args[:2] if not a.startswith("-")]
+        assert "Never created here" in " ".join(cli([*words, "--help"]).out.split()), words
+    assert "Created if missing" in " ".join(cli(["ledger", "init", "--help"]).out.split())
 
 
-def test_dnc_import_reports_bad_rows_and_imports_nothing(cli, tmp_path):
+def test_commands_find_the_repo_and_its_ledger_from_a_subfolder(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPLIANCE_DB", raising=False)
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo)
+    assert cli(["ledger", "init"], cwd=repo).code == 0
+    assert (repo / ".compliance" / "ledger.db").is_file()
+    args = ["consent", "inbound", "--subject", TO, "--text", "STOP"]
+    assert cli(args, cwd=repo).code == 0
+    run = cli(["check", "--to", TO, "--template", "10dlc-order-shipped"], cwd=repo / "templates" / "clean")
+    assert json.loads(run.out)["reasons"][0]["code"] == "consent.revoked"  # the same ledger
+    assert not (repo / "templates" / "clean" / ".compliance").exists()
+    # outside any template repo: said so, nothing read or made
+    run = cli(["check", "--to", TO, "--template", "10dlc-order-shipped"], cwd=tmp_path)
+    assert run.code == 2 and "no template repo found" in run.err
+    run = cli(["check", "--to", TO, "--template", "x", "--repo", str(tmp_path / "nope")], cwd=repo)
+    assert run.code == 2 and "does not exist" in run.err
+
+
+def test_bad_input_is_exit_2_in_our_words_and_writes_nothing(cli, db):
+    ledger = ["--ledger", str(db), "--repo", US]
+    grant = ["consent", "grant", "--subject", TO, "--channel", "sms", "--source", "x"]
+    cases = [
+        ([*grant, "--scope", "us-sms-offer"], "did you mean 'us-sms-offers'"),
+        ([*grant, "--scope", "us-sms-offers", "--at", "2026-11-26T18:00:00"], "has no offset"),
+        ([*grant, "--scope", "us-sms-offers", "--at", "tomorrow"], "not an ISO 8601 time"),
+        ([*grant, "--scope", "us-sms-offers", "--at", "9999-01-01T00:00:00Z"], "outside the years"),
+        (["consent", "grant", "--subject", TO, "--channel", "fax", "--source", "x", "--scope", "us-sms-offers"], "unknown channel"),
+        (["consent", "grant", "--subject", TO, "--channel", "email", "--source", "x", "--scope", "us-sms-offers"], "not an email address"),
+        ([*grant, "--scope", "us-sms-offers", "--evidence", "[1]"], "JSON object"),
+        (["check", "--to", TO, "--template", "10dlc-weekend-sale", "--channel", "fax"], "not a channel"),
+        (["check", "--to", TO, "--template", "10dlc-weekend-sale", "--timezone", "Europe/Pariss"], "IANA"),
+        (["pause", "--template", "10dlc-weekend-sal", "--reason", "r", "--by", "b"], "did you mean '10dlc-weekend-sale'"),
+        (["pause", "--market", "ZZ", "--reason", "r", "--by", "b"], "no market 'ZZ'"),
+        (["resume", "--template", "10dlc-weekend-sale", "--reason", "r", "--by", "b"], "is not paused"),
+        (["pause", "--reason", "r", "--by", "b"], "exactly one"),
+    ]
+    for args, said in cases:
+        run = cli([*args, *ledger])
+        assert run.code == 2, (args, run)
+        assert said in run.err, (args, run.err)
+        assert "Usage:" not in run.err and "internal error" not in run.err, run.err
+    assert "intact: 1 entries" in cli(["audit", "verify", "--ledger", str(db)]).out
+
+
+def test_dnc_import_reports_bad_rows_and_imports_nothing(cli, db, tmp_path):
     good = tmp_path / "list.csv"
-    good.write_text("number,added_at\n+14155550123,2026-01-01\n+13055550123,\n")
+    good.write_text("number,added_at\n+14155550123,2026-01-01\n+13055550123,\nCarol@Example.com,\n")
     bad = tmp_path / "bad.csv"
     bad.write_text("+14155550123\nnot-a-number\n")
-    ledger = ["--ledger", str(tmp_path / "l.db")]
+    ledger = ["--ledger", str(db)]
     run = cli(["dnc", "import", "internal", str(bad), *ledger])
-    assert run.code == 2 and "line 2" in run.err
+    assert run.code == 2 and "line 2" in run.err and "Usage:" not in run.err
+    run = cli(["dnc", "import", "us", str(good), "--registry", "--market", "US", *ledger])
+    assert run.code == 2 and "line 4" in run.err and "registry lists numbers" in run.err
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("number\n+14155550123\n+1415555012\xe9\n".encode("latin-1"))
+    run = cli(["dnc", "import", "internal", str(latin1), *ledger])
+    assert run.code == 2 and "line 3 is not UTF-8" in run.err
     run = cli(["dnc", "import", "internal", str(good), *ledger])
-    assert run.code == 0 and "imported 2 number(s)" in run.out
-    run = cli(
-        [
-            "check",
-            "--to",
-            "+13055550123",
-            "--template",
-            "10dlc-weekend-sale",
-            "--at",
-            AT,
-            "--repo",
-            US,
-            *ledger,
-        ]
-    )
+    assert run.code == 0 and "imported 3 entries" in run.out
+    check = ["check", "--template", "10dlc-weekend-sale", "--at", AT, "--repo", US, *ledger]
+    run = cli(["check", "--to", "+13055550123", *check[1:]])
     assert "dnc.listed" in [r["code"] for r in json.loads(run.out)["reasons"]]
+    assert cli(["audit", "verify", *ledger]).code == 0
 
 
-def test_pause_resume_and_bundle(cli, tmp_path):
+def test_consent_import_checks_every_row_first(cli, db, tmp_path):
+    ledger = ["--ledger", str(db), "--repo", US]
+    csv_file = tmp_path / "consents.csv"
+    csv_file.write_text(
+        "subject,channel,scope,action,source,at\n"
+        f"{TO},sms,us-sms-offers,grant,web,2026-11-20T10:00:00Z\n"
+        f"{TO},sms,us-sms-offer,grant,web,2026-11-20T10:00:00Z\n"
+        f"{TO},sms,,revoke,call,2026-11-21\n"
+    )
+    run = cli(["consent", "import", str(csv_file), *ledger])
+    assert run.code == 2 and "line 3" in run.err and "did you mean" in run.err
+    assert "line 4" in run.err and "no offset" in run.err
+    csv_file.write_text("subject,channel\n+14155550123,sms\n")
+    run = cli(["consent", "import", str(csv_file), *ledger])
+    assert run.code == 2 and "header needs" in run.err
+    assert "intact: 1 entries" in cli(["audit", "verify", "--ledger", str(db)]).out
+
+
+def test_csv_export_neutralises_formulas_and_an_unwritable_output_is_said(cli, db, tmp_path):
+    ledger = ["--ledger", str(db)]
+    cli(["consent", "revoke", "--subject", "=HYPERLINK(1)@evil.example", "--channel", "email",
+         "--source", "=HYPERLINK(\"http://x\")", "--repo", US, *ledger])
+    out = tmp_path / "trail.csv"
+    assert cli(["audit", "export", "--format", "csv", "-o", str(out), *ledger]).code == 0
+    text = out.read_text()
+    assert "'=hyperlink(1)@evil.example" in text
+    assert ",=" not in text and "\n=" not in text
+    run = cli(["audit", "export", "-o", str(tmp_path / "no" / "such" / "dir" / "x.csv"), *ledger])
+    assert run.code == 2 and "cannot write -o" in run.err
+
+
+def test_verify_and_export_work_on_a_read_only_copy(cli, db, tmp_path):
+    ledger = ["--ledger", str(db), "--repo", US]
+    cli(["consent", "grant", "--subject", TO, "--channel", "sms", "--scope", "us-sms-offers",
+         "--source", "web", *ledger])
+    copy = tmp_path / "auditor"
+    copy.mkdir()
+    for name in os.listdir(db.parent):
+        if name.startswith(db.name):
+            shutil.copy(db.parent / name, copy / name)
+    for path in [*copy.iterdir(), copy]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        run = cli(["audit", "verify", "--ledger", str(copy / db.name)])
+        assert run.code == 0 and "intact: 2 entries" in run.out, run
+        run = cli(["audit", "export", "--ledger", str(copy / db.name)])
+        assert run.code == 0 and len(run.out.splitlines()) == 2
+    finally:
+        for path in [copy, *copy.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_verify_says_what_it_did_not_check(cli, db, monkeypatch):
+    run = cli(["audit", "verify", "--ledger", str(db)])
+    assert "not signed" in run.out
+    signed = db.parent / "signed.db"
+    monkeypatch.setenv("COMPLIANCE_AUDIT_KEY", "k")
+    cli(["ledger", "init", "--ledger", str(signed)])
+    monkeypatch.delenv("COMPLIANCE_AUDIT_KEY")
+    run = cli(["audit", "verify", "--json", "--ledger", str(signed)])
+    verdict = json.loads(run.out)
+    assert verdict["ok"] and verdict["signed"] == 1 and not verdict["signatures_checked"]
+    assert any("NOT checked" in note for note in verdict["notes"])
+
+
+def test_a_dropped_table_is_a_broken_trail_not_an_internal_error(cli, db):
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE reviews")
+    conn.commit()
+    conn.close()
+    run = cli(["audit", "verify", "--ledger", str(db)])
+    assert run.code == 1 and "table 'reviews' is missing" in run.out
+
+
+def test_pause_resume_and_bundle(cli, db, tmp_path):
     bundle = tmp_path / "bundle.json"
     run = cli(["bundle", "-o", str(bundle), "--repo", US])
     assert run.code == 0 and "template(s) with lint errors" in run.out
-    ledger = ["--ledger", str(tmp_path / "l.db"), "--bundle", str(bundle)]
-    assert (
-        cli(
-            [
-                "pause",
-                "--template",
-                "10dlc-order-shipped",
-                "--reason",
-                "copy review",
-                "--by",
-                "jane@example.com",
-                *ledger,
-            ]
-        ).code
-        == 0
-    )
+    ledger = ["--ledger", str(db), "--bundle", str(bundle)]
+    pause = ["pause", "--template", "10dlc-order-shipped", "--reason", "copy review"]
+    assert cli([*pause, "--by", "jane@example.com", *ledger]).code == 0
     run = cli(["check", "--to", TO, "--template", "10dlc-order-shipped", "--at", AT, *ledger])
     assert [r["code"] for r in json.loads(run.out)["reasons"]] == ["paused"]
     cli(["resume", "--template", "10dlc-order-shipped", "--reason", "ok", "--by", "jane", *ledger])

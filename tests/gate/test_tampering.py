@@ -1,6 +1,7 @@
-"""Tampering with the ledger: every change to the audit trail, or to the consent events and
-pauses its entries vouch for, makes `audit verify` fail and name the first bad entry. With
-COMPLIANCE_AUDIT_KEY set, rewriting the whole chain consistently is found as well."""
+"""Tampering with the ledger as an attacker with write access to the file would: every edit,
+deletion, insertion or change of type in any table a decision reads, any column of the trail,
+and any object added to or dropped from the schema makes `audit verify` fail and name the
+place. With COMPLIANCE_AUDIT_KEY set, rewriting the whole chain consistently is found too."""
 
 from __future__ import annotations
 
@@ -12,123 +13,366 @@ import pytest
 
 from compliance import Gate, Send
 from compliance.cli import main
-from compliance.gate import audit
-from compliance.gate.ledger import Ledger
+from compliance.gate import audit, schema
+from compliance.gate.ledger import Ledger, LedgerConfigError
+from tests.conftest import ROOT, Clock
 
-ROOT = Path(__file__).resolve().parents[2]
 US = ROOT / "examples" / "us"
-AT = dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.timezone.utc)
+AT = dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.timezone.utc)  # 13:00 in New York
 TO = "+14155550123"
+MINUTE = dt.timedelta(minutes=1)
 
 
 def build(path: Path) -> None:
-    """1: grant, 2: revoke, 3: grant, 4-6: decisions, 7: pause, 8: STOP (a consent event)."""
-    gate = Gate.open(repo=US, ledger=path)
-    minute = dt.timedelta(minutes=1)
+    """An entry writing rows of every covered table, decisions, and a STOP last:
+    1 init, 2 grant, 3 revoke, 4 grant, 5 dnc list, 6 registry check, 7 reassigned,
+    8 review, 9 review, 10 resolution (an opt-out), 11-13 decisions, 14 pause, 15 STOP."""
+    clock = Clock(AT - dt.timedelta(hours=1))
+    gate = Gate.open(repo=US, ledger=path, create=True, clock=clock)
     consent = {"subject": TO, "channel": "sms", "scope": "us-sms-offers", "source": "web"}
-    gate.ledger.grant(**consent, at=AT - 3 * minute)
-    gate.ledger.revoke(**consent, at=AT - 2 * minute)
-    gate.ledger.grant(**consent, at=AT - minute, evidence={"ip": "198.51.100.7"})
+    gate.ledger.grant(**consent, at=AT - 3 * dt.timedelta(hours=1))
+    gate.ledger.revoke(**consent, at=AT - 2 * dt.timedelta(hours=1))
+    gate.ledger.grant(**consent, at=clock.now, evidence={"ip": "198.51.100.7"})
+    gate.ledger.import_dnc("internal", ["+12125550100", "Carol@Example.com"])
+    gate.ledger.import_dnc("us-registry", [], registry="US", checked_at=AT - dt.timedelta(days=1))
+    gate.ledger.import_reassigned([("+16465550100", AT - dt.timedelta(days=2))])
+    gate.ledger.inbound(subject="+13125550100", text="stop? who is this", channel="sms", at=AT)
+    gate.ledger.inbound(subject="+13125550101", text="stop? maybe", channel="sms", at=AT)
+    review = gate.ledger.reviews()[-1]["id"]
+    gate.ledger.resolve(review, opt_out=True, by="jane@example.com")
+    clock.now = AT
     for i in range(3):
-        gate.check(Send(to=TO, template="10dlc-weekend-sale", at=AT + i * minute))
-    gate.pause(template="10dlc-weekend-sale", reason="legal review", by="jane@example.com", at=AT)
-    gate.ledger.inbound(subject=TO, text="STOP", channel="sms", at=AT + 10 * minute)
+        assert gate.check(Send(to=TO, template="10dlc-weekend-sale", at=AT + i * MINUTE)).allowed
+    gate.pause(template="10dlc-weekend-sale", reason="legal review", by="jane@example.com")
+    gate.ledger.inbound(subject=TO, text="STOP", channel="sms", at=AT + 10 * MINUTE)
     gate.close()
 
 
-def tamper(path: Path, sql: str, *args: object) -> None:
+def tamper(path: Path, *sql: str) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute(sql, args)
-    if sql.startswith("UPDATE audit_log SET seq = -seq"):  # finish the swap
-        conn.execute("UPDATE audit_log SET seq = 9 WHERE seq = -4")
-        conn.execute("UPDATE audit_log SET seq = 4 WHERE seq = -5")
-        conn.execute("UPDATE audit_log SET seq = 5 WHERE seq = 9")
+    for statement in sql:
+        conn.execute(statement)
     conn.close()
 
 
 def verdict(path: Path) -> audit.Verdict:
-    db = Ledger(path, readonly=True)
+    db = Ledger(path, readonly=True, clock=lambda: AT + dt.timedelta(hours=1))
     try:
         return db.verify()
     finally:
         db.close()
 
 
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pristine") / "ledger.db"
+    build(path)
+    return path
+
+
 @pytest.fixture
-def ledger(tmp_path, monkeypatch):
+def ledger(pristine, tmp_path, monkeypatch):
     monkeypatch.delenv("COMPLIANCE_AUDIT_KEY", raising=False)
     path = tmp_path / "ledger.db"
-    build(path)
-    assert verdict(path).ok and verdict(path).entries == 8
+    src = sqlite3.connect(pristine)
+    dst = sqlite3.connect(path)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    found = verdict(path)
+    assert found.ok and found.entries == 15, found
     return path
+
+
+def _rows(path: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in schema.TABLES}
+    finally:
+        conn.close()
+
+
+# every column of every covered table: its value retyped (the same bytes as a BLOB, a NUL
+# appended, NULL made an empty string), then edited, for the first row and the last -----------
+
+
+def _column_cases() -> list[tuple[str, str, str]]:
+    cases = []
+    for table in schema.COVERED:
+        for column in schema.columns(table):
+            for label, expression in (
+                ("blob", f"CAST({column} AS BLOB)"),
+                ("nul", f"COALESCE({column}, '') || char(0)"),
+                ("null", f"CASE WHEN {column} IS NULL THEN '' ELSE NULL END"),
+                ("edit", f"CASE typeof({column}) WHEN 'integer' THEN {column} + 1 ELSE "
+                 f"COALESCE({column}, '') || 'x' END"),
+            ):
+                cases.append((table, column, label, expression))
+    return cases
+
+
+@pytest.mark.parametrize(
+    "table, column, label, expression",
+    _column_cases(),
+    ids=[f"{t}.{c}-{label}" for t, c, label, _ in _column_cases()],
+)
+@pytest.mark.parametrize("which", ["MIN", "MAX"])
+def test_any_change_to_a_covered_row_is_named(ledger, table, column, label, expression, which):
+    before = _rows(ledger)[table]
+    try:
+        tamper(
+            ledger,
+            f"UPDATE {table} SET {column} = {expression} WHERE id = (SELECT {which}(id) FROM {table})",
+        )
+    except sqlite3.IntegrityError:
+        pytest.skip("SQLite itself refuses this change (NOT NULL, UNIQUE, the primary key)")
+    if _rows(ledger)[table] == before:  # a BLOB or a NUL never compares equal to text
+        pytest.skip("the change leaves the row as it was")
+    found = verdict(ledger)
+    assert not found.ok, f"{table}.{column} {label} passed verify"
+    assert table in found.problem or "not UTF-8" in found.problem or "names" in found.problem, found
+
+
+@pytest.mark.parametrize("table", schema.COVERED)
+def test_deleting_adding_or_moving_a_covered_row_is_named(ledger, pristine, table):
+    rows = _rows(pristine)[table]
+    columns = schema.columns(table)
+    first = rows[0]
+    seq = first[columns.index("audit_seq")]
+    tamper(ledger, f"DELETE FROM {table} WHERE id = {first[0]}")
+    found = verdict(ledger)
+    assert not found.ok and found.first_bad == seq and table in found.problem, found
+
+    shutil_copy(pristine, ledger)
+    # a copy of a row, at the end, naming the newest entry
+    values = ", ".join("?" for _ in columns)
+    conn = sqlite3.connect(ledger, isolation_level=None)
+    copy = list(first)
+    copy[0] = 10_000
+    copy[columns.index("audit_seq")] = 15
+    unique = {"dnc_entries": "subject", "reassigned": "number", "review_resolutions": "review"}
+    if table in unique:
+        i = columns.index(unique[table])
+        copy[i] = copy[i] + 1 if isinstance(copy[i], int) else copy[i] + "0"
+    conn.execute(f"INSERT INTO {table} VALUES ({values})", copy)
+    conn.close()
+    found = verdict(ledger)
+    assert not found.ok and table in found.problem, found
+
+    shutil_copy(pristine, ledger)
+    tamper(ledger, f"UPDATE {table} SET audit_seq = audit_seq + 1 WHERE id = {first[0]}")
+    assert not verdict(ledger).ok
+
+
+def shutil_copy(src: Path, dst: Path) -> None:
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    a.backup(b)
+    a.close()
+    b.close()
+
+
+# every column of the trail ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", [c for c in audit.COLUMNS if c != "seq"])
+@pytest.mark.parametrize("label", ["blob", "nul", "null", "edit"])
+def test_any_change_to_an_entry_is_named(ledger, column, label):
+    expression = {
+        "blob": f"CAST({column} AS BLOB)",
+        "nul": f"COALESCE({column}, '') || char(0)",
+        "null": f"CASE WHEN {column} IS NULL THEN '' ELSE NULL END",
+        "edit": f"CASE typeof({column}) WHEN 'integer' THEN {column} + 1 ELSE "
+        f"COALESCE({column}, '') || 'x' END",
+    }[label]
+    before = _rows(ledger)["audit_log"]
+    try:
+        tamper(ledger, f"UPDATE audit_log SET {column} = {expression} WHERE seq = 12")
+    except sqlite3.IntegrityError:
+        pytest.skip("SQLite itself refuses this change")
+    if _rows(ledger)["audit_log"] == before:
+        pytest.skip("the change leaves the entry as it was")
+    found = verdict(ledger)
+    # the mac of an unsigned entry is NULL: anything else is named (a made-up signature of
+    # the right form is found only with the key; see the signed tests below)
+    assert not found.ok, f"audit_log.{column} {label} passed verify"
+    assert found.first_bad in (12, 13), found
 
 
 @pytest.mark.parametrize(
     "sql, first_bad, problem",
     [
-        ("UPDATE audit_log SET data = replace(data, 'allow', 'deny') WHERE seq = 5", 5, "edited"),
-        ("UPDATE audit_log SET outcome = 'deny', at = '2026-01-01' WHERE seq = 4", 4, "edited"),
         ("DELETE FROM audit_log WHERE seq = 6", 6, "deleted or inserted"),
         # the newest entry, a STOP: its consent event is left naming an entry that is gone
-        ("DELETE FROM audit_log WHERE seq = 8", 8, "not in the trail"),
-        # two entries swap places
-        ("UPDATE audit_log SET seq = -seq WHERE seq IN (4, 5)", None, None),
+        ("DELETE FROM audit_log WHERE seq = 15", 15, "does not vouch"),
         (
-            "INSERT INTO audit_log SELECT 100, at, at_us, kind, subject, outcome, purpose, data, "
-            "prev_hash, hash, mac FROM audit_log WHERE seq = 3",
-            9,
+            "INSERT INTO audit_log SELECT 100, at, at_us, kind, subject, outcome, purpose, "
+            "channel, send_us, data, prev_hash, hash, mac FROM audit_log WHERE seq = 3",
+            16,
             "deleted or inserted",
         ),
-        (
-            "UPDATE consent_events SET action = 'grant' WHERE audit_seq = 2",
-            2,
-            "consent_events rows were edited",
-        ),
-        ("DELETE FROM consent_events WHERE audit_seq = 2", 2, "consent_events rows were edited"),
-        (
-            "UPDATE consent_events SET evidence = '{}' WHERE audit_seq = 3",
-            3,
-            "consent_events rows were edited",
-        ),
-        (
-            "UPDATE consent_events SET at_us = at_us + 1 WHERE audit_seq = 8",
-            8,
-            "consent_events rows were edited",
-        ),
-        (
-            "INSERT INTO consent_events (subject, channel, scope, action, source, at, at_us, "
-            "capture_digest, evidence, audit_seq) SELECT subject, channel, scope, 'grant', source, "
-            "at, at_us, capture_digest, evidence, 5 FROM consent_events WHERE audit_seq = 3",
-            5,
-            "vouches for no such consent_events row",
-        ),
-        ("UPDATE pauses SET reason = 'nothing to see'", 7, "pauses rows were edited"),
+        ("UPDATE audit_log SET seq = seq + 100 WHERE seq = 11", 11, "deleted or inserted"),
     ],
 )
-def test_each_change_is_found_and_the_first_bad_entry_named(ledger, sql, first_bad, problem):
+def test_deleting_inserting_or_reordering_entries_is_named(ledger, sql, first_bad, problem):
     tamper(ledger, sql)
     found = verdict(ledger)
-    if first_bad is None:  # the swap: entry 4 now holds what 5 held
-        first_bad, problem = 4, "does not follow"
-    assert not found.ok
-    assert found.first_bad == first_bad, found
-    assert problem in found.problem
+    assert not found.ok and found.first_bad == first_bad and problem in found.problem, found
+
+
+def test_swapping_two_entries_is_named(ledger):
+    tamper(
+        ledger,
+        "UPDATE audit_log SET seq = -seq WHERE seq IN (11, 12)",
+        "UPDATE audit_log SET seq = 12 WHERE seq = -11",
+        "UPDATE audit_log SET seq = 11 WHERE seq = -12",
+    )
+    found = verdict(ledger)
+    assert not found.ok and found.first_bad == 11 and "does not follow" in found.problem
+
+
+# recent sends, which frequency caps count -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql, problem",
+    [
+        ("DELETE FROM recent_sends WHERE seq = 12", "no row for it"),
+        ("UPDATE recent_sends SET purpose = 'otp' WHERE seq = 12", "edited"),
+        ("UPDATE recent_sends SET channel = 'email' WHERE seq = 12", "edited"),
+        ("UPDATE recent_sends SET at_us = at_us - 86400000000 WHERE seq = 12", "edited"),
+        ("UPDATE recent_sends SET subject = CAST(subject AS BLOB) WHERE seq = 12", "edited"),
+        (
+            "INSERT INTO recent_sends SELECT day, subject, at_us + 1, purpose, channel, 14 FROM "
+            "recent_sends WHERE seq = 12",
+            "not an allowed decision",
+        ),
+        (
+            "INSERT INTO recent_sends SELECT day, subject, at_us + 1, purpose, channel, seq FROM "
+            "recent_sends WHERE seq = 12",
+            "two rows",
+        ),
+        (
+            "INSERT INTO recent_sends SELECT day, subject, at_us, purpose, channel, 99 FROM "
+            "recent_sends WHERE seq = 12",
+            "not in the trail",
+        ),
+    ],
+)
+def test_recent_sends_must_be_exactly_the_allowed_decisions(ledger, sql, problem):
+    tamper(ledger, sql)
+    found = verdict(ledger)
+    assert not found.ok and problem in found.problem, found
+
+
+def test_pruned_sends_older_than_the_cap_windows_are_not_missed(ledger):
+    tamper(ledger, "DELETE FROM recent_sends")
+    db = Ledger(ledger, readonly=True, clock=lambda: AT + dt.timedelta(days=10))
+    assert db.verify().ok  # ten days on, no cap can reach them: pruning them is fine
+
+
+# meta and subjects --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE meta SET value = 'hashed' WHERE key = 'subjects'",
+        "INSERT INTO meta VALUES ('extra', 'x')",
+        "DELETE FROM meta WHERE key = 'subjects'",
+        "UPDATE meta SET value = CAST(value AS BLOB) WHERE key = 'subjects'",
+    ],
+)
+def test_meta_must_say_what_the_trail_says(ledger, sql):
+    tamper(ledger, sql)
+    found = verdict(ledger)
+    assert not found.ok and "meta" in found.problem, found
+
+
+def test_a_raw_ledger_holds_no_raw_identifiers(ledger):
+    tamper(ledger, "INSERT INTO subjects VALUES ('h:x', '+14155550123')")
+    found = verdict(ledger)
+    assert not found.ok and "subjects" in found.problem
+
+
+def test_pseudonyms_are_checked_with_the_subject_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPLIANCE_SUBJECT_KEY", "subject-secret")
+    path = tmp_path / "hashed.db"
+    build(path)
+    assert verdict(path).ok
+    tamper(path, "UPDATE subjects SET raw = '+14155550199' WHERE raw = '+14155550123'")
+    found = verdict(path)
+    assert not found.ok and "subjects" in found.problem
+    monkeypatch.delenv("COMPLIANCE_SUBJECT_KEY")  # an auditor without the key is told so
+    found = verdict(path)
+    assert found.ok and "not checked against their pseudonyms" in str(found)
+
+
+# the schema -----------------------------------------------------------------------------------
+
+
+SCHEMA_CHANGES = [
+    (
+        "CREATE TRIGGER quiet AFTER INSERT ON consent_events BEGIN DELETE FROM consent_events "
+        "WHERE id = new.id; END",
+        "unexpected trigger 'quiet' on table consent_events",
+    ),
+    ("CREATE VIEW everything AS SELECT * FROM consent_events", "unexpected view 'everything'"),
+    ("CREATE TABLE notes (x)", "unexpected table 'notes'"),
+    ("ALTER TABLE consent_events ADD COLUMN note TEXT", "table 'consent_events' differs"),
+    ("CREATE INDEX sneaky ON audit_log (kind)", "unexpected index 'sneaky' on table audit_log"),
+    ("DROP INDEX consent_latest", "index 'consent_latest' is missing"),
+    ("DROP TABLE reviews", "table 'reviews' is missing"),
+    ("DROP TABLE audit_log", "table 'audit_log' is missing"),
+]
+
+
+@pytest.mark.parametrize("sql, named", SCHEMA_CHANGES, ids=[n for _, n in SCHEMA_CHANGES])
+def test_an_unexpected_schema_object_fails_verify_and_the_gate_refuses_it(ledger, sql, named):
+    tamper(ledger, sql)
+    found = verdict(ledger)
+    assert not found.ok and named in found.problem, found
+    with pytest.raises(LedgerConfigError, match="altered"):
+        Gate.open(repo=US, ledger=ledger, clock=lambda: AT)
+    assert main(["audit", "verify", "--ledger", str(ledger)]) == 1
+
+
+def test_a_trigger_added_while_the_gate_runs_is_refused_at_the_next_write(ledger):
+    gate = Gate.open(repo=US, ledger=ledger, clock=lambda: AT + dt.timedelta(hours=1))
+    tamper(
+        ledger,
+        "CREATE TRIGGER quiet AFTER INSERT ON consent_events BEGIN DELETE FROM consent_events "
+        "WHERE id = new.id; END",
+    )
+    with pytest.raises(LedgerConfigError, match="unexpected trigger"):
+        gate.ledger.inbound(subject="+13055550100", text="STOP", channel="sms", at=AT)
+    decision = gate.check(Send(to=TO, template="10dlc-order-shipped", at=AT + dt.timedelta(hours=1)))
+    assert decision.codes == ["ledger.error"] and "unexpected trigger" in decision.reasons[0].message
+    gate.close()
+
+
+def test_text_that_is_not_utf8_is_named(ledger):
+    tamper(ledger, "UPDATE consent_events SET source = CAST(x'ff' AS TEXT) WHERE audit_seq = 2")
+    found = verdict(ledger)
+    assert not found.ok and "not UTF-8" in found.problem
+
+
+# the command and the key --------------------------------------------------------------------
+
+
+def test_the_command_exits_1_and_names_the_entry(ledger, capsys):
+    tamper(ledger, "UPDATE consent_events SET action = 'grant' WHERE audit_seq = 3")
+    assert main(["audit", "verify", "--ledger", str(ledger)]) == 1
+    out = capsys.readouterr().out
+    assert "broken at entry 3" in out and "consent_events" in out
 
 
 def test_cutting_the_newest_decisions_needs_a_copy_of_the_head(ledger):
     # a trail cut after its last entry that wrote rows is consistent so far: only a copy of
     # the head (an earlier export, the count an auditor noted) shows it
-    tamper(ledger, "DELETE FROM consent_events WHERE audit_seq = 8")
-    tamper(ledger, "DELETE FROM audit_log WHERE seq = 8")
+    tamper(ledger, "DELETE FROM pauses", "DELETE FROM consent_events WHERE audit_seq = 15")
+    tamper(ledger, "DELETE FROM audit_log WHERE seq >= 14")
     found = verdict(ledger)
-    assert found.ok and found.entries == 7
-
-
-def test_the_command_exits_1_and_names_the_entry(ledger, capsys):
-    tamper(ledger, "UPDATE consent_events SET action = 'grant' WHERE audit_seq = 2")
-    assert main(["audit", "verify", "--ledger", str(ledger)]) == 1
-    out = capsys.readouterr().out
-    assert "broken at entry 2" in out and "consent_events" in out
+    assert found.ok and found.entries == 13
 
 
 def rewrite_chain(path: Path, edit_seq: int) -> None:
@@ -140,32 +384,37 @@ def rewrite_chain(path: Path, edit_seq: int) -> None:
         "WHERE seq = ?",
         (edit_seq,),
     )
+    conn.execute("DELETE FROM recent_sends WHERE seq = ?", (edit_seq,))
     prev = audit.GENESIS
-    for seq, at, kind, subject, data in conn.execute(
-        "SELECT seq, at, kind, subject, data FROM audit_log ORDER BY seq"
-    ).fetchall():
-        digest = audit.entry_hash(prev, seq, at, kind, subject, data)
-        conn.execute(
-            "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, seq)
-        )
+    rows = conn.execute(f"SELECT {', '.join(audit.COLUMNS[:10])} FROM audit_log ORDER BY seq")
+    for row in rows.fetchall():
+        digest = audit.any_hash((prev, *row))
+        conn.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, row[0]))
         prev = digest
     conn.close()
 
 
 def test_without_a_key_a_consistent_rewrite_passes_the_chain(ledger):
-    rewrite_chain(ledger, 5)
-    assert verdict(ledger).ok  # why COMPLIANCE_AUDIT_KEY exists
+    rewrite_chain(ledger, 12)
+    found = verdict(ledger)
+    assert found.ok  # why COMPLIANCE_AUDIT_KEY exists
+    assert "not signed" in str(found)
 
 
 def test_with_the_audit_key_a_consistent_rewrite_is_found(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPLIANCE_AUDIT_KEY", "a secret the attacker does not have")
     path = tmp_path / "signed.db"
     build(path)
-    assert verdict(path).ok
-    rewrite_chain(path, 5)
     found = verdict(path)
-    assert not found.ok and found.first_bad == 5 and "signature" in found.problem
+    assert found.ok and "checked with COMPLIANCE_AUDIT_KEY" in str(found)
+    rewrite_chain(path, 12)
+    found = verdict(path)
+    assert not found.ok and found.first_bad == 12 and "signature" in found.problem
     # and the wrong key is refused from the first entry on
     monkeypatch.setenv("COMPLIANCE_AUDIT_KEY", "another key")
     found = verdict(path)
     assert not found.ok and found.first_bad == 1
+    # without the key, verify says plainly that the signatures were not checked
+    monkeypatch.delenv("COMPLIANCE_AUDIT_KEY")
+    found = verdict(path)
+    assert found.ok and "NOT checked" in str(found)

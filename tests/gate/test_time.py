@@ -204,7 +204,15 @@ def gate(tmp_path_factory):
     repo = Repo(root / "repo")
     for rel, text in DOCUMENTS.items():
         repo.write(rel, text)
-    opened = Gate.open(repo=repo.path, ledger=root / "ledger.db")
+    # the clock stands just after the grants, with a horizon wide enough for every send below:
+    # these tests are about windows, not about how far ahead a send may be decided
+    opened = Gate.open(
+        repo=repo.path,
+        ledger=root / "ledger.db",
+        create=True,
+        clock=lambda: GRANTED + dt.timedelta(hours=1),
+        horizon=dt.timedelta(days=3 * 366),
+    )
     for to in (NY, LA, TX, SD, AK, TOLL_FREE):
         opened.ledger.grant(
             subject=to, channel="sms", scope="sms-offers", source="web-checkout", at=GRANTED

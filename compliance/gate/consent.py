@@ -1,0 +1,293 @@
+"""`gate.ledger`: consent grants, revocations, inbound replies and their reviews, do-not-contact
+and reassigned-number imports. Every argument is checked before anything is written: a bad one
+raises TypeError or ValueError naming it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from compliance.documents import CHANNELS
+from compliance.gate import keywords as kw
+from compliance.gate.catalog import Catalog
+from compliance.gate.ledger import Ledger
+from compliance.gate.model import InboundResult, aware, printable, text_arg
+from compliance.gate.recipient import InvalidRecipient, parse
+
+
+def did_you_mean(value: Any, known: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for the closest known name, or nothing."""
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class ConsentLedger:
+    def __init__(self, catalog: Catalog, db: Ledger) -> None:
+        self._catalog = catalog
+        self._db = db
+
+    # consent ---------------------------------------------------------------------------------
+
+    def grant(
+        self,
+        *,
+        subject: str,
+        channel: str,
+        scope: str,
+        source: str,
+        at: dt.datetime,
+        evidence: dict[str, Any] | None = None,
+    ) -> int:
+        """Record consent to `scope` on `channel`, given at `at` (never later than now).
+        Returns the audit entry."""
+        event = self._event("grant", subject, channel, scope, source, at, evidence)
+        return self._db.record_consents([event])[0]
+
+    def revoke(
+        self, *, subject: str, channel: str, scope: str | None = None, source: str, at: dt.datetime
+    ) -> int:
+        """Record a withdrawal: of one scope, or (scope=None) of everything on the channel,
+        which on SMS also covers MMS."""
+        event = self._event("revoke", subject, channel, scope, source, at, None)
+        return self._db.record_consents([event])[0]
+
+    def record_many(self, events: list[dict[str, Any]]) -> list[int]:
+        """Grants and revocations (dicts with the keywords of grant() and revoke() plus
+        action="grant" or "revoke"), all checked first and written in one transaction: one
+        bad event raises ValueError naming it, and nothing is written."""
+        return self._db.record_consents(self.checked(events))
+
+    def checked(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events as record_many() writes them, or ValueError naming the first bad one
+        (event 1 is the first); writes nothing."""
+        prepared = []
+        for number, event in enumerate(events, 1):
+            try:
+                if not isinstance(event, dict):
+                    raise TypeError(f"must be a dict, not {type(event).__name__}")
+                action = event.get("action")
+                if action not in ("grant", "revoke"):
+                    raise ValueError(f"action must be grant or revoke, not {action!r}")
+                if event.get("at") is None:
+                    raise ValueError(
+                        "at is missing: give the time with an offset, e.g. 2026-11-26T15:00:00Z"
+                    )
+                prepared.append(
+                    self._event(
+                        action,
+                        event.get("subject"),
+                        event.get("channel"),
+                        event.get("scope") or None,
+                        event.get("source"),
+                        event.get("at"),
+                        event.get("evidence"),
+                    )
+                )
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"event {number}: {exc}") from None
+        return prepared
+
+    def _event(
+        self,
+        action: str,
+        subject: Any,
+        channel: Any,
+        scope: Any,
+        source: Any,
+        at: Any,
+        evidence: Any,
+    ) -> dict[str, Any]:
+        who = self._subject(subject, channel)
+        text_arg(scope, "scope", optional=action == "revoke")
+        text_arg(source, "source")
+        when = aware(at, "at")
+        known = self._catalog.scopes.get(scope) if scope is not None else None
+        if scope is not None and known is None:
+            raise ValueError(
+                f"unknown consent scope {scope!r}: define it in the repo first"
+                + did_you_mean(scope, self._catalog.scopes)
+            )
+        if action == "grant" and known.channels and channel not in known.channels:
+            raise ValueError(
+                f"consent scope {scope!r} covers {', '.join(known.channels)}, not {channel}: "
+                "a grant must be on a channel its scope covers"
+            )
+        if evidence is not None:
+            if not isinstance(evidence, dict):
+                raise TypeError(f"evidence must be a dict, not {type(evidence).__name__}")
+            try:
+                json.dumps(evidence)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"evidence must be JSON: {exc}") from None
+        return {
+            "subject": who,
+            "channel": channel,
+            "scope": scope,
+            "action": action,
+            "source": source,
+            "at": when,
+            "capture_digest": _capture_digest(known) if action == "grant" and known else None,
+            "evidence": evidence,
+        }
+
+    def history(self, subject: str, channel: str | None = None) -> list[dict[str, Any]]:
+        text_arg(subject, "subject")
+        return self._db.history(parse(subject, channel).subject)
+
+    def erase(self, subject: str) -> int:
+        """Remove the subject's raw identifier (ledgers that pseudonymise subjects); a hashed
+        suppression keeps them from being messaged again, and nothing writes the identifier
+        back."""
+        text_arg(subject, "subject")
+        return self._db.erase(parse(subject).subject)
+
+    # inbound replies and reviews -------------------------------------------------------------
+
+    def inbound(
+        self,
+        *,
+        subject: str,
+        text: str,
+        channel: str,
+        sender: str | None = None,
+        at: dt.datetime,
+        after_prompt: bool = False,
+    ) -> InboundResult:
+        """Record a reply and what it means: an opt-out revokes consent on the channel, a
+        doubtful one holds marketing until a person resolves it. An unknown sender does not
+        stop the reply being recorded (a STOP is never lost); it only has no reply text."""
+        who = self._subject(subject, channel)
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, not {type(text).__name__}")
+        text_arg(sender, "sender", optional=True)
+        when = aware(at, "at")
+        text = printable(text)
+        recipient = parse(who, channel)
+        params = self._catalog.markets.get(recipient.market or "")
+        action = kw.classify(text, params.keywords if params else None, after_prompt=after_prompt)
+        sending = self._catalog.senders.get(sender or "")
+        replies = sending.replies if sending is not None else {}
+        reply = {
+            kw.OPT_OUT: replies.get("stop"),
+            kw.OPT_IN: replies.get("start"),
+            kw.HELP: replies.get("help"),
+        }.get(action)
+        seq = self._db.record_inbound(
+            subject=who, channel=channel, sender=sender, text=text, action=action, at=when
+        )
+        return InboundResult(action, reply, seq)
+
+    def reviews(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+        """Replies that might be opt-outs and wait for a person (marketing to their senders
+        is held meanwhile), oldest first; with include_resolved, the resolved ones too."""
+        return self._db.reviews(include_resolved=include_resolved)
+
+    def resolve(self, review: int, *, opt_out: bool, by: str, note: str | None = None) -> int:
+        """Record a person's reading of a doubtful reply: opt_out=True revokes consent on the
+        whole channel from when the message came in; False lets consent on record decide
+        again. Returns the audit entry."""
+        if isinstance(review, bool) or not isinstance(review, int):
+            raise TypeError(f"review must be an id (int), not {type(review).__name__}")
+        if not isinstance(opt_out, bool):
+            raise TypeError("opt_out must be True or False")
+        text_arg(by, "by")
+        text_arg(note, "note", optional=True)
+        return self._db.resolve_review(review, opt_out=opt_out, by=by, note=note)
+
+    # lists -----------------------------------------------------------------------------------
+
+    def import_dnc(
+        self,
+        name: str,
+        entries: Iterable[str | tuple[str, str | None]],
+        *,
+        registry: str | None = None,
+        checked_at: dt.datetime | None = None,
+    ) -> int:
+        """Add phone numbers and email addresses to do-not-contact list `name` (each entry a
+        string, or (string, when it was added)). A national registry (`registry`: its market,
+        e.g. "US") lists numbers only and records when it was checked (`checked_at`, default
+        now). Every entry is checked first: one that cannot be honoured raises ValueError
+        naming it, and nothing is written."""
+        text_arg(name, "name")
+        text_arg(registry, "registry", optional=True)
+        if checked_at is not None:
+            aware(checked_at, "checked_at")
+        rows = [
+            dnc_entry(entry, registry is not None, f"entry {number}")
+            for number, entry in enumerate(_iterable(entries, "entries"), 1)
+        ]
+        return self._db.import_dnc(
+            name,
+            rows,
+            registry_market=registry.upper() if registry else None,
+            checked_at=checked_at,
+        )
+
+    def import_reassigned(self, rows: Iterable[tuple[str, dt.datetime]]) -> int:
+        """Numbers and when they were disconnected (e.g. from the US Reassigned Numbers
+        Database): consent given before the disconnection no longer counts."""
+        checked = []
+        for number, row in enumerate(_iterable(rows, "rows"), 1):
+            value, when = _pair(row, f"row {number}")
+            try:
+                found = parse(value)
+            except InvalidRecipient as exc:
+                raise ValueError(f"row {number}: {exc}") from None
+            if not found.is_phone:
+                raise ValueError(f"row {number}: {value!r} is not a phone number")
+            checked.append((found.subject, aware(when, f"row {number}: disconnected")))
+        return self._db.import_reassigned(checked)
+
+    def _subject(self, subject: Any, channel: Any) -> str:
+        text_arg(subject, "subject")
+        text_arg(channel, "channel")
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
+        return parse(subject, channel).subject
+
+
+def dnc_entry(entry: Any, registry: bool, where: str) -> tuple[str, str | None]:
+    """One do-not-contact entry as stored (the subject, when it was added), or ValueError
+    naming it: something neither a number nor an address cannot be honoured, and a national
+    registry lists numbers only."""
+    value, added = (entry, None) if isinstance(entry, str) else _pair(entry, where)
+    if isinstance(added, dt.datetime):
+        added = aware(added, f"{where}: added").isoformat()
+    elif added is not None and not isinstance(added, str):
+        raise TypeError(f"{where}: when it was added must be a datetime or text")
+    try:
+        found = parse(value)
+    except InvalidRecipient as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    if registry and not found.is_phone:
+        raise ValueError(
+            f"{where}: {value!r} is not a phone number; a national registry lists numbers "
+            "(put addresses on a list of your own)"
+        )
+    return found.subject, added or None
+
+
+def _iterable(value: Any, name: str) -> list[Any]:
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list, not {type(value).__name__}")
+    return list(value)
+
+
+def _pair(value: Any, where: Any) -> tuple[Any, Any]:
+    if not isinstance(value, (tuple, list)) or len(value) != 2 or not isinstance(value[0], str):
+        raise TypeError(f"{where} must be a string or a (string, value) pair, not {value!r}")
+    return value[0], value[1]
+
+
+def _capture_digest(scope: Any) -> str | None:
+    """What a grant records of the consent text shown: the sha256 of each capture text."""
+    digests = [hashlib.sha256(c.text.encode("utf-8")).hexdigest() for c in scope.capture]
+    return ",".join(digests) or None
+

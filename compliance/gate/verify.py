@@ -1,0 +1,428 @@
+"""`audit verify`: is the ledger exactly what the gate wrote?
+
+What it checks, in one pass over the trail:
+- the schema is the pinned one (schema.py): no table, column, index, view or trigger added,
+  changed or dropped;
+- the chain: each entry follows the one before, and its hash covers every column with its type
+  (audit.encode); with the audit key, each entry's HMAC;
+- every row of a covered table (schema.COVERED) names the entry that wrote it, and that entry's
+  digest of its rows matches them (a row edited, deleted, added, moved or retyped fails);
+- recent_sends, which frequency caps count, holds exactly the allowed decisions of the last
+  RECENT_DAYS (and nothing that is not one);
+- meta says what the trail's ledger.init or ledger.migrate entry says;
+- with the subject key, every raw identifier of a pseudonymising ledger hashes to its key.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from compliance.gate import audit, schema
+
+DAY_US = 86_400_000_000
+RECENT_DAYS = 8  # allowed sends kept for frequency caps (the longest cap window is 7 days)
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    entries: int
+    first_bad: int | None = None
+    problem: str | None = None
+    signed: int = 0  # entries that carry an HMAC
+    key_checked: bool = False  # and whether they were checked with the audit key
+    legacy: int = 0  # entries written before schema 3 (their hash covers fewer columns)
+    subjects_unchecked: int = 0  # raw identifiers not checked (no subject key given)
+
+    def __str__(self) -> str:
+        if not self.ok:
+            where = f" at entry {self.first_bad}" if self.first_bad is not None else ""
+            return f"audit trail broken{where}: {self.problem}"
+        lines = [f"audit trail intact: {self.entries:,} entries"]
+        lines += [f"  {note}" for note in self.notes()]
+        return "\n".join(lines)
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.key_checked:
+            notes.append("every entry's signature was checked with COMPLIANCE_AUDIT_KEY")
+        elif self.signed:
+            notes.append(
+                f"{self.signed:,} entries carry signatures that were NOT checked: set "
+                "COMPLIANCE_AUDIT_KEY to check them (without it, whoever can write the file "
+                "could rewrite the whole chain consistently)"
+            )
+        else:
+            notes.append(
+                "entries are not signed: whoever can write the file could rewrite the whole "
+                "chain consistently (set COMPLIANCE_AUDIT_KEY when writing to sign them)"
+            )
+        if self.legacy:
+            notes.append(
+                f"{self.legacy:,} entries were written before schema 3: their hash does not "
+                "cover their outcome, purpose or time columns"
+            )
+        if self.subjects_unchecked:
+            notes.append(
+                f"{self.subjects_unchecked:,} raw identifiers were not checked against their "
+                "pseudonyms: set COMPLIANCE_SUBJECT_KEY to check them"
+            )
+        return notes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "first_bad": self.first_bad,
+            "problem": self.problem,
+            "signed": self.signed,
+            "signatures_checked": self.key_checked,
+            "legacy_entries": self.legacy,
+            "subjects_unchecked": self.subjects_unchecked,
+            "notes": self.notes() if self.ok else [],
+        }
+
+
+class _Broken(Exception):
+    def __init__(self, seq: int | None, problem: str) -> None:
+        super().__init__(problem)
+        self.seq = seq
+        self.problem = problem
+
+
+def verify(
+    conn: sqlite3.Connection,
+    key: bytes | None = None,
+    *,
+    now_us: int,
+    subject_key: bytes | None = None,
+) -> Verdict:
+    """Check the whole ledger; the first problem is named (with its entry where it has one).
+    `now_us` is the clock: allowed sends scheduled on or after RECENT_DAYS before it must be in
+    recent_sends."""
+    problems = schema.problems(conn)
+    if problems:
+        return Verdict(False, 0, None, "the schema is not the one the gate made: " + "; ".join(problems))
+    check = _Pass(conn, key, now_us // DAY_US - RECENT_DAYS)
+    try:
+        check.run()
+        check.meta()
+        unchecked = _subjects(conn, subject_key, check.mode)
+    except _Broken as exc:
+        return Verdict(False, check.count, exc.seq, exc.problem, check.signed, key is not None)
+    except sqlite3.DatabaseError as exc:
+        after = f" after entry {check.last}" if check.last else ""
+        return Verdict(False, check.count, None, f"the file cannot be read{after}: {exc}")
+    return Verdict(True, check.count, None, None, check.signed, key is not None, check.legacy, unchecked)
+
+
+class _Pass:
+    def __init__(self, conn: sqlite3.Connection, key: bytes | None, cutoff_day: int) -> None:
+        self.conn = conn
+        self.key = key
+        self.cutoff_day = cutoff_day
+        self.count = 0
+        self.signed = 0
+        self.legacy = 0
+        self.last = 0
+        self.mode: str | None = None
+        self.version: int | None = None
+
+    def run(self) -> None:
+        conn = self.conn
+        rows = conn.execute(f"SELECT {', '.join(audit.COLUMNS)} FROM audit_log ORDER BY seq")
+        tables = {name: _Rows(conn, name) for name in schema.COVERED}
+        sends = _Sends(conn, self.cutoff_day)
+        next_named = _next_named(tables)
+        prev = audit.GENESIS
+        legacy_open = True  # entries before schema 3 may only open the trail
+        key = self.key
+        for row in _utf8(rows, self):
+            seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, data = row[:10]
+            prev_hash, digest, signature = row[10:]
+            self.count += 1
+            if seq != self.last + 1:
+                if type(seq) is not int:
+                    raise _Broken(self.last + 1, f"its seq is a {type(seq).__name__}, not an integer")
+                raise _Broken(
+                    self.last + 1 if seq > self.last + 1 else seq,
+                    f"sequence jumps from {self.last} to {seq} (an entry was deleted or inserted)",
+                )
+            if prev_hash != prev:
+                raise _Broken(seq, "it does not follow the entry before it")
+            if _typed(row):
+                mine = audit.entry_hash(
+                    prev, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, data
+                )
+            else:
+                mine = audit.any_hash((prev, *row[:10]))
+            legacy = False
+            if mine != digest:
+                legacy = legacy_open and _legacy_match(row, prev)
+                if not legacy:
+                    raise _Broken(seq, "its content does not match its hash (edited)")
+                self.legacy += 1
+            elif legacy_open:
+                legacy_open = False
+                opener = "ledger.migrate" if self.legacy else "ledger.init"
+                if kind != opener:
+                    raise _Broken(
+                        seq,
+                        f"the trail must open with a {opener} entry"
+                        + (" after its entries of an earlier schema" if self.legacy else ""),
+                    )
+            if signature is not None:
+                if type(signature) is not str or not _HEX64.fullmatch(signature):
+                    raise _Broken(seq, "its signature column holds something that is not one")
+                self.signed += 1
+            if key is not None and (
+                type(signature) is not str
+                or not hmac.compare_digest(signature, audit.mac(key, digest))
+            ):
+                raise _Broken(
+                    seq,
+                    "it is not signed"
+                    if signature is None
+                    else "its signature does not match the audit key (the chain was rewritten, "
+                    "or the key differs)",
+                )
+            if not legacy:
+                if kind in ("ledger.init", "ledger.migrate"):
+                    self._opened(seq, data)
+                vouches = '"rows":' in data
+                if vouches or seq >= next_named:  # most entries neither vouch nor are named
+                    vouched = _vouched(data) if vouches else {}
+                    upto = kind == "ledger.migrate"  # it vouches for every row before it
+                    for name, table in tables.items():
+                        if name in vouched or table.next_seq <= seq:
+                            table.check(seq, vouched.get(name), upto)
+                    next_named = _next_named(tables)
+            sends.check(seq, kind, subject, outcome, purpose, channel, send_us)
+            prev = digest
+            self.last = seq
+        if legacy_open and self.legacy:
+            raise _Broken(None, "the trail holds entries of an earlier schema and no ledger.migrate entry")
+        for name, table in tables.items():
+            if table.pending is not None:
+                raise _Broken(
+                    table.next_seq if isinstance(table.next_seq, int) else None,
+                    f"a row of {name} names entry {table.pending[table.at]}, which does not "
+                    "vouch for it",
+                )
+        sends.finish()
+
+    def _opened(self, seq: int, data: str) -> None:
+        try:
+            fields = json.loads(data)
+            self.mode = fields["subjects"]
+            self.version = int(fields.get("schema") or fields.get("to"))
+        except (ValueError, KeyError, TypeError):
+            raise _Broken(seq, "its data does not say the ledger's schema and subject mode") from None
+
+    def meta(self) -> None:
+        if self.mode is None:
+            raise _Broken(None, "the trail has no ledger.init or ledger.migrate entry")
+        found = self.conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+        want = sorted([("schema_version", str(self.version)), ("subjects", self.mode)])
+        if [audit.row_text(r) for r in found] != [audit.row_text(r) for r in want]:
+            shown = ", ".join(f"{k}={v!r}" for k, v in found)
+            raise _Broken(
+                None, f"meta holds {shown or 'nothing'}, but the trail says "
+                + ", ".join(f"{k}={v!r}" for k, v in want)
+            )
+        if self.version != schema.SCHEMA_VERSION:
+            raise _Broken(None, f"the trail says schema {self.version}, not {schema.SCHEMA_VERSION}")
+
+
+def _typed(row: tuple[Any, ...]) -> bool:
+    """The types the gate writes: then entry_hash's fast path encodes exactly as encode()."""
+    seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, data = row[:10]
+    return (
+        type(at) is str
+        and type(at_us) is int
+        and type(kind) is str
+        and type(data) is str
+        and (subject is None or type(subject) is str)
+        and (outcome is None or type(outcome) is str)
+        and (purpose is None or type(purpose) is str)
+        and (channel is None or type(channel) is str)
+        and (send_us is None or type(send_us) is int)
+    )
+
+
+def _legacy_match(row: tuple[Any, ...], prev: str) -> bool:
+    seq, at, _, kind, subject, _, _, _, _, data = row[:10]
+    if not all(type(v) is str for v in (at, kind, data)) or not (
+        subject is None or type(subject) is str
+    ):
+        return False
+    return audit.legacy_hash(prev, seq, at, kind, subject, data) == row[11]
+
+
+def _utf8(rows: Iterator[Any], where: _Pass) -> Iterator[Any]:
+    """SQLite hands back text that is not UTF-8 as an error, not a value: name the place."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc).lower():
+                raise
+            raise _Broken(where.last + 1, "it holds text that is not UTF-8 (edited)") from None
+        yield row
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ROWS = re.compile(r'"rows":\{((?:"[a-z_]+":"[0-9a-f]{64}",?)+)\}')
+_PAIR = re.compile(r'"([a-z_]+)":"([0-9a-f]{64})"')
+
+
+def _vouched(data: str) -> dict[str, str]:
+    """The entry's "rows" digests. Read with a pattern when the text holds one such object
+    (a JSON string cannot hold an unescaped quote, so only an object can), else parsed
+    whole: the evidence a grant records may itself hold a "rows" key."""
+    found = _ROWS.findall(data)
+    if len(found) == 1 and data.count('"rows":') == 1:
+        return dict(_PAIR.findall(found[0]))
+    rows = json.loads(data).get("rows", {})
+    return rows if isinstance(rows, dict) else {}
+
+
+def _next_named(tables: dict[str, _Rows]) -> float:
+    return min((t.next_seq for t in tables.values()), default=INF)
+
+
+class _Rows:
+    """A covered table's rows in id order (the order they were written, so audit_seq order),
+    consumed alongside the trail."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+        self.name = name
+        self.at = schema.columns(name).index("audit_seq")
+        self.cursor = conn.execute(f"SELECT * FROM {name} ORDER BY id")
+        self.pending: tuple[Any, ...] | None = None
+        self.next_seq: float = INF
+        self._advance()
+
+    def _advance(self) -> None:
+        try:
+            self.pending = next(self.cursor, None)
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc).lower():
+                raise
+            raise _Broken(None, f"a row of {self.name} holds text that is not UTF-8 (edited)") from None
+        if self.pending is None:
+            self.next_seq = INF
+            return
+        seq = self.pending[self.at]
+        if type(seq) is not int:
+            raise _Broken(
+                None, f"{self.name} row {self.pending[0]!r} names its entry with a "
+                f"{type(seq).__name__}, not an integer"
+            )
+        self.next_seq = seq
+
+    def check(self, seq: int, digest: str | None, upto: bool) -> None:
+        """Consume the rows that name entry `seq` (with `upto`, every row up to it) and hold
+        them to the entry's digest."""
+        hashed = audit.hashlib.sha256()
+        found = 0
+        while self.next_seq <= seq:
+            if self.next_seq < seq and not upto:
+                ident = self.pending[0] if self.pending else None
+                raise _Broken(
+                    int(self.next_seq),
+                    f"{self.name} row {ident!r} names it, but it does not vouch for that row",
+                )
+            hashed.update(audit.row_text(self.pending or ()).encode("utf-8", "surrogatepass"))
+            found += 1
+            self._advance()
+        if digest is None:
+            if found:
+                raise _Broken(seq, f"it vouches for no {self.name} rows, but {found} name it")
+            return
+        if hashed.hexdigest() != digest:
+            raise _Broken(seq, f"its {self.name} rows were edited, deleted or added")
+
+
+class _Sends:
+    """recent_sends against the trail: each row is an allowed decision's, and every allowed
+    decision scheduled on or after `cutoff_day` has its row."""
+
+    def __init__(self, conn: sqlite3.Connection, cutoff_day: int) -> None:
+        self.cutoff_day = cutoff_day
+        self.cursor = conn.execute(
+            "SELECT day, subject, at_us, purpose, channel, seq FROM recent_sends "
+            "ORDER BY seq, day, at_us"
+        )
+        self.pending = next(self.cursor, None)
+
+    def _seq(self) -> float:
+        if self.pending is None:
+            return INF
+        seq = self.pending[5]
+        if type(seq) is not int:
+            raise _Broken(None, f"a recent_sends row names its entry with a {type(seq).__name__}")
+        return seq
+
+    def check(
+        self,
+        seq: int,
+        kind: str,
+        subject: str | None,
+        outcome: str | None,
+        purpose: str | None,
+        channel: str | None,
+        send_us: int | None,
+    ) -> None:
+        named = self._seq()
+        if named < seq:
+            raise _Broken(
+                int(named), "recent_sends holds a row for it, but it is not an allowed decision"
+            )
+        allowed = kind == "decision" and outcome == "allow" and subject is not None
+        if not allowed or type(send_us) is not int:
+            if named == seq:
+                raise _Broken(seq, "recent_sends holds a row for it, but it is not an allowed decision")
+            return
+        if named == seq:
+            derived = (send_us // DAY_US, subject, send_us, purpose, channel, seq)
+            if audit.row_text(self.pending or ()) != audit.row_text(derived):
+                raise _Broken(seq, "its recent_sends row was edited")
+            self.pending = next(self.cursor, None)
+            if self._seq() == seq:
+                raise _Broken(seq, "recent_sends holds two rows for it")
+        elif send_us // DAY_US >= self.cutoff_day:
+            raise _Broken(
+                seq,
+                "it allowed a send, but recent_sends has no row for it (frequency caps would "
+                "not count it)",
+            )
+
+    def finish(self) -> None:
+        named = self._seq()
+        if named != INF:
+            raise _Broken(None, f"recent_sends names entry {named}, which is not in the trail")
+
+
+def _subjects(conn: sqlite3.Connection, subject_key: bytes | None, mode: str | None) -> int:
+    """Raw identifiers: none in a raw ledger; with the key, each must hash to its pseudonym."""
+    rows = conn.execute("SELECT sid, raw FROM subjects")
+    count = 0
+    for sid, raw in rows:
+        count += 1
+        if mode != "hashed":
+            raise _Broken(None, "the ledger stores raw subjects, yet its subjects table has rows")
+        if subject_key is not None and (
+            type(raw) is not str or type(sid) is not str or audit.pseudonym(subject_key, raw) != sid
+        ):
+            raise _Broken(None, f"subjects row {sid!r} does not hash to its identifier")
+    return 0 if subject_key is not None else count
