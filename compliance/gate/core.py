@@ -726,7 +726,10 @@ class ConsentLedger:
         text = printable(text)
         recipient = parse(who, channel)
         params = self._gate.catalog.markets.get(recipient.market or "")
-        action = kw.classify(text, params.keywords if params else None, after_prompt=after_prompt)
+        others = [p.keywords for p in self._gate.catalog.markets.values() if p.keywords]
+        action = kw.classify(
+            text, params.keywords if params else None, after_prompt=after_prompt, extra=others
+        )
         sending = self._gate.catalog.senders.get(sender or "")
         replies = sending.replies if sending is not None else {}
         reply = {
