@@ -170,7 +170,11 @@ class ConsentLedger:
         text = printable(text)
         recipient = parse(who, channel)
         params = self._catalog.markets.get(recipient.market or "")
-        action = kw.classify(text, params.keywords if params else None, after_prompt=after_prompt)
+        # with no market (an email address), every market's words count
+        others = [p.keywords for p in self._catalog.markets.values() if p.keywords]
+        action = kw.classify(
+            text, params.keywords if params else None, after_prompt=after_prompt, extra=others
+        )
         sending = self._catalog.senders.get(sender or "")
         replies = sending.replies if sending is not None else {}
         reply = {
