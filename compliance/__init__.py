@@ -21,6 +21,12 @@ _LAZY = {
     "PackError": ("compliance.errors", "PackError"),
     "BundleError": ("compliance.errors", "BundleError"),
     "BundleKeyError": ("compliance.errors", "BundleKeyError"),
+    "UsageError": ("compliance.errors", "UsageError"),
+    "LedgerError": ("compliance.gate.ledger", "LedgerError"),
+    "LedgerConfigError": ("compliance.gate.ledger", "LedgerConfigError"),
+    "LedgerMissingError": ("compliance.gate.ledger", "LedgerMissingError"),
+    "NaiveDatetimeError": ("compliance.gate.model", "NaiveDatetimeError"),
+    "Verdict": ("compliance.gate.verify", "Verdict"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -745,7 +745,12 @@ def test_market_parameters_from_a_pack_reach_the_gate(market, params, at, zone):
         except ComplianceError as exc:  # a shape the schema refuses: named at its file
             assert str(root / path) in str(exc)
             return
-        gate = Gate(catalog, Ledger(root / "ledger.db"))
+        clock = lambda: at - dt.timedelta(minutes=30)  # noqa: E731
+        gate = Gate(
+            catalog,
+            Ledger(root / "ledger.db", create=True, clock=clock),
+            horizon=dt.timedelta(days=200 * 366),
+        )
         try:
             gate.ledger.grant(
                 subject=to,
@@ -879,7 +884,7 @@ def test_market_timezone_is_checked_when_the_pack_loads(zone):
         except ComplianceError as exc:
             assert str(root / path) in str(exc)
             return
-        gate = Gate(catalog, Ledger(root / "ledger.db"))
+        gate = Gate(catalog, Ledger(root / "ledger.db", create=True, clock=lambda: at))
         try:
             to = "ana@example.com"
             gate.ledger.grant(

@@ -411,7 +411,12 @@ def gate(tmp_path):
     ]:
         repo.write(name, (EXAMPLES / example).read_text("utf-8"))
     repo.write("templates/in.yaml", IN_OFFER)
-    opened = Gate.open(repo=repo.path, ledger=tmp_path / "ledger.db")
+    opened = Gate.open(
+        repo=repo.path,
+        ledger=tmp_path / "ledger.db",
+        create=True,
+        clock=lambda: NOON_CET - dt.timedelta(minutes=5),
+    )
     yield opened
     opened.close()
 
