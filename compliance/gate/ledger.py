@@ -656,11 +656,12 @@ class Ledger:
         return self._registry[market]
 
     def disconnected_after(self, number: str, since_us: int) -> bool:
+        """Whether the number was disconnected at or after `since_us` (consent given then)."""
         sid = self.sid(number)
         if self._batch is not None and sid in self._batch["subjects"]:
-            return any(since_us < when for (when,) in self._batch["gone"].get(sid, []))
+            return any(since_us <= when for (when,) in self._batch["gone"].get(sid, []))
         row = self.conn.execute(
-            "SELECT 1 FROM reassigned WHERE number = ? AND disconnected_us > ? LIMIT 1",
+            "SELECT 1 FROM reassigned WHERE number = ? AND disconnected_us >= ? LIMIT 1",
             (sid, since_us),
         ).fetchone()
         return row is not None

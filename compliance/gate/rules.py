@@ -311,8 +311,25 @@ class Rules:
             zones = (*zones, zone)
         if not zones and params.timezone:
             zones = (params.timezone,)
-        if not zones or not params.quiet_hours:
+        if not params.quiet_hours:
             return None, None
+        if not zones:  # a window applies, but the recipient's local time cannot be told
+            required = [
+                b for b in applicable(params.quiet_hours, template.purpose, template.channel)
+                if b.enforcement == "required"
+            ]
+            if not required:
+                return None, None
+            return None, (
+                Reason(
+                    m.QUIET_HOURS,
+                    "the recipient's local time cannot be told (no time zone for the number, "
+                    "none for the market): pass Send.timezone",
+                    market,
+                    _cite(required[0].citations),
+                ),
+                False,
+            )
         # windows are whole minutes in local time, so the answer is the same for every instant
         # of one UTC minute: campaigns ask it once per zone, region and minute
         key = (market, template.purpose, template.channel, zones, recipient.region,

@@ -39,8 +39,8 @@ Open questions (TODO: confirm with the gate's owner; the reading chosen is state
   lists, so they are denied `template.market` rather than treated as "no market".
 * Q3 A market with no parameters (a number from GG, or a code missing from `markets`) is judged
   with empty MarketParameters(): no quiet hours, caps or registry; opt-outs stop every purpose.
-* Q4 Frequency-cap windows are closed: sends exactly `per` apart (10:00 and 10:00 next day) are
-  in one PT24H window. Caps with `enforcement: advisory` never deny (market_params: "the gate
+* Q4 Frequency-cap windows are half-open, [start, start + per): sends exactly `per` apart
+  (10:00 and 10:00 next day) are in no PT24H window together. Caps with `enforcement: advisory` never deny (market_params: "the gate
   warns on advisory parameters and enforces required ones"); no shipped cap is advisory.
 * Q5 Quiet hours with no zone at all (no number zone, no Send.timezone, no market timezone) and
   a required block that applies: the block cannot admit any minute, so the reason is
@@ -70,10 +70,10 @@ Open questions (TODO: confirm with the gate's owner; the reading chosen is state
 * Q11 Pauses and resumes have no "at": the newest by (recorded, order fed) for a target decides;
   with recorded=None they sort first. The decision clock is assumed never to go back, so the
   model uses every event fed so far whatever `now` is.
-* Q12 The brief says a later grant of *any* scope on the family lifts a channel-wide opt-out for
-  marketing as well: STOP, then a grant of scope B, lets marketing under an older grant of scope
-  A through. Implemented as written, though it is the one place where the brief reads more
-  permissive than "an opt-out revokes every scope"; worth a second look by the spec's owner.
+* Q12 A later grant of any scope on the family lifts a channel-wide opt-out for transactional
+  and OTP messages (the person signed up again); for marketing only a grant of the template's
+  own scope newer than the opt-out counts (STOP, then a grant of scope B, does not bring back
+  marketing under an older grant of scope A).
 * Q13 Not in the brief, so not modelled: the sender's channel (an sms sender used for an mms
   template), the consent scope's own channels/purposes/markets, lint errors on consent scopes,
   `dated_rules` (e.g. the US WhatsApp marketing pause) and a marketing template without a
@@ -721,6 +721,7 @@ class Model:
             ):
                 newest_wide = event
         opted_out = newest_wide is not None and newest_wide.kind != "opt_in"
+        wide_out = opted_out  # for marketing: only a newer grant of the scope itself lifts it
         if opted_out:
             for event in events:
                 if event.kind == "grant" and self._order(event) > self._order(newest_wide):
@@ -745,7 +746,7 @@ class Model:
                     newest_for_scope = event
         g = newest_for_scope
 
-        if opted_out and (g is None or self._order(newest_wide) > self._order(g)):
+        if wide_out and (g is None or self._order(newest_wide) > self._order(g)):
             return {"consent.revoked"}
         if g is None:
             other_grants = [e for e in events if e.kind == "grant" and e.scope != scope_id]
@@ -852,11 +853,12 @@ class Model:
                 and m.purpose in cap.purposes
                 and (cap.channels is None or m.channel in cap.channels)
             ]
-            # every closed window [start, start + per] that holds t: the fullest starts at
-            # t - per, at t, or at one of the sends in between
-            starts = [t - per, t] + [x for x in times if t - per <= x <= t]
+            # every window [start, start + per) that holds t: the fullest starts at t or at
+            # one of the sends before it within per (a day's sends at 09:00 on consecutive
+            # days are in no 24-hour window together)
+            starts = [t] + [x for x in times if t - per < x <= t]
             for start in starts:
-                inside = [x for x in times if start <= x <= start + per]
+                inside = [x for x in times if start <= x < start + per]
                 if len(inside) + 1 > cap.max_messages:
                     return {"frequency_cap"}
         return set()

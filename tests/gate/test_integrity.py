@@ -1,0 +1,356 @@
+"""The classes of wrong allow and integration hazard an adversarial review found, each as a test
+of its class: channel integrity, time integrity, calendar durations, email addresses in any
+case, do-not-contact entries on every channel, threads sharing one Gate, arguments checked and
+named, and the gate's one clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from compliance import Gate, LedgerMissingError, Send, UsageError
+from compliance.gate import model
+from tests.conftest import ROOT, Clock, Repo
+from tests.gate.test_gate import SALE, SCOPE, SENDER, SHIPPED
+
+UTC = dt.timezone.utc
+NOON_ET = dt.datetime(2026, 11, 26, 17, 0, tzinfo=UTC)  # 12:00 in New York, 09:00 in LA
+FL = "+13055550123"  # Miami: Florida's window (08:00-20:00) and cap (3 in 24 hours)
+MINUTE, HOUR, DAY = dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1)
+
+SMS_MMS_SCOPE = SCOPE.replace("channels: [sms]", "channels: [sms, mms]")
+MMS_SALE = SALE.replace("id: sale", "id: mms-sale").replace("channel: sms", "channel: mms")
+WHATSAPP_SENDER = """
+kind: sender
+id: acme-wa
+channel: whatsapp
+type: whatsapp
+address: "+13055550100"
+brand: Acme
+markets: [US]
+purposes: [marketing, transactional]
+"""
+WHATSAPP_SHIPPED = SHIPPED.replace("id: shipped", "id: wa-shipped").replace(
+    "channel: sms", "channel: whatsapp"
+).replace("sender: acme-10dlc", "sender: acme-wa")
+MMS_SENDER = SENDER.replace("id: acme-10dlc", "id: acme-mms").replace("channel: sms", "channel: mms")
+
+
+@pytest.fixture
+def gate(tmp_path):
+    repo = Repo(tmp_path / "repo")
+    repo.write("senders/acme.yaml", SENDER)
+    repo.write("senders/acme-mms.yaml", MMS_SENDER)
+    repo.write("senders/acme-wa.yaml", WHATSAPP_SENDER)
+    repo.write("scopes/offers.yaml", SMS_MMS_SCOPE)
+    repo.write("templates/sale.yaml", SALE)
+    repo.write("templates/shipped.yaml", SHIPPED)
+    repo.write("templates/mms-sale.yaml", MMS_SALE.replace("sender: acme-10dlc", "sender: acme-mms"))
+    repo.write("templates/wa-shipped.yaml", WHATSAPP_SHIPPED)
+    clock = Clock(NOON_ET)
+    opened = Gate.open(repo=repo.path, ledger=tmp_path / "ledger.db", create=True, clock=clock)
+    opened.clock = clock
+    assert not opened.catalog.lint_errors, opened.catalog.lint_errors
+    yield opened
+    assert opened._db.verify().ok
+    opened.close()
+
+
+def grant(gate, to=FL, channel="sms", at=None):
+    return gate.ledger.grant(
+        subject=to, channel=channel, scope="sms-offers", source="web", at=at or gate.clock.now - DAY
+    )
+
+
+def check(gate, template="sale", to=FL, at=None, **kw):
+    return gate.check(Send(to=to, template=template, at=at, **kw))
+
+
+# channels -------------------------------------------------------------------------------------
+
+
+def test_a_send_goes_on_its_templates_channel(gate):
+    grant(gate)
+    for channel in ("mms", "whatsapp", "rcs", "email", "push"):
+        decision = check(gate, channel=channel)
+        assert decision.codes == ["send.channel"], (channel, decision)
+    assert check(gate, channel="sms").allowed  # naming the template's own channel is fine
+
+
+def test_an_sms_stop_covers_mms_from_the_same_number(gate):
+    grant(gate)
+    grant(gate, channel="mms")
+    assert check(gate, template="mms-sale").allowed
+    gate.ledger.inbound(subject=FL, text="STOP", channel="sms", at=gate.clock.now)
+    gate.clock.advance(minutes=1)
+    assert check(gate, template="mms-sale").codes == ["consent.revoked"]
+    # and the other way round: a revoke of every scope on MMS stops SMS too
+    grant(gate, at=gate.clock.now)
+    grant(gate, channel="mms", at=gate.clock.now)
+    gate.clock.advance(minutes=1)
+    assert check(gate).allowed
+    gate.ledger.revoke(subject=FL, channel="mms", source="call", at=gate.clock.now)
+    gate.clock.advance(minutes=1)
+    assert check(gate).codes == ["consent.revoked"]
+    assert check(gate, template="shipped").codes == ["consent.revoked"]
+    # WhatsApp is another program: its messages are not stopped by an SMS STOP
+    assert check(gate, template="wa-shipped").allowed
+
+
+def test_a_grant_must_be_on_a_channel_its_scope_covers(gate):
+    for channel in ("whatsapp", "email", "rcs"):
+        with pytest.raises(ValueError, match="covers sms, mms, not"):
+            grant(gate, to=FL if channel != "email" else "a@example.com", channel=channel)
+    grant(gate, channel="mms")
+
+
+def test_caps_count_the_channels_their_law_covers(gate):
+    grant(gate)
+    grant(gate, channel="mms")
+    # Florida's cap covers sms, mms and rcs: two texts and an MMS fill it
+    assert check(gate).allowed and check(gate, at=gate.clock.now + MINUTE).allowed
+    assert check(gate, template="mms-sale", at=gate.clock.now + 2 * MINUTE).allowed
+    assert check(gate, at=gate.clock.now + 3 * MINUTE).codes == ["frequency_cap"]
+    # a transactional WhatsApp message is no marketing text: it neither counts nor is capped
+    assert check(gate, template="wa-shipped", at=gate.clock.now + 4 * MINUTE).allowed
+
+
+# time -----------------------------------------------------------------------------------------
+
+
+def test_a_backdated_send_sees_a_stop_recorded_after_its_time(gate):
+    grant(gate, at=gate.clock.now - DAY)
+    gate.ledger.inbound(subject=FL, text="STOP", channel="sms", at=gate.clock.now - 10 * MINUTE)
+    decision = check(gate, at=gate.clock.now - 2 * HOUR)  # "as if sent two hours ago"
+    assert decision.codes == ["consent.revoked"]
+
+
+def test_a_send_in_the_past_is_judged_now(gate):
+    grant(gate)
+    gate.clock.now = dt.datetime(2026, 11, 27, 1, 30, tzinfo=UTC)  # 20:30 in Miami: FL is shut
+    decision = check(gate, at=NOON_ET)  # a campaign delayed past closing time
+    assert decision.outcome == "defer"
+    assert decision.not_before == dt.datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
+    entry = gate._db.conn.execute("SELECT at, data FROM audit_log WHERE seq = ?", (decision.id,)).fetchone()
+    assert entry[0] == gate.clock.now.isoformat()  # when it was decided
+    assert f'"requested":"{NOON_ET.isoformat()}"' in entry[1]  # what the caller asked for
+    assert f'"scheduled":"{gate.clock.now.isoformat()}"' in entry[1]  # what it was judged at
+
+
+def test_sends_beyond_the_horizon_are_refused(gate):
+    grant(gate)
+    assert check(gate, at=gate.clock.now + 30 * DAY - MINUTE).outcome != "deny"
+    decision = check(gate, at=gate.clock.now + 31 * DAY)
+    assert decision.codes == ["send.horizon"]
+
+
+def test_caps_count_sends_scheduled_later(gate):
+    grant(gate)
+    for hours in (1, 2, 3):
+        assert check(gate, at=gate.clock.now + hours * HOUR).allowed
+    assert check(gate).codes == ["frequency_cap"]  # now, before the three scheduled ones
+    assert check(gate, at=gate.clock.now + 25 * HOUR).allowed  # a day after the first of them
+
+
+def test_a_send_scheduled_far_ahead_does_not_prune_what_caps_count(gate):
+    from compliance.gate.checkpoint import prune
+
+    grant(gate)
+    for minutes in (0, 1, 2):
+        assert check(gate, at=gate.clock.now + minutes * MINUTE).allowed
+    assert check(gate, at=gate.clock.now + 10 * DAY).allowed  # another day, far ahead
+    prune(gate._db.conn, gate.clock.now)  # the housekeeping thread's pruning, by the clock
+    assert check(gate, at=gate.clock.now + 5 * MINUTE).codes == ["frequency_cap"]
+    assert gate._db.verify().ok
+
+
+def test_events_take_effect_no_later_than_they_are_recorded(gate):
+    grant(gate, at=gate.clock.now + DAY)  # dated tomorrow: in force from now
+    gate.ledger.inbound(subject=FL, text="STOP", channel="sms", at=gate.clock.now + 2 * DAY)
+    gate.clock.advance(minutes=1)
+    # the STOP, dated after the grant, must not lose to it: both are now
+    assert check(gate).codes == ["consent.revoked"]
+
+
+def test_at_equal_instants_an_opt_out_wins_in_any_order(gate):
+    when = gate.clock.now - HOUR
+    gate.ledger.inbound(subject=FL, text="STOP", channel="sms", at=when)
+    grant(gate, at=when)
+    assert check(gate).codes == ["consent.revoked"]
+
+
+def test_nothing_but_the_gates_clock_is_read(gate, monkeypatch):
+    def no(*_):
+        raise AssertionError("the system clock was read")
+
+    monkeypatch.setattr(model, "system_clock", no)
+    grant(gate)
+    gate.ledger.inbound(subject=FL, text="hello", channel="sms", at=gate.clock.now)
+    gate.ledger.import_dnc("US-registry", [], registry="US")
+    gate.ledger.import_reassigned([("+14155550100", gate.clock.now - DAY)])
+    gate.pause(template="shipped", reason="r", by="b")
+    gate.resume(template="shipped", reason="r", by="b")
+    check(gate)
+    gate.check_many([Send(to=FL, template="sale"), Send(to=FL, template="shipped")])
+    assert gate._db.verify().ok
+
+
+# calendar durations ---------------------------------------------------------------------------
+
+
+def test_casl_implied_consent_lasts_two_calendar_years(tmp_path):
+    examples = ROOT / "examples" / "apac-americas"
+    repo = Repo(tmp_path / "repo")
+    for rel in (
+        "senders/kestrel-ca.yaml",
+        "scopes/ca-past-customers.yaml",
+        "templates/clean/ca-reorder-offer.yaml",  # marketing under implied consent (a purchase)
+    ):
+        repo.write(rel, (examples / rel).read_text("utf-8"))
+    template = "ca-reorder-offer"
+    purchase = dt.datetime(2023, 3, 1, 17, 0, tzinfo=UTC)
+    # two calendar years span 2024-02-29: 731 days, so 730.5 days after the purchase (05:00 on
+    # 2025-03-01) the consent still stands, until 17:00
+    later = dt.datetime(2025, 3, 1, 16, 0, tzinfo=UTC)
+    clock = Clock(purchase)
+    gate = Gate.open(repo=repo.path, ledger=tmp_path / "l.db", create=True, clock=clock)
+    gate.ledger.grant(subject="+16475550123", channel="sms", scope="ca-past-customers", source="store", at=purchase)
+    clock.now = later
+    assert "consent.expired" not in check(gate, template=template, to="+16475550123").codes
+    clock.now = dt.datetime(2025, 3, 1, 17, 1, tzinfo=UTC)
+    assert "consent.expired" in check(gate, template=template, to="+16475550123").codes
+    gate.close()
+
+
+# email addresses and lists --------------------------------------------------------------------
+
+
+def test_email_addresses_compare_in_any_case(tmp_path):
+    channels = ROOT / "examples" / "channels"
+    clock = Clock(NOON_ET)
+    gate = Gate.open(repo=channels, ledger=tmp_path / "l.db", create=True, clock=clock)
+    gate.ledger.grant(subject="bob.smith@example.com", channel="email", scope="email-newsletter",
+                      source="web", at=NOON_ET - DAY)
+    assert check(gate, template="email-new-harvest", to="bob.smith@example.com").allowed
+    gate.ledger.revoke(subject="Bob.Smith@Example.com", channel="email", source="reply", at=NOON_ET)
+    clock.advance(minutes=1)
+    for spelling in ("bob.smith@example.com", "BOB.SMITH@EXAMPLE.COM"):
+        assert check(gate, template="email-new-harvest", to=spelling).codes == ["consent.revoked"]
+    # an "unsubscribe" reply by email is an opt-out, whatever the case of the address
+    gate.ledger.grant(subject="ana@example.com", channel="email", scope="email-newsletter",
+                      source="web", at=clock.now)
+    result = gate.ledger.inbound(subject="ANA@example.com", text="unsubscribe", channel="email", at=clock.now)
+    assert result.action == "opt_out"
+    clock.advance(minutes=1)
+    assert check(gate, template="email-new-harvest", to="ana@example.com").codes == ["consent.revoked"]
+    # a do-not-contact entry holding an address is honoured on email
+    gate.ledger.grant(subject="cy@example.com", channel="email", scope="email-newsletter",
+                      source="web", at=clock.now)
+    gate.ledger.import_dnc("internal", ["Cy@Example.com"])
+    clock.advance(minutes=1)
+    assert check(gate, template="email-new-harvest", to="cy@example.com").codes == ["dnc.listed"]
+    with pytest.raises(ValueError, match="registry lists numbers"):
+        gate.ledger.import_dnc("US-registry", ["cy@example.com"], registry="US")
+    with pytest.raises(ValueError, match="entry 2"):
+        gate.ledger.import_dnc("internal", ["+14155550123", "not a number"])
+    assert gate._db.verify().ok
+    gate.close()
+
+
+# integration ----------------------------------------------------------------------------------
+
+
+def test_threads_share_one_gate(gate):
+    grant(gate)
+    numbers = [f"+1415555{n:04d}" for n in range(40)]
+    for number in numbers:
+        grant(gate, to=number)
+    answers, failures = [], []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(60):
+                to = numbers[(k * 7 + i) % len(numbers)]
+                if i % 10 == 9:
+                    gate.ledger.inbound(subject=to, text="STOP", channel="sms", at=gate.clock.now)
+                answers.append(gate.check(Send(to=to, template="sale")))
+                answers.extend(gate.check_many([Send(to=to, template="shipped")] * 2))
+        except BaseException as exc:
+            failures.append(exc)
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not failures, failures
+    ids = [a.id for a in answers]
+    assert None not in ids and len(set(ids)) == len(ids) == 8 * 60 * 3
+    assert gate._db.verify().ok
+
+
+def test_gate_open_refuses_what_it_would_otherwise_guess(tmp_path):
+    us = ROOT / "examples" / "us"
+    with pytest.raises(UsageError, match="does not exist"):
+        Gate.open(repo=us / "templatse", ledger=tmp_path / "l.db", create=True)
+    (tmp_path / "empty-repo").mkdir()
+    with pytest.raises(UsageError, match="holds no templates"):
+        Gate.open(repo=tmp_path / "empty-repo", ledger=tmp_path / "l.db", create=True)
+    with pytest.raises(LedgerMissingError, match="there is no ledger"):
+        Gate.open(repo=us, ledger=tmp_path / "typo.db")
+    assert not (tmp_path / "typo.db").exists()
+    (tmp_path / "empty.db").write_bytes(b"")
+    with pytest.raises(LedgerMissingError, match="empty file"):
+        Gate.open(repo=us, ledger=tmp_path / "empty.db")
+    with pytest.raises(TypeError, match="clock"):
+        Gate.open(repo=us, ledger=tmp_path / "l.db", create=True, clock="now")
+    with pytest.raises(ValueError, match="has no time zone"):
+        Gate.open(repo=us, ledger=tmp_path / "l.db", create=True, clock=dt.datetime.now)
+    with pytest.raises(TypeError, match="horizon"):
+        Gate.open(repo=us, ledger=tmp_path / "l.db", create=True, horizon=30)
+
+
+@pytest.mark.parametrize(
+    "call, error, named",
+    [
+        (lambda g: g.check(None), TypeError, "Send"),
+        (lambda g: g.check(Send(to=None, template="sale")), TypeError, "Send.to"),
+        (lambda g: g.check(Send(to=FL, template=3)), TypeError, "Send.template"),
+        (lambda g: g.check(Send(to=FL, template="sale", at="2026-01-01")), TypeError, "Send.at"),
+        (lambda g: g.check_many(None), TypeError, "check_many"),
+        (lambda g: g.check_many(Send(to=FL, template="sale")), TypeError, "check_many"),
+        (lambda g: g.ledger.grant(subject=None, channel="sms", scope="sms-offers", source="x", at=NOON_ET), TypeError, "subject"),
+        (lambda g: g.ledger.grant(subject=FL, channel=None, scope="sms-offers", source="x", at=NOON_ET), TypeError, "channel"),
+        (lambda g: g.ledger.grant(subject=FL, channel="sms", scope=None, source="x", at=NOON_ET), TypeError, "scope"),
+        (lambda g: g.ledger.grant(subject=FL, channel="sms", scope="sms-offers", source=None, at=NOON_ET), TypeError, "source"),
+        (lambda g: g.ledger.grant(subject=FL, channel="sms", scope="sms-offers", source="x", at=None), TypeError, "at"),
+        (lambda g: g.ledger.grant(subject=FL, channel="sms", scope="sms-offers", source="x", at=NOON_ET, evidence=[1]), TypeError, "evidence"),
+        (lambda g: g.ledger.inbound(subject=FL, text=None, channel="sms", at=NOON_ET), TypeError, "text"),
+        (lambda g: g.ledger.resolve(None, opt_out=True, by="x"), TypeError, "review"),
+        (lambda g: g.ledger.import_dnc("x", None), TypeError, "entries"),
+        (lambda g: g.ledger.import_dnc("x", "+14155550123"), TypeError, "entries"),
+        (lambda g: g.pause(template=None, reason="r", by="b"), ValueError, "exactly one"),
+        (lambda g: g.pause(template="nope", reason="r", by="b"), ValueError, "no template 'nope'"),
+        (lambda g: g.pause(sender="acme-10dl", reason="r", by="b"), ValueError, "did you mean 'acme-10dlc'"),
+        (lambda g: g.pause(market="XX", reason="r", by="b"), ValueError, "no market 'XX'"),
+        (lambda g: g.resume(template="sale", reason="r", by="b"), ValueError, "is not paused"),
+        (lambda g: g.pause(template="sale", reason=None, by="b"), TypeError, "reason"),
+    ],
+)
+def test_bad_arguments_raise_naming_the_argument_and_write_nothing(gate, call, error, named):
+    entries = gate._db.verify().entries
+    with pytest.raises(error, match=named):
+        call(gate)
+    assert gate._db.verify().entries == entries
+
+
+def test_one_bad_send_in_a_batch_is_denied_alone(gate):
+    grant(gate)
+    batch = [Send(to=FL, template="sale"), None, Send(to=FL, template="sale", channel="fax"),
+             Send(to=FL, template="shipped", at=dt.datetime(2026, 11, 26, 12, 0)), Send(to=FL, template="shipped")]
+    answers = gate.check_many(batch)
+    assert [a.outcome for a in answers] == ["allow", "deny", "deny", "deny", "allow"]
+    assert [a.codes for a in answers[1:4]] == [["send.invalid"]] * 3
+    assert all(a.id is not None for a in answers)  # audited like every other answer
