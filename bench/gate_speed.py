@@ -105,6 +105,15 @@ def check_numbers(subjects: list[str], rng: random.Random, sample: int = 2_000) 
             raise SystemExit(f"generated number {number} is in {recipient.region}, not CA/FL")
 
 
+QMARKS_11 = ", ".join("?" * 11)
+
+
+def bench_clock() -> dt.datetime:
+    """The gate's clock in this benchmark: the sends' own instant (a module function, so that
+    the writer processes, started with spawn, can be handed it)."""
+    return AT
+
+
 def capture_digest() -> str:
     """What grant() stores for scope us-sms-offers: the sha256 of each capture text."""
     from compliance.gate.catalog import from_repo
@@ -135,7 +144,8 @@ def build_ledger(
     chained onto the audit trail, with the last days of them in recent_sends, so that the
     ledger has the size of one in use."""
     from compliance.gate import audit
-    from compliance.gate.ledger import RECENT_DAYS, Ledger
+    from compliance.gate.ledger import Ledger
+    from compliance.gate.verify import DAY_US, RECENT_DAYS
 
     rng = random.Random(seed)
     subjects = subjects_for(n_subjects)
@@ -149,10 +159,10 @@ def build_ledger(
     counts = Counter[str]()
     latest_revoked = 0
     utc = dt.timezone.utc
-    ledger = Ledger(path)
+    ledger = Ledger(path, create=True, clock=bench_clock)
     # as the ledger stores a subject: itself, or a keyed hash with COMPLIANCE_SUBJECT_KEY set
-    sid = getattr(ledger, "sid", None) or (lambda subject: subject)
-    hashed = getattr(ledger, "subject_key", None) is not None
+    sid = ledger.sid
+    hashed = ledger.subject_key is not None
 
     def rows() -> Any:
         nonlocal latest_revoked
@@ -185,52 +195,45 @@ def build_ledger(
     try:
         ledger.conn.execute("PRAGMA cache_size=-262144")  # 256 MiB for the bulk insert
         with ledger.write() as conn:
-            # one audit entry per consent event, vouching for its row, as grant(), revoke()
-            # and `compliance consent import` write them
+            # one audit entry per consent event, vouching for its row (every column, typed),
+            # as grant(), revoke() and `compliance consent import` write them; each recorded
+            # when it happened
             tail = audit.tail_of(conn)
             entries: list[tuple[Any, ...]] = []
             events: list[tuple[Any, ...]] = []
-            for row in rows():
+            for number, row in enumerate(rows(), 1):
                 subject, channel, scope, action, source, at, at_us, captured, evidence = row
+                whole = (number, *row, tail[0] + 1)
                 entry, tail = audit.entry(
                     tail,
                     at=at,
                     at_us=at_us,
                     kind=f"consent.{action}",
                     subject=subject,
+                    channel=channel,
                     data={
                         "channel": channel,
                         "scope": scope,
                         "source": source,
+                        "at": at,
                         "capture_digest": captured,
                         "evidence": json.loads(evidence),
-                        "rows": {"consent_events": audit.rows_digest([row])},
+                        "rows": {"consent_events": audit.rows_digest([whole])},
                     },
                     key=ledger.key,
                 )
                 entries.append(entry)
-                events.append((*row, tail[0]))
+                events.append(whole)
                 if len(entries) >= 50_000:
                     conn.executemany(audit.INSERT, entries)
-                    conn.executemany(
-                        "INSERT INTO consent_events (subject, channel, scope, action, source, "
-                        "at, at_us, capture_digest, evidence, audit_seq) VALUES "
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        events,
-                    )
+                    conn.executemany(f"INSERT INTO consent_events VALUES ({QMARKS_11})", events)
                     entries, events = [], []
             conn.executemany(audit.INSERT, entries)
-            conn.executemany(
-                "INSERT INTO consent_events (subject, channel, scope, action, source, at, at_us, "
-                "capture_digest, evidence, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                events,
-            )
-            ledger._tail = tail
+            conn.executemany(f"INSERT INTO consent_events VALUES ({QMARKS_11})", events)
             if hashed:  # the raw numbers live only in the erasable `subjects` table
                 conn.executemany(
                     "INSERT OR IGNORE INTO subjects VALUES (?, ?)", ((sid(r), r) for r in subjects)
                 )
-            tail = ledger._tail
 
             def history() -> Any:
                 nonlocal tail
@@ -239,15 +242,18 @@ def build_ledger(
                 for _ in range(n_history):
                     to = sid(rng.choice(subjects))
                     at_us = at_end - rng.randrange(month_us)
+                    at = dt.datetime.fromtimestamp(at_us / 1_000_000, utc).isoformat()
                     row, tail = audit.entry(
                         tail,
-                        at=dt.datetime.fromtimestamp(at_us / 1_000_000, utc).isoformat(),
+                        at=at,
                         at_us=at_us,
                         kind="decision",
                         subject=to,
                         data=None,
                         outcome="allow",
                         purpose="marketing",
+                        channel="sms",
+                        send_us=at_us,
                         key=ledger.key,
                         text=audit.decision_text(
                             catalog="bench-history",
@@ -256,6 +262,8 @@ def build_ledger(
                             not_before=None,
                             outcome="allow",
                             reasons=[],
+                            requested=None,
+                            scheduled=at,
                             template=MARKETING,
                             to=to,
                             warnings=[],
@@ -264,12 +272,13 @@ def build_ledger(
                     yield row
 
             conn.executemany(audit.INSERT, history())
+            ledger._tail = tail
             # what the gate keeps of them for frequency caps: the last days' allowed sends
             conn.execute(
-                "INSERT INTO recent_sends SELECT at_us / 86400000000, subject, at_us, purpose, "
-                "seq FROM audit_log "
-                "WHERE kind = 'decision' AND outcome = 'allow' AND at_us > ?",
-                (int(AT.timestamp() * 1_000_000) - RECENT_DAYS * 86_400_000_000,),
+                "INSERT INTO recent_sends SELECT send_us / ?, subject, send_us, purpose, channel, "
+                "seq FROM audit_log WHERE kind = 'decision' AND outcome = 'allow' AND "
+                "send_us / ? >= ?",
+                (DAY_US, DAY_US, int(AT.timestamp() * 1_000_000) // DAY_US - RECENT_DAYS),
             )
         # no ANALYZE: the gate never runs it, and statistics taken while audit_log holds one
         # entry make SQLite scan audit_log for the frequency-cap count
@@ -357,13 +366,15 @@ def time_check_many(gate: Any, sends: list[Any], batch: int) -> Timed:
 def time_verify(path: Path, repeat: int = 3) -> tuple[float, Any]:
     """Best of `repeat` verifications on a fresh read-only connection."""
     from compliance.gate import audit
+    from compliance.gate.verify import verify
 
     best, verdict = float("inf"), None
+    now_us = int(AT.timestamp() * 1_000_000)
     for _ in range(repeat):
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             t = time.perf_counter()
-            verdict = audit.verify(conn, audit.audit_key())
+            verdict = verify(conn, audit.audit_key(), now_us=now_us)
             best = min(best, time.perf_counter() - t)
         finally:
             conn.close()
@@ -375,7 +386,7 @@ def profile_checks(path: Path, subjects: list[str], n: int, batch: int, top: int
     synchronous=NORMAL ledger; the top entries by own time and by cumulative time."""
     from compliance import Gate
 
-    gate = Gate.open(repo=REPO, ledger=path)
+    gate = Gate.open(repo=REPO, ledger=path, clock=bench_clock)
     out = io.StringIO()
     try:
         time_check(gate, sends_for(subjects[:50]))  # warm up outside the profile
@@ -411,7 +422,7 @@ def writer(path: str, subjects: list[str], barrier: Any, queue: Any) -> None:
     """One process: open the gate, wait for the others, then check each subject."""
     from compliance import Gate, Send
 
-    gate = Gate.open(repo=REPO, ledger=path)
+    gate = Gate.open(repo=REPO, ledger=path, clock=bench_clock)
     sends = [Send(to=s, template=MARKETING, at=AT) for s in subjects]
     gate.check(Send(to=subjects[0], template=TRANSACTIONAL, at=AT))  # warm (its id is counted)
     barrier.wait()
@@ -689,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
             return [rng.choice(subjects) for _ in range(n)]
 
         say("timing check() ...")
-        gate = Gate.open(repo=REPO, ledger=path)
+        gate = Gate.open(repo=REPO, ledger=path, clock=bench_clock)
         time_check(gate, sends_for(draw(100)))  # warm-up: imports, phonenumbers metadata
         normal = time_check(gate, sends_for(draw(args.checks)))
         transactional = time_check(gate, sends_for(draw(args.checks), TRANSACTIONAL))
@@ -702,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         gate.close()
 
         say("timing check(), durable=True ...")
-        gate = Gate.open(repo=REPO, ledger=path, durable=True)
+        gate = Gate.open(repo=REPO, ledger=path, durable=True, clock=bench_clock)
         time_check(gate, sends_for(draw(100)))
         durable = time_check(gate, sends_for(draw(args.checks)))
         gate.close()
@@ -800,7 +811,7 @@ def main(argv: list[str] | None = None) -> int:
             f"0 lost, chain verifies: {verdict(conc.ok)}",
             f"decision entries {conc.found:,} of {conc.expected:,} expected; "
             f"ledger.error {conc.ledger_errors}; ids missing {conc.missing_ids}, "
-            f"duplicated {conc.duplicate_ids}; verify: {conc.verdict} "
+            f"duplicated {conc.duplicate_ids}; verify: {str(conc.verdict).splitlines()[0]} "
             f"({conc.verdict.entries / conc.verify_seconds:,.0f}/s)",
         )
     )

@@ -96,8 +96,23 @@ def _rows(path: Path) -> dict[str, list[tuple]]:
 # appended, NULL made an empty string), then edited, for the first row and the last -----------
 
 
-def _column_cases() -> list[tuple[str, str, str]]:
+def _not_null() -> set[tuple[str, str]]:
+    """(table, column) that SQLite keeps from being NULL or retyped (NOT NULL, the rowid)."""
+    conn = sqlite3.connect(":memory:")
+    schema.create(conn)
+    found = {
+        (table, row[1])
+        for table in schema.TABLES
+        for row in conn.execute(f"PRAGMA table_info({table})")
+        if row[3] or row[5]
+    }
+    conn.close()
+    return found
+
+
+def _column_cases() -> list[tuple[str, str, str, str]]:
     cases = []
+    strict = _not_null()
     for table in schema.COVERED:
         for column in schema.columns(table):
             for label, expression in (
@@ -107,6 +122,10 @@ def _column_cases() -> list[tuple[str, str, str]]:
                 ("edit", f"CASE typeof({column}) WHEN 'integer' THEN {column} + 1 ELSE "
                  f"COALESCE({column}, '') || 'x' END"),
             ):
+                if (table, column) in strict and label == "null":
+                    continue  # SQLite refuses a NULL there itself
+                if column == "id" and label != "edit":
+                    continue  # the rowid holds integers only
                 cases.append((table, column, label, expression))
     return cases
 
