@@ -209,6 +209,8 @@ class Ledger:
             )
         else:
             version = schema.version_of(conn)
+            if version is None and "audit_log" in tables:  # a ledger whose meta was dropped
+                self._check_schema()
             if version is None:
                 raise LedgerMissingError(_missing_message(self.path, "foreign"))
             self._check_version(version)
@@ -228,7 +230,10 @@ class Ledger:
             )
 
     def _meta_mode(self) -> str:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'subjects'").fetchone()
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'subjects'").fetchone()
+        except sqlite3.OperationalError:  # no meta table: verify names it
+            return "raw"
         return row[0] if row else "raw"
 
     def _check_schema(self) -> None:
@@ -260,7 +265,10 @@ class Ledger:
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot read ledger {self.path}: {exc}") from exc
         if version is None:
-            raise LedgerMissingError(_missing_message(self.path, "foreign", readonly=True))
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+            if "audit_log" not in tables:
+                raise LedgerMissingError(_missing_message(self.path, "foreign", readonly=True))
+            version = SCHEMA_VERSION  # a ledger whose meta was dropped: verify says so
         self._check_version(version)
         self.version = version
         # reading needs no subject key: verify and export never turn identifiers into hashes

@@ -342,6 +342,7 @@ SCHEMA_CHANGES = [
     ("DROP INDEX consent_latest", "index 'consent_latest' is missing"),
     ("DROP TABLE reviews", "table 'reviews' is missing"),
     ("DROP TABLE audit_log", "table 'audit_log' is missing"),
+    ("DROP TABLE meta", "table 'meta' is missing"),
 ]
 
 
