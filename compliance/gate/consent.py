@@ -113,10 +113,11 @@ class ConsentLedger:
                 f"unknown consent scope {scope!r}: define it in the repo first"
                 + did_you_mean(scope, self._catalog.scopes)
             )
-        if action == "grant" and known.channels and channel not in known.channels:
+        if known is not None and known.channels and channel not in known.channels:
             raise ValueError(
                 f"consent scope {scope!r} covers {', '.join(known.channels)}, not {channel}: "
-                "a grant must be on a channel its scope covers"
+                f"a {action} must be on a channel its scope covers (revoke every scope on "
+                f"{channel} without scope=)"
             )
         if evidence is not None:
             if not isinstance(evidence, dict):

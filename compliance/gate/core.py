@@ -200,12 +200,7 @@ class Gate:
         not_before = None
         if p.invalid is not None and (p.early is None or p.early.code != m.SEND_HORIZON):
             reasons.append(Reason(m.RECIPIENT_INVALID, p.invalid))
-        # the number's market and what the business knows (Send.market): both apply, so the
-        # stricter rules win; an email address has no country, so its template's market counts
-        known = (recipient.market if recipient else None, send.market)
-        markets = list(dict.fromkeys(code for code in known if code)) or (
-            [template.markets[0]] if template and p.channel == "email" else []
-        )
+        markets = _markets(template, recipient, send.market)
         market = markets[0] if markets else None
         if p.early is None and template is not None:
             if recipient is not None and not markets:
@@ -213,20 +208,15 @@ class Gate:
                 reasons.append(
                     Reason(m.RECIPIENT_INVALID, f"cannot tell the market of {recipient.subject!r}")
                 )
-            for code in markets or [None]:
-                key = (template.id, send.sender, code)
-                if key not in memo:
-                    memo[key] = self.rules.template(template, send.sender, code, paused)
-                reasons += memo[key]
+            found, warnings, not_before = self._judge(
+                template, send.sender, recipient, markets, send.timezone, at, paused, memo
+            )
+            reasons += found
             if recipient is not None:
-                for code in markets:
-                    found, when, warned = self.rules.market(
-                        template, recipient, send.timezone, code, at
-                    )
-                    reasons += found
-                    warnings += warned
-                    if when is not None:
-                        not_before = max(not_before, when) if not_before else when
+                reasons += self._fallbacks(template, send, markets, at, paused, memo, warnings)
+                for reason in reasons:
+                    if reason.code == m.QUIET_HOURS and reason.when is not None:
+                        not_before = max(not_before, reason.when) if not_before else reason.when
         if len(reasons) > 1:
             reasons = list(dict.fromkeys(reasons))
         outcome = m.ALLOW
@@ -263,6 +253,73 @@ class Gate:
             tuple(warnings),
             send,
         )
+
+    def _judge(
+        self,
+        template: Any,
+        sender: str | None,
+        recipient: Recipient | None,
+        markets: list[str],
+        zone: str | None,
+        at: dt.datetime,
+        paused: dict[tuple[str, str], str],
+        memo: dict[tuple[Any, ...], list[Reason]],
+    ) -> tuple[list[Reason], list[Reason], dt.datetime | None]:
+        """A template's reasons under every market that applies, its warnings, and the next
+        instant its windows allow."""
+        reasons: list[Reason] = []
+        warnings: list[Reason] = []
+        not_before = None
+        for code in markets or [None]:
+            key = (template.id, sender, code)
+            if key not in memo:
+                memo[key] = self.rules.template(template, sender, code, paused)
+            reasons += memo[key]
+        if recipient is not None:
+            for code in markets:
+                found, when, warned = self.rules.market(template, recipient, zone, code, at)
+                reasons += found
+                warnings += warned
+                if when is not None:
+                    not_before = max(not_before, when) if not_before else when
+        return reasons, warnings, not_before
+
+    def _fallbacks(
+        self,
+        template: Any,
+        send: Send,
+        markets: list[str],
+        at: dt.datetime,
+        paused: dict[tuple[str, str], str],
+        memo: dict[tuple[Any, ...], list[Reason]],
+        warnings: list[Reason],
+    ) -> list[Reason]:
+        """What a template's fallbacks need: an RCS or WhatsApp message whose platform falls
+        back to SMS may go out as that SMS without another check, so it is allowed only when its
+        fallbacks would be too."""
+        reasons: list[Reason] = []
+        seen = {template.id}
+        ident = template.fallback
+        while ident and ident not in seen:
+            seen.add(ident)
+            fallback = self.catalog.templates.get(ident)
+            if fallback is None:
+                reasons.append(
+                    Reason(m.TEMPLATE_UNKNOWN, f"its fallback {ident!r} is not in the repo or bundle")
+                )
+                break
+            try:
+                recipient = parse(send.to, fallback.channel)
+            except InvalidRecipient as exc:
+                reasons.append(Reason(m.RECIPIENT_INVALID, f"fallback {ident!r}: {exc}"))
+                break
+            found, warned, _ = self._judge(
+                fallback, None, recipient, markets, send.timezone, at, paused, memo
+            )
+            reasons += [_fallback_reason(ident, r) for r in found]
+            warnings += [_fallback_reason(ident, w) for w in warned]
+            ident = fallback.fallback
+        return reasons
 
     def _invalid(self, send: Any, problem: Exception) -> Decision:
         """A batch's unreadable send: denied on its own, and audited like any other."""
@@ -334,6 +391,23 @@ class Gate:
         if not paused and (kind, target) not in self._db.paused():
             raise UsageError(f"{kind} {target!r} is not paused")
         return self._db.set_pause(kind, target, paused, reason, by)
+
+
+def _markets(template: Any, recipient: Recipient | None, extra: str | None) -> list[str]:
+    """The markets whose rules apply: the number's country and what the business knows of the
+    recipient (Send.market), so that the stricter rules win. An email address has no country:
+    every market its template targets applies."""
+    known = [recipient.market if recipient else None, extra]
+    if recipient is not None and not recipient.is_phone and template is not None:
+        known += template.markets
+    return list(dict.fromkeys(code for code in known if code))
+
+
+def _fallback_reason(ident: str, reason: Reason) -> Reason:
+    return Reason(
+        reason.code, f"fallback {ident!r}: {reason.message}", reason.market, reason.citation,
+        reason.when,
+    )
 
 
 def _problem(send: Any) -> Exception | None:

@@ -35,8 +35,10 @@ SUBJECT_KEY_ENV = "COMPLIANCE_SUBJECT_KEY"
 BUSY_TIMEOUT_S = 5.0
 CACHE_KIB = 32768  # SQLite's page cache per connection (its default is 2 MiB)
 ERASED = "erased"  # the list that keeps erased subjects from ever being messaged again
-# opt-outs on one of these reach the others: one phone number, one program, one STOP
-FAMILIES = {"sms": ("sms", "mms"), "mms": ("sms", "mms")}
+# consent on one of these reaches the others: text messages to one phone number, where MMS
+# is SMS with media and RCS falls back to SMS (one number, one program, one STOP)
+TEXT = ("sms", "mms", "rcs")
+FAMILIES = {"sms": TEXT, "mms": TEXT, "rcs": TEXT}
 
 
 class LedgerError(ComplianceError):
@@ -486,6 +488,8 @@ class Ledger:
             for event in events:
                 stated = aware(event["at"])
                 at = min(stated, self.now)
+                if event["action"] == "revoke":
+                    at = self._after_grants(event["subject"], event["channel"], event["scope"], at)
                 seq = self.next_seq()
                 row = self._event_row(
                     event["subject"],
@@ -542,6 +546,33 @@ class Ledger:
             capture_digest,
             printable(json.dumps(evidence, sort_keys=True, ensure_ascii=False, default=str)),
         )
+
+    def _after_grants(
+        self,
+        subject: str,
+        channel: str,
+        scope: str | None,
+        at: dt.datetime,
+        *,
+        stored: bool = False,
+    ) -> dt.datetime:
+        """When an opt-out takes effect: its own time, but never before a grant (of its scope;
+        of any scope, or an opt-in, for the whole channel) already recorded. Clocks of several
+        hosts disagree: a STOP stamped two minutes behind the grant it answers must still win
+        over it, and one that truly came first loses nothing by being later."""
+        channels = family(channel)
+        sql = (
+            "SELECT MAX(at_us) FROM consent_events WHERE subject = ? AND channel IN "
+            f"({','.join('?' * len(channels))}) AND action IN ('grant', 'opt_in')"
+        )
+        args: list[Any] = [subject if stored else self.sid(subject), *channels]
+        if scope is not None:
+            sql += " AND scope = ?"
+            args.append(scope)
+        newest = self.conn.execute(sql, args).fetchone()[0]
+        if newest is not None and newest > micros(at):
+            return from_us(newest)
+        return at
 
     def consent_events(self, subject: str, channel: str) -> list[tuple[Any, ...]]:
         """The newest event per scope (None: the whole channel) on the channel's family, as
@@ -761,6 +792,8 @@ class Ledger:
         data: dict[str, Any] = {"channel": channel, "sender": sender, "text": text, "action": action}
         with self.write():
             when = min(aware(at), self.now)
+            if action == "opt_out":
+                when = self._after_grants(subject, channel, None, when)
             seq = self.next_seq()
             data["at"] = when.isoformat()
             if action in ("opt_out", "opt_in"):
@@ -816,7 +849,7 @@ class Ledger:
                 )
             }
             if opt_out:
-                when = dt.datetime.fromisoformat(message_at)
+                when = self._after_grants(sid, channel, None, dt.datetime.fromisoformat(message_at), stored=True)
                 event = (
                     sid, channel, None, "revoke", f"review:{review_id}", when.isoformat(),
                     micros(when), None,

@@ -126,6 +126,8 @@ class Reason:
     message: str
     market: str | None = None
     citation: str | None = None
+    # for quiet_hours: the next instant the window allows (kept off the public dict)
+    when: dt.datetime | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -65,6 +65,28 @@ US_STATES = {
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
+# The time zone most of each state (and DC) keeps, from the US time zone boundaries of
+# 49 CFR Part 71 (https://www.ecfr.gov/current/title-49/subtitle-A/part-71); the zones of a
+# state's other areas come from the number itself.
+_EAST, _CENTRAL, _MOUNTAIN, _PACIFIC = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+)
+STATE_MAIN_ZONE = {
+    **{
+        f"US-{s}": _EAST
+        for s in "CT DE DC FL GA IN KY ME MD MA MI NH NJ NY NC OH PA RI SC VT VA WV".split()
+    },
+    **{f"US-{s}": _CENTRAL for s in "AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI".split()},
+    **{f"US-{s}": _MOUNTAIN for s in "CO ID MT NM UT WY".split()},
+    **{f"US-{s}": _PACIFIC for s in "CA NV OR WA".split()},
+    "US-AK": "America/Anchorage",
+    "US-AZ": "America/Phoenix",
+    "US-HI": "Pacific/Honolulu",
+}
+
 
 PHONE_CHANNELS = frozenset({"sms", "mms", "whatsapp", "rcs"})
 
@@ -201,7 +223,14 @@ def _phone(value: str) -> Recipient:
         _NANP_AREAS[area] = market
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     region = _us_state(number) if market == "US" else None
-    return Recipient(e164, market, _timezones(e164, number, kind), region, number)
+    zones = _timezones(e164, number, kind)
+    main = STATE_MAIN_ZONE.get(region or "")
+    if main is not None and main not in zones:
+        # the number's zone data can be wrong (phonenumbers places Orlando's 689 in Central
+        # time); the zone most of its state keeps is checked as well, so a window must be open
+        # in both: at most an hour stricter at one end of the day for the state's other zone
+        zones = (*zones, main)
+    return Recipient(e164, market, zones, region, number)
 
 
 def _kind(number: Any, region: str) -> int:

@@ -59,6 +59,15 @@ class Rules:
                     f"template {template.id!r} has lint errors: {', '.join(sorted(set(errors)))}",
                 )
             )
+        scope_errors = self.catalog.errors("consent_scope", template.consent_scope or "")
+        if scope_errors:  # consent captured in wording the law does not accept is no consent
+            reasons.append(
+                Reason(
+                    m.TEMPLATE_LINT,
+                    f"its consent scope {template.consent_scope!r} has lint errors: "
+                    f"{', '.join(sorted(set(scope_errors)))}",
+                )
+            )
         reasons += self._sender(template, sender_id, market)
         for kind, target in (
             ("template", template.id),
@@ -85,6 +94,8 @@ class Rules:
             )
         elif sender.status != "active":
             problem = f"sender {ident!r} is {sender.status}"
+        elif sender.channel != template.channel:
+            problem = f"sender {ident!r} sends {sender.channel}, not {template.channel}"
         elif sender.markets and market and market not in sender.markets:
             problem = f"sender {ident!r} is not registered for {market}"
         elif sender.purposes and template.purpose not in sender.purposes:
@@ -141,7 +152,7 @@ class Rules:
                 and not any(e[1] in GRANTS for e in events[:wide])
             ):
                 return [_opted_out(recipient, channel, events[wide], market, params)]
-            return []
+            return self._reassigned(recipient, events, market, params)
         if self.db.pending_review(recipient.subject, channel):
             return [
                 Reason(
@@ -191,17 +202,29 @@ class Rules:
                     source,
                 )
             ]
-        if recipient.is_phone and self.db.disconnected_after(recipient.subject, event[2]):
-            return [
-                Reason(
-                    m.CONSENT_REASSIGNED,
-                    f"{recipient.subject} was disconnected after "
-                    "consent was given: the number may belong to someone else",
-                    market,
-                    _cite(params.do_not_call.citations) if params and params.do_not_call else None,
-                )
-            ]
-        return []
+        return self._reassigned(recipient, [event], market, params)
+
+    def _reassigned(
+        self, recipient: Recipient, events: list[Any], market: str, params: Any
+    ) -> list[Reason]:
+        """A number disconnected after the newest grant (or opt-in) on record, or at any time
+        when there is none, may belong to someone else now: no message of any purpose, since
+        the new holder consented to nothing (the US TCPA covers informational texts too)."""
+        if not recipient.is_phone:
+            return []
+        given = max((e[2] for e in events if e[1] in GRANTS), default=None)
+        if not self.db.disconnected_after(recipient.subject, given if given is not None else -(2**62)):
+            return []
+        return [
+            Reason(
+                m.CONSENT_REASSIGNED,
+                f"{recipient.subject} was disconnected "
+                + ("after consent was given" if given is not None else "and no consent is on record")
+                + ": the number may belong to someone else",
+                market,
+                _cite(params.do_not_call.citations) if params and params.do_not_call else None,
+            )
+        ]
 
     def _expiry(
         self, scope_id: str, market: str, given: dt.datetime
@@ -373,6 +396,7 @@ def _quiet_hours(
                 + (f"next allowed {when}" if when else "no window opens in the next days"),
                 market,
                 _cite(shut[0].citations),
+                when,
             ),
             False,
         )

@@ -101,14 +101,20 @@ def columns(table: str) -> tuple[str, ...]:
         conn.close()
 
 
+# SQLite's own statistics tables (ANALYZE makes them; they steer query plans, not results)
+STATISTICS = {"sqlite_stat1", "sqlite_stat2", "sqlite_stat3", "sqlite_stat4"}
+
+
 def _objects(conn: sqlite3.Connection) -> dict[tuple[str, str], str | None]:
-    # SQLite's own objects (sqlite_sequence, sqlite_stat1, the indexes behind UNIQUE and
-    # PRIMARY KEY) are named sqlite_%, a prefix no one else may use
-    rows = conn.execute(
-        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' "
-        "ESCAPE '\\'"
-    )
-    return {(kind, name): _normal(sql, table) for kind, name, table, sql in rows}
+    """Every object of the schema, SQLite's own indexes (behind UNIQUE and PRIMARY KEY)
+    included: a name starting sqlite_ cannot be made with CREATE, but can be written into the
+    schema by hand (PRAGMA writable_schema), so it is compared like any other."""
+    rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
+    return {
+        (kind, name): _normal(sql, table)
+        for kind, name, table, sql in rows
+        if not (kind == "table" and name in STATISTICS)
+    }
 
 
 def _normal(sql: str | None, table: str) -> str | None:

@@ -45,7 +45,15 @@ def ours(value: str) -> tuple[str, str | None, tuple[str, ...]] | None:
         found = r.parse(value)
     except r.InvalidRecipient:
         return None
-    return found.subject, found.market, found.timezones
+    # a US number is also held to its state's main zone (recipient.STATE_MAIN_ZONE), which
+    # phonenumbers does not give: that one zone is the only one it may add
+    zones = found.timezones
+    main = r.STATE_MAIN_ZONE.get(found.region or "")
+    if main is not None and zones[-1:] == (main,) and main not in zones[:-1]:
+        reference_zones = reference(value)
+        if reference_zones is not None and main not in reference_zones[2]:
+            zones = zones[:-1]
+    return found.subject, found.market, zones
 
 
 def corpus(seed: int = 2026) -> list[str]:

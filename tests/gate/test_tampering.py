@@ -438,3 +438,65 @@ def test_with_the_audit_key_a_consistent_rewrite_is_found(tmp_path, monkeypatch)
     monkeypatch.delenv("COMPLIANCE_AUDIT_KEY")
     found = verdict(path)
     assert found.ok and "NOT checked" in str(found)
+
+
+# the schema written by hand (PRAGMA writable_schema) ----------------------------------------
+
+
+def _write_schema(path: Path, sql: str, *args: object) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema=ON")
+    conn.execute(sql, args)
+    conn.execute(f"PRAGMA schema_version={version + 1}")
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "index, table, column",
+    [
+        ("consent_latest", "consent_events", "action"),
+        ("dnc_checks_by_market", "dnc_checks", "market"),
+        ("reviews_by_subject", "reviews", "channel"),
+    ],
+)
+def test_an_index_made_to_disagree_with_its_table_is_named(ledger, index, table, column):
+    """Decisions read through indexes that hold what they need; verify reads the tables. An
+    index frozen (made partial with WHERE 0) while its table is edited and put back would show
+    the gate an edited row and verify the original one."""
+    conn = sqlite3.connect(ledger)
+    original = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (index,)).fetchone()[0]
+    rowid = conn.execute(f"SELECT MIN(rowid) FROM {table}").fetchone()[0]
+    value = conn.execute(f"SELECT {column} FROM {table} WHERE rowid = ?", (rowid,)).fetchone()[0]
+    conn.close()
+    tamper(ledger, f"UPDATE {table} SET {column} = {column} || 'x' WHERE rowid = {rowid}")
+    _write_schema(ledger, "UPDATE sqlite_master SET sql = ? WHERE name = ?", original + " WHERE 0", index)
+    conn = sqlite3.connect(ledger, isolation_level=None)
+    conn.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (value, rowid))
+    conn.close()
+    _write_schema(ledger, "UPDATE sqlite_master SET sql = ? WHERE name = ?", original, index)
+    found = verdict(ledger)
+    assert not found.ok and table in found.problem and "indexes disagree" in found.problem, found
+
+
+@pytest.mark.parametrize(
+    "kind, name, sql",
+    [
+        ("trigger", "sqlite_stop_eater", "CREATE TRIGGER sqlite_stop_eater AFTER INSERT ON "
+         "consent_events WHEN new.action = 'revoke' BEGIN DELETE FROM consent_events WHERE id = "
+         "new.id; END"),
+        ("view", "sqlite_everything", "CREATE VIEW sqlite_everything AS SELECT 1"),
+        ("index", "sqlite_autoindex_extra", "CREATE INDEX sqlite_autoindex_extra ON audit_log (kind)"),
+    ],
+)
+def test_an_object_named_like_sqlites_own_is_no_exception(ledger, kind, name, sql):
+    table = "consent_events" if kind == "trigger" else "audit_log" if kind == "index" else name
+    _write_schema(
+        ledger,
+        "INSERT INTO sqlite_master (type, name, tbl_name, rootpage, sql) VALUES (?, ?, ?, 0, ?)",
+        kind, name, table, sql,
+    )
+    found = verdict(ledger)
+    assert not found.ok and f"unexpected {kind} '{name}'" in found.problem, found
+    with pytest.raises(LedgerConfigError, match=f"unexpected {kind} '{name}'"):
+        Gate.open(repo=US, ledger=ledger, clock=lambda: AT)
