@@ -143,6 +143,13 @@ def mac(key: bytes, digest: str) -> str:
     return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+def key_id(key: bytes) -> str:
+    """A short fingerprint of a subject key, kept in the ledger: opening it with another key
+    (a typo, a trailing space) would otherwise hash every subject differently and hide every
+    opt-out on record."""
+    return hmac.new(key, b"compliance ledger subject key", hashlib.sha256).hexdigest()[:16]
+
+
 def pseudonym(key: bytes, subject: str) -> str:
     """How a pseudonymising ledger stores a subject: a keyed hash (the raw value then lives
     only in the erasable `subjects` table)."""
@@ -274,5 +281,8 @@ def export(
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
     for row in sqlite_utils.Database(conn).query(sql + " ORDER BY seq", args):
-        row["data"] = json.loads(row["data"])
+        try:  # as stored when it is not the JSON the gate writes (verify names such an entry)
+            row["data"] = json.loads(row["data"])
+        except (TypeError, ValueError):
+            row["data"] = row["data"].hex() if isinstance(row["data"], bytes) else row["data"]
         yield row

@@ -122,10 +122,12 @@ class ConsentLedger:
         if evidence is not None:
             if not isinstance(evidence, dict):
                 raise TypeError(f"evidence must be a dict, not {type(evidence).__name__}")
-            try:
-                json.dumps(evidence)
+            try:  # what JSON readers accept: no NaN or Infinity, not nested without end
+                json.dumps(evidence, allow_nan=False)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"evidence must be JSON: {exc}") from None
+            except RecursionError:
+                raise TypeError("evidence must be JSON: it is nested too deeply") from None
         return {
             "subject": who,
             "channel": channel,
@@ -163,10 +165,17 @@ class ConsentLedger:
         """Record a reply and what it means: an opt-out revokes consent on the channel, a
         doubtful one holds marketing until a person resolves it. An unknown sender does not
         stop the reply being recorded (a STOP is never lost); it only has no reply text."""
-        who = self._subject(subject, channel)
         if not isinstance(text, str):
             raise TypeError(f"text must be a string, not {type(text).__name__}")
-        text_arg(sender, "sender", optional=True)
+        if not isinstance(after_prompt, bool):
+            raise TypeError("after_prompt must be True or False")
+        if sender is not None and not isinstance(sender, str):
+            raise TypeError(f"sender must be a string, not {type(sender).__name__}")
+        sender = sender.strip() or None if sender else None  # an empty one loses no STOP
+        sending = self._catalog.senders.get(sender or "")
+        # a provider may hand over the number in national form: the sender's market reads it
+        region = sending.markets[0] if sending is not None and sending.markets else None
+        who = self._subject(subject, channel, region)
         when = aware(at, "at")
         text = printable(text)
         recipient = parse(who, channel)
@@ -176,7 +185,6 @@ class ConsentLedger:
         action = kw.classify(
             text, params.keywords if params else None, after_prompt=after_prompt, extra=others
         )
-        sending = self._catalog.senders.get(sender or "")
         replies = sending.replies if sending is not None else {}
         reply = {
             kw.OPT_OUT: replies.get("stop"),
@@ -222,6 +230,11 @@ class ConsentLedger:
         naming it, and nothing is written."""
         text_arg(name, "name")
         text_arg(registry, "registry", optional=True)
+        if registry is not None:
+            from compliance.countries import ISO_3166_ALPHA2
+
+            if registry.upper() not in ISO_3166_ALPHA2:
+                raise ValueError(f"registry {registry!r} is not a market code, e.g. US")
         if checked_at is not None:
             aware(checked_at, "checked_at")
         rows = [
@@ -250,12 +263,12 @@ class ConsentLedger:
             checked.append((found.subject, aware(when, f"row {number}: disconnected")))
         return self._db.import_reassigned(checked)
 
-    def _subject(self, subject: Any, channel: Any) -> str:
+    def _subject(self, subject: Any, channel: Any, region: str | None = None) -> str:
         text_arg(subject, "subject")
         text_arg(channel, "channel")
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
-        return parse(subject, channel).subject
+        return parse(subject, channel, region).subject
 
 
 def dnc_entry(entry: Any, registry: bool, where: str) -> tuple[str, str | None]:

@@ -198,16 +198,14 @@ class Ledger:
             mode = "hashed" if os.environ.get(SUBJECT_KEY_ENV) else "raw"
             self._subject_mode(mode)
             schema.create(conn)
-            conn.executemany(
-                "INSERT INTO meta VALUES (?, ?)",
-                [("schema_version", str(SCHEMA_VERSION)), ("subjects", mode)],
-            )
+            facts = self.facts(mode)
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(facts.items()))
             from compliance import __version__
 
             self.audit(
                 kind="ledger.init",
                 subject=None,
-                data={"schema": SCHEMA_VERSION, "subjects": mode, "tool": __version__},
+                data={**_opening(facts), "tool": __version__},
             )
         else:
             version = schema.version_of(conn)
@@ -221,8 +219,62 @@ class Ledger:
             if version < SCHEMA_VERSION:
                 from compliance.gate.migrate import migrate
 
-                migrate(self, version, mode)
+                migrate(self, version, mode)  # writes meta and its opening entry itself
+            else:
+                self._check_schema()
+                self._check_opening(mode)
         self._check_schema()
+
+    def facts(self, mode: str) -> dict[str, str]:
+        """What meta holds, as the ledger's first entry says it: the schema, how subjects are
+        stored, and for keyed hashes, which key."""
+        found = {"schema_version": str(SCHEMA_VERSION), "subjects": mode}
+        if mode == "hashed" and self.subject_key is not None:
+            found["subject_key_id"] = audit.key_id(self.subject_key)
+        return found
+
+    def _check_opening(self, mode: str) -> None:
+        """meta against the entry that opened the ledger (its hash checked, and its HMAC with
+        the audit key): meta flipped to raw would hide every pseudonymised opt-out. A ledger
+        is opened only with the subject key it was created with."""
+        conn = self.conn
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        row = conn.execute(
+            f"SELECT {', '.join(audit.COLUMNS)} FROM audit_log WHERE kind IN ('ledger.init', "
+            "'ledger.migrate') ORDER BY seq LIMIT 1"
+        ).fetchone()
+        problem = None
+        if row is None:
+            problem = "it has no ledger.init entry"
+        elif audit.any_hash((row[10], *row[:10])) != row[11] or (
+            self.key is not None and row[12] != audit.mac(self.key, row[11])
+        ):
+            problem = f"its entry {row[0]} ({row[3]}) does not match its hash or signature"
+        else:
+            try:
+                said = _facts_of(json.loads(row[9]))
+            except (ValueError, TypeError, KeyError):
+                said = None
+            if said != meta:
+                problem = f"meta holds {meta}, but entry {row[0]} says {said}"
+        if problem is None and mode == "raw":
+            hashed = conn.execute(
+                "SELECT 1 FROM consent_events WHERE subject >= 'h:' AND subject < 'h;' LIMIT 1"
+            ).fetchone()
+            if hashed is not None:
+                problem = "it says subjects are stored raw, but consent events hold keyed hashes"
+        if problem is not None:
+            raise LedgerConfigError(
+                f"ledger {self.path} has been altered, so the gate will not use it: {problem}. "
+                "Run `compliance audit verify` and restore the ledger from a backup"
+            )
+        if mode == "hashed" and self.subject_key is not None:
+            if meta.get("subject_key_id") != audit.key_id(self.subject_key):
+                raise LedgerConfigError(
+                    f"{SUBJECT_KEY_ENV} is not the key ledger {self.path} was created with: "
+                    "with another key every subject would hash differently and every opt-out on "
+                    "record would be missed. Set the key it was created with"
+                )
 
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION or version < 1:
@@ -278,6 +330,7 @@ class Ledger:
         self.subject_key = secret.encode("utf-8") if secret and self._meta_mode() == "hashed" else None
 
     def _subject_mode(self, mode: str) -> None:
+        _no_empty_keys()
         secret = os.environ.get(SUBJECT_KEY_ENV)
         if mode == "hashed" and not secret:
             raise LedgerConfigError(
@@ -357,6 +410,8 @@ class Ledger:
                     self.conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
                     self._fault(exc)
+                    raise LedgerError(f"ledger {self.path} cannot be written: {exc}") from exc
+                if isinstance(exc, OverflowError):  # an id or seq past SQLite's integers
                     raise LedgerError(f"ledger {self.path} cannot be written: {exc}") from exc
                 raise
             finally:
@@ -830,6 +885,8 @@ class Ledger:
         decided by the consent on record."""
         if not by.strip():
             raise ValueError("say who resolved the review (by=)")
+        if not 0 < review_id < 2**63:
+            raise ValueError(f"there is no review {review_id}")
         with self.write():
             row = self.conn.execute(
                 "SELECT subject, channel, text, at, (SELECT 1 FROM review_resolutions x WHERE "
@@ -976,6 +1033,36 @@ def _read_batch(
                 else:
                     found[row[0]] = [row[1:]]
     return batch
+
+
+def _opening(facts: dict[str, str]) -> dict[str, Any]:
+    """The ledger.init (or ledger.migrate) data that says what meta holds."""
+    data: dict[str, Any] = {"schema": int(facts["schema_version"]), "subjects": facts["subjects"]}
+    if "subject_key_id" in facts:
+        data["subject_key_id"] = facts["subject_key_id"]
+    return data
+
+
+def _facts_of(data: dict[str, Any]) -> dict[str, str]:
+    """What meta must hold, from an opening entry's data."""
+    found = {
+        "schema_version": str(data.get("schema") or data["to"]),
+        "subjects": str(data["subjects"]),
+    }
+    if "subject_key_id" in data:
+        found["subject_key_id"] = str(data["subject_key_id"])
+    return found
+
+
+def _no_empty_keys() -> None:
+    """A key variable set but empty is a mistake (an unset secret in a deployment), never a
+    choice: an empty audit key would leave the trail unsigned, an empty subject key would make
+    a ledger that can never erase anyone."""
+    for name in (audit.KEY_ENV, SUBJECT_KEY_ENV):
+        if name in os.environ and not os.environ[name].strip():
+            raise LedgerConfigError(
+                f"{name} is set but empty: set it to the key, or unset it"
+            )
 
 
 def _file_state(path: Path) -> str:

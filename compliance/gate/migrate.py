@@ -118,6 +118,13 @@ def migrate(ledger: Ledger, version: int, mode: str) -> None:
             f"schema {schema.SCHEMA_VERSION}: {verdict}. Restore it from a backup, or keep it as "
             "evidence and start a new ledger"
         )
+    if mode == "hashed" and ledger.subject_key is not None:
+        for sid, raw in conn.execute("SELECT sid, raw FROM subjects"):
+            if audit.pseudonym(ledger.subject_key, raw) != sid:
+                raise LedgerConfigError(
+                    "COMPLIANCE_SUBJECT_KEY is not the key ledger "
+                    f"{ledger.path} was created with: set that key to migrate it"
+                )
     tail = audit.tail_of(conn)
     seq = tail[0] + 1  # the ledger.migrate entry's
     fold = _folder(conn, ledger, mode)
@@ -129,7 +136,8 @@ def migrate(ledger: Ledger, version: int, mode: str) -> None:
         if name in present:
             conn.execute(f"ALTER TABLE {name} RENAME TO _v2_{name}")
     schema.create(conn)
-    _copy(conn, present, seq, mode, ledger.clock_us() // DAY_US - RECENT_DAYS)
+    facts = ledger.facts(mode)
+    _copy(conn, present, seq, facts, ledger.clock_us() // DAY_US - RECENT_DAYS)
     for name in _OLD_TABLES:
         conn.execute(f"DROP TABLE IF EXISTS _v2_{name}")
     rows = {
@@ -143,6 +151,7 @@ def migrate(ledger: Ledger, version: int, mode: str) -> None:
             "from": version,
             "to": schema.SCHEMA_VERSION,
             "subjects": mode,
+            **({"subject_key_id": facts["subject_key_id"]} if "subject_key_id" in facts else {}),
             "tool": __version__,
             "legacy_through": tail[0],
             "rows": rows,
@@ -165,7 +174,9 @@ def _folder(conn: sqlite3.Connection, ledger: Ledger, mode: str) -> Any:
     return lambda s: renamed.get(s, s)
 
 
-def _copy(conn: sqlite3.Connection, present: set[str], seq: int, mode: str, cutoff_day: int) -> None:
+def _copy(
+    conn: sqlite3.Connection, present: set[str], seq: int, facts: dict[str, str], cutoff_day: int
+) -> None:
     conn.execute(
         "INSERT INTO audit_log SELECT seq, at, at_us, kind, subject, outcome, purpose, "
         "CASE WHEN kind = 'decision' THEN json_extract(data, '$.channel') END, "
@@ -204,10 +215,7 @@ def _copy(conn: sqlite3.Connection, present: set[str], seq: int, mode: str, cuto
         _copy_reviews(conn, seq)
     if "subjects" in present:
         conn.execute("INSERT INTO subjects SELECT sid, raw FROM _v2_subjects")
-    conn.executemany(
-        "INSERT INTO meta VALUES (?, ?)",
-        [("schema_version", str(schema.SCHEMA_VERSION)), ("subjects", mode)],
-    )
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(facts.items()))
     conn.execute(
         "INSERT OR IGNORE INTO recent_sends SELECT send_us / ?, subject, send_us, purpose, channel, "
         "seq FROM audit_log WHERE kind = 'decision' AND outcome = 'allow' AND subject IS NOT NULL "

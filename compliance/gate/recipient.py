@@ -179,8 +179,9 @@ def _us_state(number: Any) -> str | None:
     return _US_AREA_STATES[area]
 
 
-def parse(value: str, channel: str | None = None) -> Recipient:
-    """A phone number (E.164 or with a leading +) or, for email, an address."""
+def parse(value: str, channel: str | None = None, region: str | None = None) -> Recipient:
+    """A phone number (E.164 or with a leading +; in national form only with `region`, the
+    country it is read in) or, for email, an address."""
     value = printable((value or "").strip())  # a lone surrogate cannot be stored: escape it
     if channel in PHONE_CHANNELS and "@" in value and not value.startswith("+"):
         # not a phone number: checked as an address it would have no market, and so none
@@ -189,10 +190,38 @@ def parse(value: str, channel: str | None = None) -> Recipient:
     if channel == "email" or ("@" in value and not value.startswith("+")):
         if not _EMAIL.match(value):
             raise InvalidRecipient(f"{value!r} is not an email address")
-        # compared case-insensitively for consent, opt-outs and lists: Bob.Smith@Example.com
-        # who unsubscribed is bob.smith@example.com too
-        return Recipient(value.lower(), None)
+        return Recipient(_address(value), None)
+    if region is not None and not value.startswith(("+", "\uff0b")):
+        return _national(value, region)
     return _phone(value)
+
+
+def _address(value: str) -> str:
+    """An address as the ledger keys it: in lower case (Bob.Smith@Example.com who unsubscribed
+    is bob.smith@example.com too), its domain without a trailing dot and in its ASCII form
+    (an internationalised domain and its xn-- form are one domain)."""
+    local, _, domain = value.rpartition("@")
+    domain = domain.rstrip(".").lower()
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidRecipient(f"{value!r} is not an email address: its domain is not one") from None
+    address = f"{local.lower()}@{domain}"
+    if not _EMAIL.match(address):
+        raise InvalidRecipient(f"{value!r} is not an email address")
+    return address
+
+
+def _national(value: str, region: str) -> Recipient:
+    """A number as a provider may hand it over (2125550123, 12125550123, 0044...), read in the
+    country of the sender it reached."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidRecipient(f"{value!r} is not a phone number: {exc}") from None
+    return _phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 @lru_cache(maxsize=65536)

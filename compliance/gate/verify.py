@@ -39,6 +39,7 @@ class Verdict:
     key_checked: bool = False  # and whether they were checked with the audit key
     legacy: int = 0  # entries written before schema 3 (their hash covers fewer columns)
     subjects_unchecked: int = 0  # raw identifiers not checked (no subject key given)
+    subject_key_mismatch: bool = False  # the subject key given is not this ledger's
 
     def __str__(self) -> str:
         if not self.ok:
@@ -71,7 +72,12 @@ class Verdict:
         if self.subjects_unchecked:
             notes.append(
                 f"{self.subjects_unchecked:,} raw identifiers were not checked against their "
-                "pseudonyms: set COMPLIANCE_SUBJECT_KEY to check them"
+                "pseudonyms: "
+                + (
+                    "COMPLIANCE_SUBJECT_KEY is not the key this ledger was created with"
+                    if self.subject_key_mismatch
+                    else "set COMPLIANCE_SUBJECT_KEY to check them"
+                )
             )
         return notes
 
@@ -114,13 +120,21 @@ def verify(
         _indexes_agree(conn)
         check.run()
         check.meta()
+        if subject_key is not None and check.key_id not in (None, audit.key_id(subject_key)):
+            subject_key = None  # another ledger's key: the pseudonyms cannot be checked with it
+            mismatch = True
+        else:
+            mismatch = False
         unchecked = _subjects(conn, subject_key, check.mode)
     except _Broken as exc:
         return Verdict(False, check.count, exc.seq, exc.problem, check.signed, key is not None)
     except sqlite3.DatabaseError as exc:
         after = f" after entry {check.last}" if check.last else ""
         return Verdict(False, check.count, None, f"the file cannot be read{after}: {exc}")
-    return Verdict(True, check.count, None, None, check.signed, key is not None, check.legacy, unchecked)
+    return Verdict(
+        True, check.count, None, None, check.signed, key is not None, check.legacy, unchecked,
+        mismatch,
+    )
 
 
 def _indexes_agree(conn: sqlite3.Connection) -> None:
@@ -151,6 +165,7 @@ class _Pass:
         self.last = 0
         self.mode: str | None = None
         self.version: int | None = None
+        self.key_id: str | None = None
         self.migrated = False
 
     def run(self) -> None:
@@ -214,8 +229,10 @@ class _Pass:
                         prev, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us,
                         data,
                     )
-                else:
-                    mine = audit.any_hash((prev, *row[:10]))
+                else:  # not what the gate writes: a consistent rewrite, or a mismatch
+                    if audit.any_hash((prev, *row[:10])) == digest:
+                        raise _Broken(seq, "its columns do not hold the types the gate writes (edited)")
+                    raise _Broken(seq, "its content does not match its hash (edited)")
                 legacy = False
                 if mine != digest:
                     legacy = legacy_open and _legacy_match(row, prev)
@@ -253,6 +270,8 @@ class _Pass:
                     vouches = '"rows":' in data
                     if vouches or seq >= next_named:  # most entries neither vouch nor are named
                         vouched = _vouched(data) if vouches else {}
+                        if "" in vouched:  # what the gate writes is a JSON object
+                            raise _Broken(seq, vouched[""] + " (edited)")
                         upto = kind == "ledger.migrate"  # it vouches for every row before it
                         for name, digest_of_rows in vouched.items():
                             if name in tables:
@@ -274,14 +293,18 @@ class _Pass:
             fields = json.loads(data)
             self.mode = fields["subjects"]
             self.version = int(fields.get("schema") or fields.get("to"))
-        except (ValueError, KeyError, TypeError):
+            self.key_id = fields.get("subject_key_id")
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise _Broken(seq, "its data does not say the ledger's schema and subject mode") from None
 
     def meta(self) -> None:
         if self.mode is None:
             raise _Broken(None, "the trail has no ledger.init or ledger.migrate entry")
         found = self.conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
-        want = sorted([("schema_version", str(self.version)), ("subjects", self.mode)])
+        want = [("schema_version", str(self.version)), ("subjects", self.mode)]
+        if self.key_id is not None:
+            want.append(("subject_key_id", str(self.key_id)))
+        want.sort()
         if [audit.row_text(r) for r in found] != [audit.row_text(r) for r in want]:
             shown = ", ".join(f"{k}={v!r}" for k, v in found)
             raise _Broken(
@@ -320,7 +343,11 @@ def _vouched(data: str) -> dict[str, str]:
     found = _ROWS.findall(data)
     if len(found) == 1 and data.count('"rows":') == 1:
         return dict(_PAIR.findall(found[0]))
-    rows = json.loads(data).get("rows", {})
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return {"": "its data is not JSON"}
+    rows = parsed.get("rows", {}) if isinstance(parsed, dict) else {"": "its data is no object"}
     return rows if isinstance(rows, dict) else {}
 
 
@@ -460,7 +487,14 @@ class _Sends:
 
 
 def _subjects(conn: sqlite3.Connection, subject_key: bytes | None, mode: str | None) -> int:
-    """Raw identifiers: none in a raw ledger; with the key, each must hash to its pseudonym."""
+    """Raw identifiers: none in a raw ledger, none of an erased subject (erasure is for good);
+    with the key, each must hash to its pseudonym."""
+    back = conn.execute(
+        "SELECT s.sid FROM subjects s JOIN dnc_entries d ON d.subject = s.sid AND d.list = "
+        "'erased' LIMIT 1"
+    ).fetchone()
+    if back is not None:
+        raise _Broken(None, f"subjects holds the identifier of {back[0]!r}, which was erased")
     rows = conn.execute("SELECT sid, raw FROM subjects")
     count = 0
     for sid, raw in rows:

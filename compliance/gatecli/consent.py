@@ -224,7 +224,7 @@ def consent_import(
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise DataError('--evidence is not JSON; write an object, e.g. {"ip": "198.51.100.7"}') from None
     if not isinstance(value, dict):
         raise DataError('--evidence must be a JSON object, e.g. {"ip": "198.51.100.7"}')

@@ -51,6 +51,8 @@ def dnc_import(
     from compliance.countries import ISO_3166_ALPHA2
     from compliance.gate.consent import dnc_entry
 
+    if not name.strip():
+        raise DataError("the list NAME is empty: name the list, e.g. internal")
     if registry and not market:
         raise DataError("--registry needs --market, the registry's country (e.g. US)")
     if market and not registry:

@@ -262,8 +262,9 @@ def is_zone(name: Any) -> bool:
 
 
 def family(channel: str) -> str:
-    """sms and mms are one family; every other channel is its own."""
-    return "sms" if channel in ("sms", "mms") else channel
+    """sms, mms and rcs (texts to one number) are one family; every other channel is its
+    own."""
+    return "text" if channel in ("sms", "mms", "rcs") else channel
 
 
 def duration_delta(value: str) -> relativedelta:
@@ -558,20 +559,68 @@ class Model:
             region = phonenumbers.region_code_for_number(number)
             if region and region != "ZZ":
                 markets.append(region)
-        else:
-            template_markets = list(get(template, "markets") or [])
-            if template_markets:
-                markets.append(template_markets[0])
+        else:  # an address has no country: every market the template targets applies
+            markets += [m for m in get(template, "markets") or [] if m not in markets]
         if market_given is not None and market_given not in markets:
             markets.append(market_given)
         if not markets:
             return ModelDecision("deny", codes | {"recipient.invalid"})
 
-        subdivisions = subdivisions_of(number) if number is not None else set()
         sender_id = sender_given if sender_given is not None else get(template, "sender")
+        found, quiet_requirements = self._judge(
+            template, sender_id, subject, number, markets, zone_given, t
+        )
+        codes |= found
+        # a template's fallbacks (an RCS or WhatsApp message the platform sends as SMS) must
+        # be allowed too: the same recipient, the same markets, the fallback's own sender
+        seen = {template_id}
+        fallback_id = get(template, "fallback")
+        while fallback_id and fallback_id not in seen:
+            seen.add(fallback_id)
+            fallback = self.templates.get(fallback_id)
+            if fallback is None:
+                codes.add("template.unknown")
+                break
+            again = self._recipient(to, get(fallback, "channel"))
+            if again is None:
+                codes.add("recipient.invalid")
+                break
+            found, more = self._judge(
+                fallback, get(fallback, "sender"), again[0], again[1], markets, zone_given, t
+            )
+            codes |= found
+            quiet_requirements += more
+            fallback_id = get(fallback, "fallback")
+
+        not_before = None
+        if quiet_requirements and not self._admitted(quiet_requirements, t):
+            codes.add("quiet_hours")
+            not_before = self._next_admitted(quiet_requirements, t)
+
+        # 10. outcome
+        if not codes:
+            return ModelDecision("allow", set())
+        if codes == {"quiet_hours"} and not_before is not None:
+            return ModelDecision("defer", codes, not_before)
+        return ModelDecision("deny", codes, not_before)
+
+    def _judge(
+        self,
+        template: Any,
+        sender_id: Any,
+        subject: str,
+        number: Any,
+        markets: list[str],
+        zone_given: str | None,
+        t: dt.datetime,
+    ) -> tuple[set[str], list[dict[str, Any]]]:
+        """Steps 5 to 9 for one template, under every market."""
+        codes: set[str] = set()
+        channel = get(template, "channel")
+        purpose = get(template, "purpose")
+        subdivisions = subdivisions_of(number) if number is not None else set()
         scope_id = get(template, "consent_scope")
         scope = self.scopes.get(scope_id) if scope_id is not None else None
-
         quiet_requirements: list[dict[str, Any]] = []
         for market in markets:
             params = market_parameters_of(self.markets.get(market))
@@ -587,18 +636,7 @@ class Model:
             quiet_requirements += self._quiet_requirements(
                 number, zone_given, channel, purpose, subdivisions, market, params, t
             )
-
-        not_before = None
-        if quiet_requirements and not self._admitted(quiet_requirements, t):
-            codes.add("quiet_hours")
-            not_before = self._next_admitted(quiet_requirements, t)
-
-        # 10. outcome
-        if not codes:
-            return ModelDecision("allow", set())
-        if codes == {"quiet_hours"} and not_before is not None:
-            return ModelDecision("defer", codes, not_before)
-        return ModelDecision("deny", codes, not_before)
+        return codes, quiet_requirements
 
     # ----------------------------------------------------------------- step 3: the recipient
 
@@ -631,6 +669,8 @@ class Model:
             codes.add("template.market")
         if ("template", template_id) in self.lint_errors:
             codes.add("template.lint")
+        if ("consent_scope", get(template, "consent_scope")) in self.lint_errors:
+            codes.add("template.lint")  # consent in wording the law does not accept is none
 
         if sender_id is None:
             if channel != "push":
@@ -644,6 +684,7 @@ class Model:
                 sender_purposes = get(sender, "purposes") or []
                 if (
                     get(sender, "status", "active") != "active"
+                    or get(sender, "channel") != channel
                     or (sender_markets and market not in sender_markets)
                     or (sender_purposes and purpose not in sender_purposes)
                     or ("sender", sender_id) in self.lint_errors
@@ -678,14 +719,28 @@ class Model:
 
     def _order(self, event: ConsentEvent) -> tuple[Any, ...]:
         """Effective time; at a tie an opt-out or revoke sorts after (wins over) a grant or
-        opt-in; then the later recorded; then the later fed."""
+        opt-in; then the later recorded; then the later fed. An opt-out never takes effect
+        before a grant (of its scope; of any scope or an opt-in for the whole channel) fed
+        before it: host clocks disagree, and a STOP must win over the grant it answers."""
         revoking = event.kind in ("revoke", "opt_out", "review")
-        return (
-            effective(event.at, event.recorded),
-            1 if revoking else 0,
-            event.recorded,
-            event.seq,
-        )
+        when = effective(event.at, event.recorded)
+        if revoking:
+            until = event.seq
+            if event.kind == "review":
+                resolution = self._resolution(event.review_id)
+                until = resolution.seq if resolution is not None else event.seq
+            for other in self.consent_events:
+                if (
+                    other.seq < until
+                    and other.subject == event.subject
+                    and family(other.channel) == family(event.channel)
+                    and (
+                        (other.kind == "grant" and (event.scope is None or other.scope == event.scope))
+                        or (other.kind == "opt_in" and event.scope is None)
+                    )
+                ):
+                    when = max(when, effective(other.at, other.recorded))
+        return (when, 1 if revoking else 0, event.recorded, event.seq)
 
     def _channel_wide(self, event: ConsentEvent) -> bool:
         if event.kind == "revoke" and event.scope is None:
@@ -731,6 +786,14 @@ class Model:
             stops = params.keywords.opt_out_stops if params.keywords is not None else ALL_PURPOSES
             if opted_out and purpose in stops:
                 return {"consent.revoked"}
+            # a reassigned number: its new holder consented to nothing (TCPA covers
+            # informational texts too), unless consent was given after the disconnection
+            given = [effective(e.at, e.recorded) for e in events if e.kind in ("grant", "opt_in")]
+            for row in self.disconnections:
+                if row.number == subject and (
+                    not given or effective(row.disconnected_at, row.recorded) >= max(given)
+                ):
+                    return {"consent.reassigned"}
             return set()
 
         for event in events:

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -191,25 +192,48 @@ def test_csv_export_neutralises_formulas_and_an_unwritable_output_is_said(cli, d
     assert run.code == 2 and "cannot write -o" in run.err
 
 
-def test_verify_and_export_work_on_a_read_only_copy(cli, db, tmp_path):
+@pytest.mark.parametrize("with_wal", [False, True], ids=["checkpointed", "with-its-wal"])
+def test_verify_and_export_work_on_a_read_only_copy(cli, db, tmp_path, with_wal):
     ledger = ["--ledger", str(db), "--repo", US]
+    reader = sqlite3.connect(db)  # held open, the WAL outlives the command that wrote to it
+    reader.execute("SELECT 1 FROM meta").fetchall()
     cli(["consent", "grant", "--subject", TO, "--channel", "sms", "--scope", "us-sms-offers",
          "--source", "web", *ledger])
+    if not with_wal:
+        reader.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     copy = tmp_path / "auditor"
     copy.mkdir()
     for name in os.listdir(db.parent):
-        if name.startswith(db.name):
+        if name.startswith(db.name) and not name.endswith("-shm"):
             shutil.copy(db.parent / name, copy / name)
-    for path in [*copy.iterdir(), copy]:
-        path.chmod(0o555 if path.is_dir() else 0o444)
+    reader.close()
+    wal = copy / f"{db.name}-wal"
+    assert (wal.exists() and wal.stat().st_size > 0) == with_wal
+    paths = [*copy.iterdir(), copy]
+    if os.geteuid() == 0:  # root writes through file modes: make the copy immutable instead
+        if shutil.which("chattr") is None:
+            pytest.skip("running as root without chattr: cannot make a folder read-only")
+        lock = subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True)
+        if lock.returncode != 0:
+            pytest.skip(f"chattr +i is not supported here: {lock.stderr.strip()!r}")
+        undo = ["chattr", "-i", *map(str, paths)]
+    else:
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        undo = None
     try:
+        with pytest.raises(OSError):  # truly read-only: not even -shm can be made there
+            (copy / "probe").write_text("x")
         run = cli(["audit", "verify", "--ledger", str(copy / db.name)])
         assert run.code == 0 and "intact: 2 entries" in run.out, run
         run = cli(["audit", "export", "--ledger", str(copy / db.name)])
         assert run.code == 0 and len(run.out.splitlines()) == 2
     finally:
-        for path in [copy, *copy.iterdir()]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        if undo:
+            subprocess.run(undo, check=True)
+        else:
+            for path in paths:
+                path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def test_verify_says_what_it_did_not_check(cli, db, monkeypatch):

@@ -422,3 +422,51 @@ def test_a_number_is_held_to_its_states_main_zone_too(gate):
     decision = check(gate, to=orlando)
     assert decision.outcome == "defer" and decision.codes == ["quiet_hours"]
     assert decision.not_before == dt.datetime(2026, 11, 27, 14, 0, tzinfo=UTC)  # 08:00 Chicago
+
+
+def test_odd_values_are_refused_in_plain_words(gate):
+    grant(gate)
+    nested: dict = {}
+    inner = nested
+    for _ in range(5000):
+        inner["x"] = {}
+        inner = inner["x"]
+    bad = [
+        (lambda: grant_with(gate, evidence={"score": float("nan")}), "must be JSON"),
+        (lambda: grant_with(gate, evidence=nested), "nested too deeply"),
+        (lambda: gate.ledger.inbound(subject=FL, text="YES", channel="sms", at=gate.clock.now, after_prompt="no"), "after_prompt"),
+        (lambda: gate.ledger.import_dnc("us", [], registry="XX"), "not a market code"),
+        (lambda: gate.ledger.resolve(10**30, opt_out=True, by="x"), "no review"),
+    ]
+    entries = gate._db.verify().entries
+    for call, said in bad:
+        with pytest.raises((TypeError, ValueError), match=said):
+            call()
+    assert gate._db.verify().entries == entries
+
+
+def grant_with(gate, **extra):
+    return gate.ledger.grant(subject=FL, channel="sms", scope="sms-offers", source="web",
+                             at=gate.clock.now, **extra)
+
+
+def test_a_reply_in_the_form_a_provider_hands_over_is_recorded(gate):
+    """Aggregators post the number without + (12125550123), in national form, or with 00: the
+    sender's market reads it, and an empty sender loses no STOP."""
+    grant(gate)
+    for spelling in ("13055550123", "(305) 555-0123", "3055550123"):
+        result = gate.ledger.inbound(subject=spelling, text="STOP", channel="sms",
+                                     sender="acme-10dlc", at=gate.clock.now)
+        assert result.action == "opt_out"
+    assert gate.ledger.inbound(subject=FL, text="STOP", channel="sms", sender="", at=gate.clock.now).action == "opt_out"
+    assert [e["action"] for e in gate.ledger.history(FL)][-1] == "revoke"
+    with pytest.raises(ValueError, match="international form"):
+        gate.ledger.inbound(subject="3055550123", text="STOP", channel="sms", at=gate.clock.now)
+
+
+def test_an_address_is_one_whatever_the_case_trailing_dot_or_script_of_its_domain():
+    from compliance.gate.recipient import parse
+
+    same = {parse(v, "email").subject for v in
+            ("Ana@Exämple.com", "ana@EXÄMPLE.COM.", "ana@xn--exmple-cua.com")}
+    assert same == {"ana@xn--exmple-cua.com"}

@@ -481,7 +481,10 @@ def test_a_review_resolved_as_opt_out_is_a_stop_at_the_message_time(model):
     assert review == 17
     granted(model, FL, "sms", "us-sms-offers", now - dt.timedelta(hours=3))  # after the message
     model.resolve(17, opt_out=True, recorded=now - dt.timedelta(hours=1))
-    # the regrant is newer than the message, so it lifts the opt-out
+    # the regrant is newer than the message, but an opt-out never takes effect before a grant
+    # recorded before it (here: before the resolution), so the opt-out wins
+    assert model.decide(send(FL, "us-sale"), now) == deny("consent.revoked")
+    granted(model, FL, "sms", "us-sms-offers", now - dt.timedelta(minutes=30))  # signs up again
     assert model.decide(send(FL, "us-sale"), now) == allow()
     other = model.inbound(
         TX, "sms", "review", at=now - dt.timedelta(hours=2), recorded=now - dt.timedelta(hours=2)
@@ -501,7 +504,8 @@ def test_a_reassigned_number_loses_earlier_consent(model):
         FL, disconnected_at=now - dt.timedelta(days=5), recorded=now - dt.timedelta(days=1)
     )
     assert model.decide(send(FL, "us-sale"), now) == deny("consent.reassigned")
-    assert model.decide(send(FL, "us-otp"), now) == allow()
+    # the new holder of the number consented to nothing: no message of any purpose
+    assert model.decide(send(FL, "us-otp"), now) == deny("consent.reassigned")
 
 
 def test_email_addresses_compare_case_insensitively(model):

@@ -500,3 +500,92 @@ def test_an_object_named_like_sqlites_own_is_no_exception(ledger, kind, name, sq
     assert not found.ok and f"unexpected {kind} '{name}'" in found.problem, found
     with pytest.raises(LedgerConfigError, match=f"unexpected {kind} '{name}'"):
         Gate.open(repo=US, ledger=ledger, clock=lambda: AT)
+
+
+# keys, meta and erasure -----------------------------------------------------------------------
+
+
+def test_a_ledger_opens_only_with_the_subject_key_it_was_made_with(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPLIANCE_SUBJECT_KEY", "subject-secret")
+    path = tmp_path / "hashed.db"
+    build(path)
+    for wrong in ("subject-secret ", "another"):
+        monkeypatch.setenv("COMPLIANCE_SUBJECT_KEY", wrong)
+        with pytest.raises(LedgerConfigError, match="not the key"):
+            Gate.open(repo=US, ledger=path, clock=lambda: AT)
+        found = verdict(path)  # an auditor with the wrong key is told so, not misled
+        assert found.ok and "not the key this ledger was created with" in str(found)
+    for name in ("COMPLIANCE_SUBJECT_KEY", "COMPLIANCE_AUDIT_KEY"):
+        monkeypatch.setenv("COMPLIANCE_SUBJECT_KEY", "subject-secret")
+        monkeypatch.setenv(name, "  ")
+        with pytest.raises(LedgerConfigError, match=f"{name} is set but empty"):
+            Gate.open(repo=US, ledger=path, clock=lambda: AT)
+        monkeypatch.delenv("COMPLIANCE_AUDIT_KEY", raising=False)
+
+
+def test_meta_flipped_to_raw_is_refused_by_the_gate_and_named_by_verify(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPLIANCE_SUBJECT_KEY", "subject-secret")
+    path = tmp_path / "hashed.db"
+    build(path)
+    monkeypatch.delenv("COMPLIANCE_SUBJECT_KEY")
+    tamper(path, "UPDATE meta SET value = 'raw' WHERE key = 'subjects'",
+           "DELETE FROM meta WHERE key = 'subject_key_id'")
+    with pytest.raises(LedgerConfigError, match="altered"):
+        Gate.open(repo=US, ledger=path, clock=lambda: AT)
+    found = verdict(path)
+    assert not found.ok and "meta" in found.problem
+
+
+def test_an_erased_identifier_put_back_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPLIANCE_SUBJECT_KEY", "subject-secret")
+    path = tmp_path / "hashed.db"
+    build(path)
+    gate = Gate.open(repo=US, ledger=path, clock=lambda: AT + dt.timedelta(hours=1))
+    sid = gate._db.sid(TO)
+    gate.ledger.erase(TO)
+    gate.close()
+    assert verdict(path).ok
+    tamper(path, f"INSERT INTO subjects VALUES ('{sid}', '{TO}')")
+    found = verdict(path)
+    assert not found.ok and "was erased" in found.problem
+
+
+@pytest.mark.parametrize(
+    "data", ["[1, 2]", "not json", "CAST('{\"rows\": 1}' AS BLOB)", "'{\"rows\":[]}'"],
+    ids=["list", "not-json", "blob", "rows-not-object"],
+)
+def test_a_consistently_rewritten_entry_of_odd_content_is_named_not_a_crash(ledger, data, cli):
+    value = data if data.startswith(("CAST", "'")) else f"'{data}'"
+    tamper(ledger, f"UPDATE audit_log SET data = {value} WHERE seq = 15")
+    rewrite_hashes(ledger)
+    found = verdict(ledger)
+    assert not found.ok and found.first_bad == 15, found
+    run = cli(["audit", "verify", "--ledger", str(ledger)])
+    assert run.code == 1 and "broken at entry 15" in run.out
+    run = cli(["audit", "export", "--ledger", str(ledger)])
+    assert run.code == 0 and len(run.out.splitlines()) == 15
+
+
+def rewrite_hashes(path: Path) -> None:
+    """Recompute every hash (without the audit key), whatever the columns hold."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    prev = audit.GENESIS
+    rows = conn.execute(f"SELECT {', '.join(audit.COLUMNS[:10])} FROM audit_log ORDER BY seq")
+    for row in rows.fetchall():
+        digest = audit.any_hash((prev, *row))
+        conn.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, row[0]))
+        prev = digest
+    conn.close()
+
+
+def test_a_seq_at_sqlites_limit_is_a_ledger_error_not_a_crash(ledger):
+    from compliance import LedgerError
+
+    tamper(ledger, f"UPDATE audit_log SET seq = {2**63 - 1} WHERE seq = 15")
+    gate = Gate.open(repo=US, ledger=ledger, clock=lambda: AT + dt.timedelta(hours=1))
+    decision = gate.check(Send(to=TO, template="10dlc-order-shipped"))
+    assert decision.codes == ["ledger.error"] and decision.id is None
+    with pytest.raises(LedgerError):
+        gate.ledger.grant(subject=TO, channel="sms", scope="us-sms-offers", source="x", at=AT)
+    gate.close()
+    assert not verdict(ledger).ok
