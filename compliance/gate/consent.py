@@ -104,6 +104,8 @@ class ConsentLedger:
         evidence: Any,
     ) -> dict[str, Any]:
         who = self._subject(subject, channel)
+        if action == "revoke" and isinstance(scope, str) and not scope.strip():
+            scope = None  # an empty scope revokes everything on the channel: never less
         text_arg(scope, "scope", optional=action == "revoke")
         text_arg(source, "source")
         when = aware(at, "at")
