@@ -22,9 +22,9 @@ _LAZY = {
     "BundleError": ("compliance.errors", "BundleError"),
     "BundleKeyError": ("compliance.errors", "BundleKeyError"),
     "UsageError": ("compliance.errors", "UsageError"),
-    "LedgerError": ("compliance.gate.ledger", "LedgerError"),
-    "LedgerConfigError": ("compliance.gate.ledger", "LedgerConfigError"),
-    "LedgerMissingError": ("compliance.gate.ledger", "LedgerMissingError"),
+    "LedgerError": ("compliance.errors", "LedgerError"),
+    "LedgerConfigError": ("compliance.errors", "LedgerConfigError"),
+    "LedgerMissingError": ("compliance.errors", "LedgerMissingError"),
     "NaiveDatetimeError": ("compliance.gate.model", "NaiveDatetimeError"),
     "Verdict": ("compliance.gate.verify", "Verdict"),
 }

@@ -53,3 +53,17 @@ class BundleError(ComplianceError, ValueError):
 class BundleKeyError(BundleError):
     """COMPLIANCE_BUNDLE_KEY or COMPLIANCE_BUNDLE_SIGNING_KEY does not hold a usable key. A
     BundleError, since no bundle can be trusted or signed until a person fixes it."""
+
+
+class LedgerError(ComplianceError):
+    """The ledger cannot be read or written: the gate answers deny (ledger.error)."""
+
+
+class LedgerConfigError(LedgerError):
+    """The ledger is readable but cannot be used as it is (a missing subject key, a newer or
+    unexpected schema, an old ledger that does not verify): a person must act."""
+
+
+class LedgerMissingError(LedgerError):
+    """There is no ledger at the path (missing, empty, or not a ledger) and none was to be
+    created."""

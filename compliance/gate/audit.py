@@ -225,7 +225,9 @@ def entry(
         text = printable(canonical(data or {}))
     if subject is not None and not subject.isascii():
         subject = printable(subject)
-    digest = entry_hash(prev, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, text)
+    digest = entry_hash(
+        prev, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, text
+    )
     row = (
         seq,
         at,

@@ -20,7 +20,7 @@ from compliance.gate.recipient import InvalidRecipient, parse
 
 
 def did_you_mean(value: Any, known: Iterable[str]) -> str:
-    """"; did you mean 'x'?" for the closest known name, or nothing."""
+    """ "; did you mean 'x'?" for the closest known name, or nothing."""
     if not isinstance(value, str):
         return ""
     close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
@@ -310,4 +310,3 @@ def _capture_digest(scope: Any) -> str | None:
     """What a grant records of the consent text shown: the sha256 of each capture text."""
     digests = [hashlib.sha256(c.text.encode("utf-8")).hexdigest() for c in scope.capture]
     return ",".join(digests) or None
-

@@ -40,7 +40,9 @@ class _Prepared:
 
     __slots__ = ("send", "at", "requested", "template", "channel", "recipient", "invalid", "early")
 
-    def __init__(self, send: Send, now: dt.datetime, horizon: dt.timedelta, catalog: Catalog) -> None:
+    def __init__(
+        self, send: Send, now: dt.datetime, horizon: dt.timedelta, catalog: Catalog
+    ) -> None:
         self.send = send
         self.requested = aware(send.at, "Send.at") if send.at is not None else None
         # a message cannot go out in the past: judged now
@@ -192,7 +194,10 @@ class Gate:
         )
 
     def _decide(
-        self, p: _Prepared, paused: dict[tuple[str, str], str], memo: dict[tuple[Any, ...], list[Reason]]
+        self,
+        p: _Prepared,
+        paused: dict[tuple[str, str], str],
+        memo: dict[tuple[Any, ...], list[Reason]],
     ) -> Decision:
         send, at, template, recipient = p.send, p.at, p.template, p.recipient
         reasons: list[Reason] = [p.early] if p.early else []
@@ -305,7 +310,9 @@ class Gate:
             fallback = self.catalog.templates.get(ident)
             if fallback is None:
                 reasons.append(
-                    Reason(m.TEMPLATE_UNKNOWN, f"its fallback {ident!r} is not in the repo or bundle")
+                    Reason(
+                        m.TEMPLATE_UNKNOWN, f"its fallback {ident!r} is not in the repo or bundle"
+                    )
                 )
                 break
             try:
@@ -335,7 +342,9 @@ class Gate:
         decision_id = self._db.audit(
             kind="decision", subject=None, outcome=m.DENY, data=None, text=printable(text)
         )
-        return Decision(m.DENY, (reason,), None, decision_id, (), send if isinstance(send, Send) else None)
+        return Decision(
+            m.DENY, (reason,), None, decision_id, (), send if isinstance(send, Send) else None
+        )
 
     # pauses ------------------------------------------------------------------------------------
 
@@ -405,7 +414,10 @@ def _markets(template: Any, recipient: Recipient | None, extra: str | None) -> l
 
 def _fallback_reason(ident: str, reason: Reason) -> Reason:
     return Reason(
-        reason.code, f"fallback {ident!r}: {reason.message}", reason.market, reason.citation,
+        reason.code,
+        f"fallback {ident!r}: {reason.message}",
+        reason.market,
+        reason.citation,
         reason.when,
     )
 
@@ -423,12 +435,10 @@ def _problem(send: Any) -> Exception | None:
                 raise TypeError(f"Send.{name} must be a string, not {type(value).__name__}")
         if send.at is not None:
             aware(send.at, "Send.at")
-        if send.channel is not None:
-            if send.channel not in CHANNELS:
-                raise ValueError(
-                    f"Send.channel {send.channel!r} is not a channel; use one of "
-                    f"{', '.join(CHANNELS)}"
-                )
+        if send.channel is not None and send.channel not in CHANNELS:
+            raise ValueError(
+                f"Send.channel {send.channel!r} is not a channel; use one of {', '.join(CHANNELS)}"
+            )
         if send.timezone is not None:
             known_zone(send.timezone)
     except (TypeError, ValueError) as exc:
@@ -438,7 +448,8 @@ def _problem(send: Any) -> Exception | None:
 
 def _target(template: str | None, sender: str | None, market: str | None) -> tuple[str, str]:
     given = [
-        (k, v) for k, v in (("template", template), ("sender", sender), ("market", market))
+        (k, v)
+        for k, v in (("template", template), ("sender", sender), ("market", market))
         if v is not None
     ]
     if len(given) != 1:

@@ -17,42 +17,26 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from compliance.errors import ComplianceError
-from compliance.gate import audit, schema
+from compliance.errors import LedgerConfigError, LedgerError, LedgerMissingError
+from compliance.gate import audit, batch, model, opening
 from compliance.gate.checkpoint import Checkpointer
-from compliance.gate import model
 from compliance.gate.model import aware, printable
+from compliance.gate.opening import SUBJECT_KEY_ENV
 from compliance.gate.schema import SCHEMA_VERSION
-from compliance.gate.verify import DAY_US, RECENT_DAYS, Verdict
+from compliance.gate.verify import DAY_US, Verdict
 
 DEFAULT_LEDGER = Path(".compliance") / "ledger.db"
-SUBJECT_KEY_ENV = "COMPLIANCE_SUBJECT_KEY"
 BUSY_TIMEOUT_S = 5.0
-CACHE_KIB = 32768  # SQLite's page cache per connection (its default is 2 MiB)
 ERASED = "erased"  # the list that keeps erased subjects from ever being messaged again
 # consent on one of these reaches the others: text messages to one phone number, where MMS
 # is SMS with media and RCS falls back to SMS (one number, one program, one STOP)
 TEXT = ("sms", "mms", "rcs")
 FAMILIES = {"sms": TEXT, "mms": TEXT, "rcs": TEXT}
-
-
-class LedgerError(ComplianceError):
-    """The ledger cannot be read or written: the gate answers deny (ledger.error)."""
-
-
-class LedgerConfigError(LedgerError):
-    """The ledger is readable but cannot be used as it is (a missing subject key, a newer or
-    unexpected schema, an old ledger that does not verify): a person must act."""
-
-
-class LedgerMissingError(LedgerError):
-    """There is no ledger at the path (missing, empty, or not a ledger) and none was to be
-    created."""
 
 
 def default_path() -> Path:
@@ -141,203 +125,19 @@ class Ledger:
 
     # opening ------------------------------------------------------------------------------
 
+    # opening: compliance/gate/opening.py ---------------------------------------------------
+
     def _connect(self, *, create: bool) -> None:
-        """Open the file, bring its schema up to date (only `create` may make a new ledger)
-        and check its schema and subject mode. Raises LedgerError."""
-        if self.conn is not None:
-            with suppress(sqlite3.Error):
-                self.conn.close()
-            self.conn = None  # type: ignore[assignment]
-        state = _file_state(self.path)
-        if state != "file" and not (create and state in ("missing", "empty")):
-            raise LedgerMissingError(_missing_message(self.path, state))
-        if create:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise LedgerError(f"cannot create the folder of ledger {self.path}: {exc}") from None
-        try:
-            uri = f"{self.path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
-            conn = sqlite3.connect(
-                uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
-        self.conn = conn
-        try:
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL survives a killed process (the WAL is on disk); FULL also survives power
-            # loss, at an fsync per decision
-            conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
-            conn.execute(f"PRAGMA wal_autocheckpoint={Checkpointer.BACKSTOP_PAGES}")
-            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            self._broken = None
-            with self.write(check=False):
-                self._prepare(create)
-            self._identity = self._stat()
-        except LedgerError as exc:
-            self._broken = str(exc)
-            if isinstance(exc, LedgerConfigError | LedgerMissingError):
-                raise
-            cause = exc.__cause__ if exc.__cause__ else exc
-            raise LedgerError(f"cannot open ledger {self.path}: {cause}") from exc
-        except sqlite3.Error as exc:
-            self._broken = str(exc)
-            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
-
-    def _prepare(self, create: bool) -> None:
-        """Inside the opening transaction: a new ledger's schema and first entry, or an
-        existing one's version, migration and pinned schema."""
-        conn = self.conn
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables:
-            if not create:
-                raise LedgerMissingError(_missing_message(self.path, "blank"))
-            mode = "hashed" if os.environ.get(SUBJECT_KEY_ENV) else "raw"
-            self._subject_mode(mode)
-            schema.create(conn)
-            facts = self.facts(mode)
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(facts.items()))
-            from compliance import __version__
-
-            self.audit(
-                kind="ledger.init",
-                subject=None,
-                data={**_opening(facts), "tool": __version__},
-            )
-        else:
-            version = schema.version_of(conn)
-            if version is None and "audit_log" in tables:  # a ledger whose meta was dropped
-                self._check_schema()
-            if version is None:
-                raise LedgerMissingError(_missing_message(self.path, "foreign"))
-            self._check_version(version)
-            mode = self._meta_mode()
-            self._subject_mode(mode)
-            if version < SCHEMA_VERSION:
-                from compliance.gate.migrate import migrate
-
-                migrate(self, version, mode)  # writes meta and its opening entry itself
-            else:
-                self._check_schema()
-                self._check_opening(mode)
-        self._check_schema()
-
-    def facts(self, mode: str) -> dict[str, str]:
-        """What meta holds, as the ledger's first entry says it: the schema, how subjects are
-        stored, and for keyed hashes, which key."""
-        found = {"schema_version": str(SCHEMA_VERSION), "subjects": mode}
-        if mode == "hashed" and self.subject_key is not None:
-            found["subject_key_id"] = audit.key_id(self.subject_key)
-        return found
-
-    def _check_opening(self, mode: str) -> None:
-        """meta against the entry that opened the ledger (its hash checked, and its HMAC with
-        the audit key): meta flipped to raw would hide every pseudonymised opt-out. A ledger
-        is opened only with the subject key it was created with."""
-        conn = self.conn
-        meta = dict(conn.execute("SELECT key, value FROM meta"))
-        row = conn.execute(
-            f"SELECT {', '.join(audit.COLUMNS)} FROM audit_log WHERE kind IN ('ledger.init', "
-            "'ledger.migrate') ORDER BY seq LIMIT 1"
-        ).fetchone()
-        problem = None
-        if row is None:
-            problem = "it has no ledger.init entry"
-        elif audit.any_hash((row[10], *row[:10])) != row[11] or (
-            self.key is not None and row[12] != audit.mac(self.key, row[11])
-        ):
-            problem = f"its entry {row[0]} ({row[3]}) does not match its hash or signature"
-        else:
-            try:
-                said = _facts_of(json.loads(row[9]))
-            except (ValueError, TypeError, KeyError):
-                said = None
-            if said != meta:
-                problem = f"meta holds {meta}, but entry {row[0]} says {said}"
-        if problem is None and mode == "raw":
-            hashed = conn.execute(
-                "SELECT 1 FROM consent_events WHERE subject >= 'h:' AND subject < 'h;' LIMIT 1"
-            ).fetchone()
-            if hashed is not None:
-                problem = "it says subjects are stored raw, but consent events hold keyed hashes"
-        if problem is not None:
-            raise LedgerConfigError(
-                f"ledger {self.path} has been altered, so the gate will not use it: {problem}. "
-                "Run `compliance audit verify` and restore the ledger from a backup"
-            )
-        if mode == "hashed" and self.subject_key is not None:
-            if meta.get("subject_key_id") != audit.key_id(self.subject_key):
-                raise LedgerConfigError(
-                    f"{SUBJECT_KEY_ENV} is not the key ledger {self.path} was created with: "
-                    "with another key every subject would hash differently and every opt-out on "
-                    "record would be missed. Set the key it was created with"
-                )
-
-    def _check_version(self, version: int) -> None:
-        if version > SCHEMA_VERSION or version < 1:
-            raise LedgerConfigError(
-                f"ledger {self.path} has schema version {version}, newer than this compliance "
-                f"understands ({SCHEMA_VERSION}): upgrade compliance"
-            )
-
-    def _meta_mode(self) -> str:
-        try:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = 'subjects'").fetchone()
-        except sqlite3.OperationalError:  # no meta table: verify names it
-            return "raw"
-        return row[0] if row else "raw"
-
-    def _check_schema(self) -> None:
-        """The schema is the pinned one: anything else (a trigger that deletes every new STOP)
-        could change what decisions read, so the ledger is refused."""
-        found = schema.problems(self.conn)
-        if found:
-            raise LedgerConfigError(
-                f"ledger {self.path} has been altered, so the gate will not use it: "
-                + "; ".join(found)
-                + ". Run `compliance audit verify` and restore the ledger from a backup"
-            )
-        self._cookie = self.conn.execute("PRAGMA schema_version").fetchone()[0]
+        opening.connect(self, create=create)
 
     def _open_readonly(self) -> None:
-        state = _file_state(self.path)
-        if state != "file":
-            raise LedgerMissingError(_missing_message(self.path, state, readonly=True))
-        try:
-            self.conn = _connect_readonly(self.path, self.busy_timeout)
-            self.conn.execute("SELECT 1 FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
-            # a read-only folder with a WAL SQLite cannot map: read a private copy
-            self.conn, self._copy = _readonly_copy(self.path, self.busy_timeout)
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot read ledger {self.path}: {exc}") from exc
-        try:
-            version = schema.version_of(self.conn)
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot read ledger {self.path}: {exc}") from exc
-        if version is None:
-            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
-            if "audit_log" not in tables:
-                raise LedgerMissingError(_missing_message(self.path, "foreign", readonly=True))
-            version = SCHEMA_VERSION  # a ledger whose meta was dropped: verify says so
-        self._check_version(version)
-        self.version = version
-        # reading needs no subject key: verify and export never turn identifiers into hashes
-        secret = os.environ.get(SUBJECT_KEY_ENV)
-        self.subject_key = secret.encode("utf-8") if secret and self._meta_mode() == "hashed" else None
+        opening.open_readonly(self)
 
-    def _subject_mode(self, mode: str) -> None:
-        _no_empty_keys()
-        secret = os.environ.get(SUBJECT_KEY_ENV)
-        if mode == "hashed" and not secret:
-            raise LedgerConfigError(
-                f"ledger {self.path} stores subjects as keyed hashes: set "
-                f"{SUBJECT_KEY_ENV} to the key it was created with"
-            )
-        self.subject_key = secret.encode("utf-8") if mode == "hashed" and secret else None
+    def _check_schema(self) -> None:
+        opening.check_schema(self)
+
+    def facts(self, mode: str) -> dict[str, str]:
+        return opening.facts(self, mode)
 
     def _stat(self) -> tuple[int, int] | None:
         try:
@@ -352,7 +152,7 @@ class Ledger:
         identity = self._stat()
         if identity is None:
             self._broken = "missing"
-            raise LedgerMissingError(_missing_message(self.path, "gone"))
+            raise LedgerMissingError(opening.missing_message(self.path, "gone"))
         if self._broken is not None or identity != self._identity:
             self._connect(create=False)
             if self._checkpointer is not None:  # its connection may be to the file replaced
@@ -393,7 +193,10 @@ class Ledger:
             try:
                 self.now = aware(self.clock(), "the clock's time")
                 self.now_us = micros(self.now)
-                if check and self.conn.execute("PRAGMA schema_version").fetchone()[0] != self._cookie:
+                if (
+                    check
+                    and self.conn.execute("PRAGMA schema_version").fetchone()[0] != self._cookie
+                ):
                     self._check_schema()  # changed since it was checked: a new trigger, say
                 yield self.conn
                 if self._pending:
@@ -640,7 +443,8 @@ class Ledger:
         else:
             marks = ",".join("?" * len(channels))
             rows = self.conn.execute(
-                f"{_NEWEST} WHERE subject = ? AND channel IN ({marks}) GROUP BY channel, scope",
+                f"{batch.NEWEST} WHERE subject = ? AND channel IN ({marks}) "
+                "GROUP BY channel, scope",
                 (sid, *channels),
             ).fetchall()
         newest: dict[Any, tuple[Any, ...]] = {}
@@ -660,8 +464,11 @@ class Ledger:
         if subjects is None:
             self._batch = None
             return
-        self._batch = _read_batch(
-            self.conn, list(dict.fromkeys(self.sid(s) for s in subjects)), since_us, until_us,
+        self._batch = batch.read_batch(
+            self.conn,
+            list(dict.fromkeys(self.sid(s) for s in subjects)),
+            since_us,
+            until_us,
             self._params_per_query(),
         )
 
@@ -688,8 +495,16 @@ class Ledger:
         return row is not None
 
     def history(self, subject: str) -> list[dict[str, Any]]:
-        names = ("channel", "scope", "action", "source", "at", "capture_digest", "evidence",
-                 "audit_seq")
+        names = (
+            "channel",
+            "scope",
+            "action",
+            "source",
+            "at",
+            "capture_digest",
+            "evidence",
+            "audit_seq",
+        )
         with self.reading() as conn:
             rows = conn.execute(
                 f"SELECT {', '.join(names)} FROM consent_events WHERE subject = ? "
@@ -704,8 +519,12 @@ class Ledger:
         with self.write():
             seq = self.next_seq()
             row = (
-                printable(kind), printable(target), int(paused), printable(reason),
-                printable(by), self.now.isoformat(),
+                printable(kind),
+                printable(target),
+                int(paused),
+                printable(reason),
+                printable(by),
+                self.now.isoformat(),
             )
             whole = self._insert("pauses", [row], seq)
             return self.audit(
@@ -838,13 +657,24 @@ class Ledger:
     # inbound and reviews ------------------------------------------------------------------
 
     def record_inbound(
-        self, *, subject: str, channel: str, sender: str | None, text: str, action: str,
+        self,
+        *,
+        subject: str,
+        channel: str,
+        sender: str | None,
+        text: str,
+        action: str,
         at: dt.datetime,
     ) -> int:
         """An inbound message and what it meant: an opt-out or opt-in changes consent on the
         whole channel; a doubtful one waits for a person. Dated when it was sent, but never
         later than when it is recorded."""
-        data: dict[str, Any] = {"channel": channel, "sender": sender, "text": text, "action": action}
+        data: dict[str, Any] = {
+            "channel": channel,
+            "sender": sender,
+            "text": text,
+            "action": action,
+        }
         with self.write():
             when = min(aware(at), self.now)
             if action == "opt_out":
@@ -853,8 +683,14 @@ class Ledger:
             data["at"] = when.isoformat()
             if action in ("opt_out", "opt_in"):
                 row = self._event_row(
-                    subject, channel, None, "revoke" if action == "opt_out" else "opt_in",
-                    f"inbound:{text.strip()[:40]}", when, None, {},
+                    subject,
+                    channel,
+                    None,
+                    "revoke" if action == "opt_out" else "opt_in",
+                    f"inbound:{text.strip()[:40]}",
+                    when,
+                    None,
+                    {},
                 )
                 whole = self._insert("consent_events", [row], seq)
                 data["rows"] = {"consent_events": audit.rows_digest(whole)}
@@ -873,8 +709,18 @@ class Ledger:
             "subjects s ON s.sid = r.subject LEFT JOIN review_resolutions x ON x.review = r.id"
             + ("" if include_resolved else " WHERE x.review IS NULL")
         )
-        names = ("id", "subject", "channel", "text", "at", "resolved", "resolution", "by",
-                 "audit_seq", "resolved_seq")
+        names = (
+            "id",
+            "subject",
+            "channel",
+            "text",
+            "at",
+            "resolved",
+            "resolution",
+            "by",
+            "audit_seq",
+            "resolved_seq",
+        )
         with self.reading() as conn:
             rows = conn.execute(sql + " ORDER BY r.id").fetchall()
         return [{**dict(zip(names, row, strict=True)), "resolved": bool(row[5])} for row in rows]
@@ -902,23 +748,42 @@ class Ledger:
             seq = self.next_seq()
             rows = {
                 "review_resolutions": audit.rows_digest(
-                    self._insert("review_resolutions", [(review_id, resolution, printable(by))], seq)
+                    self._insert(
+                        "review_resolutions", [(review_id, resolution, printable(by))], seq
+                    )
                 )
             }
             if opt_out:
-                when = self._after_grants(sid, channel, None, dt.datetime.fromisoformat(message_at), stored=True)
-                event = (
-                    sid, channel, None, "revoke", f"review:{review_id}", when.isoformat(),
-                    micros(when), None,
-                    printable(json.dumps({"text": text, "by": by}, sort_keys=True, ensure_ascii=False)),
+                when = self._after_grants(
+                    sid, channel, None, dt.datetime.fromisoformat(message_at), stored=True
                 )
-                rows["consent_events"] = audit.rows_digest(self._insert("consent_events", [event], seq))
+                event = (
+                    sid,
+                    channel,
+                    None,
+                    "revoke",
+                    f"review:{review_id}",
+                    when.isoformat(),
+                    micros(when),
+                    None,
+                    printable(
+                        json.dumps({"text": text, "by": by}, sort_keys=True, ensure_ascii=False)
+                    ),
+                )
+                rows["consent_events"] = audit.rows_digest(
+                    self._insert("consent_events", [event], seq)
+                )
             return self.audit(
                 kind="review.resolve",
                 subject=None,
                 data={
-                    "review": review_id, "subject": sid, "channel": channel,
-                    "resolution": resolution, "by": by, "note": note, "message_at": message_at,
+                    "review": review_id,
+                    "subject": sid,
+                    "channel": channel,
+                    "resolution": resolution,
+                    "by": by,
+                    "note": note,
+                    "message_at": message_at,
                     "rows": rows,
                 },
                 channel=channel,
@@ -965,172 +830,3 @@ class Ledger:
                 now_us=self.clock_us(),
                 subject_key=secret.encode("utf-8") if secret else None,
             )
-
-
-# the newest event per (channel, scope): an opt-out (revoke) ranks above anything else of the
-# same instant. SQLite takes bare columns from the row that reaches MAX, the first one in index
-# order (id descending) among equals, so the later-recorded one (a test holds it to that)
-_NEWEST = (
-    "SELECT channel, scope, action, MAX(at_us * 2 + (action = 'revoke')), source, id, at_us "
-    "FROM consent_events"
-)
-
-
-def _read_batch(
-    conn: sqlite3.Connection, sids: list[str], since_us: int, until_us: int, size: int
-) -> dict[str, Any]:
-    batch: dict[str, Any] = {
-        "subjects": set(sids),
-        "events": {},
-        "dnc": {},
-        "gone": {},
-        "review": {},
-        "allowed": {},
-        "span": (since_us, until_us),
-    }
-    queries = [
-        (
-            "events",
-            "SELECT subject, channel, scope, action, MAX(at_us * 2 + (action = 'revoke')), "
-            "source, id, at_us FROM consent_events WHERE subject IN ({}) "
-            "GROUP BY subject, channel, scope",
-            (),
-        ),
-        ("dnc", "SELECT subject, list FROM dnc_entries WHERE subject IN ({})", ()),
-        ("gone", "SELECT number, disconnected_us FROM reassigned WHERE number IN ({})", ()),
-        (
-            "review",
-            "SELECT DISTINCT subject, channel FROM reviews r WHERE subject IN ({}) AND NOT "
-            "EXISTS (SELECT 1 FROM review_resolutions x WHERE x.review = r.id)",
-            (),
-        ),
-    ]
-    # a table with nothing in it is not asked about each subject
-    has = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM dnc_entries), EXISTS (SELECT 1 FROM reassigned), "
-        "(SELECT COUNT(*) FROM reviews) > (SELECT COUNT(*) FROM review_resolutions)"
-    ).fetchone()
-    empty = {name for name, found in zip(("dnc", "gone", "review"), has, strict=True) if not found}
-    queries = [q for q in queries if q[0] not in empty]
-    if until_us > since_us:
-        days = ",".join(map(str, range(since_us // DAY_US, until_us // DAY_US + 1)))
-        queries.append(
-            (
-                "allowed",
-                f"SELECT subject, purpose, channel, at_us FROM recent_sends WHERE day IN ({days}) "
-                "AND subject IN ({}) AND at_us > ? AND at_us < ?",
-                (since_us, until_us),
-            )
-        )
-    for start in range(0, len(sids), size):
-        chunk = sids[start : start + size]
-        marks = ",".join("?" * len(chunk))
-        for name, sql, extra in queries:
-            found = batch[name]
-            for row in conn.execute(sql.format(marks), (*chunk, *extra)):
-                if row[0] in found:
-                    found[row[0]].append(row[1:])
-                else:
-                    found[row[0]] = [row[1:]]
-    return batch
-
-
-def _opening(facts: dict[str, str]) -> dict[str, Any]:
-    """The ledger.init (or ledger.migrate) data that says what meta holds."""
-    data: dict[str, Any] = {"schema": int(facts["schema_version"]), "subjects": facts["subjects"]}
-    if "subject_key_id" in facts:
-        data["subject_key_id"] = facts["subject_key_id"]
-    return data
-
-
-def _facts_of(data: dict[str, Any]) -> dict[str, str]:
-    """What meta must hold, from an opening entry's data."""
-    found = {
-        "schema_version": str(data.get("schema") or data["to"]),
-        "subjects": str(data["subjects"]),
-    }
-    if "subject_key_id" in data:
-        found["subject_key_id"] = str(data["subject_key_id"])
-    return found
-
-
-def _no_empty_keys() -> None:
-    """A key variable set but empty is a mistake (an unset secret in a deployment), never a
-    choice: an empty audit key would leave the trail unsigned, an empty subject key would make
-    a ledger that can never erase anyone."""
-    for name in (audit.KEY_ENV, SUBJECT_KEY_ENV):
-        if name in os.environ and not os.environ[name].strip():
-            raise LedgerConfigError(
-                f"{name} is set but empty: set it to the key, or unset it"
-            )
-
-
-def _file_state(path: Path) -> str:
-    """missing, empty (0 bytes), folder or file."""
-    try:
-        found = path.stat()
-    except FileNotFoundError:
-        return "missing"
-    except OSError:
-        return "unreadable"
-    if path.is_dir():
-        return "folder"
-    return "empty" if found.st_size == 0 else "file"
-
-
-def _missing_message(path: Path, state: str, *, readonly: bool = False) -> str:
-    init = (
-        f"create one with `compliance ledger init --ledger {path}` (or Gate.open(..., "
-        "create=True)); if it held consent records, restore it from a backup instead: a new "
-        "empty ledger forgets every opt-out"
-    )
-    why = {
-        "missing": f"there is no ledger at {path}",
-        "gone": f"ledger {path} is missing",
-        "empty": f"{path} is an empty file, not a ledger",
-        "blank": f"{path} is an empty database, not a ledger",
-        "foreign": f"{path} is not a compliance ledger",
-        "folder": f"{path} is a folder, not a ledger file",
-        "unreadable": f"{path} cannot be read",
-    }[state]
-    if state == "gone":
-        return (
-            f"{why}: restore it from a backup (the gate denies every send until then; a new "
-            "empty ledger would forget every opt-out)"
-        )
-    if state in ("foreign", "folder", "unreadable") or readonly:
-        return f"{why}: check the path (--ledger or $COMPLIANCE_DB)"
-    return f"{why}: {init}"
-
-
-def _connect_readonly(path: Path, timeout: float, immutable: bool = False) -> sqlite3.Connection:
-    flags = "mode=ro&immutable=1" if immutable else "mode=ro"
-    return sqlite3.connect(
-        f"{path.absolute().as_uri()}?{flags}", uri=True, timeout=timeout, isolation_level=None,
-        check_same_thread=False,
-    )
-
-
-def _readonly_copy(path: Path, timeout: float) -> tuple[sqlite3.Connection, Any]:
-    """SQLite cannot open a WAL ledger read-only where it may not create the -shm file (a
-    read-only mount). Without a WAL to apply the file is read as immutable; with one, the file
-    and its WAL are copied to a private folder and read there."""
-    import shutil
-    import tempfile
-
-    wal = Path(f"{path}-wal")
-    if not wal.exists() or wal.stat().st_size == 0:
-        try:
-            return _connect_readonly(path, timeout, immutable=True), None
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot read ledger {path}: {exc}") from exc
-    folder = tempfile.TemporaryDirectory(prefix="compliance-ledger-")
-    try:
-        copy = Path(folder.name) / "ledger.db"
-        shutil.copyfile(path, copy)
-        shutil.copyfile(wal, Path(f"{copy}-wal"))
-        return _connect_readonly(copy, timeout), folder
-    except (OSError, sqlite3.Error) as exc:
-        folder.cleanup()
-        raise LedgerError(f"cannot read ledger {path}: {exc}") from exc
-

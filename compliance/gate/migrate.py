@@ -49,7 +49,13 @@ _OLD_TABLES = (
     "meta",
     "subjects",
 )
-_OLD_INDEXES = ("consent_latest", "consent_by_subject", "reviews_open", "dnc_by_number", "audit_by_subject")
+_OLD_INDEXES = (
+    "consent_latest",
+    "consent_by_subject",
+    "reviews_open",
+    "dnc_by_number",
+    "audit_by_subject",
+)
 
 
 def legacy_verify(conn: sqlite3.Connection, key: bytes | None) -> Verdict:
@@ -99,7 +105,9 @@ class _LegacyRows:
             found += 1
             self.pending = next(self.cursor, None)
         if digest is None:
-            return f"{found} rows of {self.name} name it, but it vouches for none" if found else None
+            return (
+                f"{found} rows of {self.name} name it, but it vouches for none" if found else None
+            )
         if hashed.hexdigest() != digest:
             return f"its {self.name} rows were edited, deleted or added"
         return None
@@ -164,7 +172,9 @@ def _folder(conn: sqlite3.Connection, ledger: Ledger, mode: str) -> Any:
     an address, folded to lower case (for a pseudonymising ledger, the pseudonym of the
     folded address, where the raw address is still known)."""
     if mode != "hashed" or ledger.subject_key is None:
-        return lambda s: s.lower() if isinstance(s, str) and "@" in s and not s.startswith("+") else s
+        return lambda s: (
+            s.lower() if isinstance(s, str) and "@" in s and not s.startswith("+") else s
+        )
     key = ledger.subject_key
     renamed = {
         sid: audit.pseudonym(key, raw.lower())
@@ -217,8 +227,8 @@ def _copy(
         conn.execute("INSERT INTO subjects SELECT sid, raw FROM _v2_subjects")
     conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(facts.items()))
     conn.execute(
-        "INSERT OR IGNORE INTO recent_sends SELECT send_us / ?, subject, send_us, purpose, channel, "
-        "seq FROM audit_log WHERE kind = 'decision' AND outcome = 'allow' AND subject IS NOT NULL "
+        "INSERT OR IGNORE INTO recent_sends SELECT send_us / ?, subject, send_us, purpose, "
+        "channel, seq FROM audit_log WHERE kind = 'decision' AND outcome = 'allow' AND subject IS NOT NULL "
         "AND send_us IS NOT NULL AND send_us / ? >= ?",
         (DAY_US, DAY_US, cutoff_day),
     )
@@ -247,6 +257,7 @@ def _copy_reviews(conn: sqlite3.Connection, seq: int) -> None:
         except (ValueError, KeyError, TypeError):
             by = "unrecorded"
         conn.execute(
-            "INSERT INTO review_resolutions (review, resolution, by, audit_seq) VALUES (?, ?, ?, ?)",
+            "INSERT INTO review_resolutions (review, resolution, by, audit_seq) "
+            "VALUES (?, ?, ?, ?)",
             (review, resolution or "unrecorded", by, seq),
         )

@@ -205,7 +205,9 @@ def _address(value: str) -> str:
     try:
         domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
-        raise InvalidRecipient(f"{value!r} is not an email address: its domain is not one") from None
+        raise InvalidRecipient(
+            f"{value!r} is not an email address: its domain is not one"
+        ) from None
     address = f"{local.lower()}@{domain}"
     if not _EMAIL.match(address):
         raise InvalidRecipient(f"{value!r} is not an email address")

@@ -213,13 +213,19 @@ class Rules:
         if not recipient.is_phone:
             return []
         given = max((e[2] for e in events if e[1] in GRANTS), default=None)
-        if not self.db.disconnected_after(recipient.subject, given if given is not None else -(2**62)):
+        if not self.db.disconnected_after(
+            recipient.subject, given if given is not None else -(2**62)
+        ):
             return []
         return [
             Reason(
                 m.CONSENT_REASSIGNED,
                 f"{recipient.subject} was disconnected "
-                + ("after consent was given" if given is not None else "and no consent is on record")
+                + (
+                    "after consent was given"
+                    if given is not None
+                    else "and no consent is on record"
+                )
                 + ": the number may belong to someone else",
                 market,
                 _cite(params.do_not_call.citations) if params and params.do_not_call else None,
@@ -304,7 +310,9 @@ class Rules:
             span = durations.fixed_us(cap.per)
             times = sorted(
                 when
-                for purpose, channel, when in self.db.sends_near(recipient.subject, t - span, t + span)
+                for purpose, channel, when in self.db.sends_near(
+                    recipient.subject, t - span, t + span
+                )
                 if purpose in cap.purposes and (not cap.channels or channel in cap.channels)
             )
             count = busiest(times, t, span)
@@ -338,7 +346,8 @@ class Rules:
             return None, None
         if not zones:  # a window applies, but the recipient's local time cannot be told
             required = [
-                b for b in applicable(params.quiet_hours, template.purpose, template.channel)
+                b
+                for b in applicable(params.quiet_hours, template.purpose, template.channel)
                 if b.enforcement == "required"
             ]
             if not required:
@@ -355,8 +364,14 @@ class Rules:
             )
         # windows are whole minutes in local time, so the answer is the same for every instant
         # of one UTC minute: campaigns ask it once per zone, region and minute
-        key = (market, template.purpose, template.channel, zones, recipient.region,
-               micros(at) // 60_000_000)
+        key = (
+            market,
+            template.purpose,
+            template.channel,
+            zones,
+            recipient.region,
+            micros(at) // 60_000_000,
+        )
         answer = self._windows.get(key)
         if answer is None:
             if len(self._windows) >= WINDOW_CACHE:

@@ -114,7 +114,9 @@ def verify(
     recent_sends."""
     problems = schema.problems(conn)
     if problems:
-        return Verdict(False, 0, None, "the schema is not the one the gate made: " + "; ".join(problems))
+        return Verdict(
+            False, 0, None, "the schema is not the one the gate made: " + "; ".join(problems)
+        )
     check = _Pass(conn, key, now_us // DAY_US - RECENT_DAYS)
     try:
         _indexes_agree(conn)
@@ -132,7 +134,14 @@ def verify(
         after = f" after entry {check.last}" if check.last else ""
         return Verdict(False, check.count, None, f"the file cannot be read{after}: {exc}")
     return Verdict(
-        True, check.count, None, None, check.signed, key is not None, check.legacy, unchecked,
+        True,
+        check.count,
+        None,
+        None,
+        check.signed,
+        key is not None,
+        check.legacy,
+        unchecked,
         mismatch,
     )
 
@@ -149,9 +158,7 @@ def _indexes_agree(conn: sqlite3.Connection) -> None:
         except sqlite3.OperationalError:  # SQLite before 3.33 checks the whole file only
             found = [row[0] for row in conn.execute("PRAGMA integrity_check")]
         if found != ["ok"]:
-            raise _Broken(
-                None, f"table {table} and its indexes disagree: {'; '.join(found[:3])}"
-            )
+            raise _Broken(None, f"table {table} and its indexes disagree: {'; '.join(found[:3])}")
 
 
 class _Pass:
@@ -182,7 +189,9 @@ class _Pass:
                 raise
             raise _Broken(self.last + 1, "it holds text that is not UTF-8 (edited)") from None
         if self.legacy and not self.migrated:
-            raise _Broken(None, "the trail holds entries of an earlier schema and no ledger.migrate entry")
+            raise _Broken(
+                None, "the trail holds entries of an earlier schema and no ledger.migrate entry"
+            )
         for name, table in tables.items():
             if table.pending is not None:
                 raise _Broken(
@@ -202,12 +211,27 @@ class _Pass:
         last = count = 0
         try:
             for row in rows:
-                (seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, data,
-                 prev_hash, digest, signature) = row
+                (
+                    seq,
+                    at,
+                    at_us,
+                    kind,
+                    subject,
+                    outcome,
+                    purpose,
+                    channel,
+                    send_us,
+                    data,
+                    prev_hash,
+                    digest,
+                    signature,
+                ) = row
                 count += 1
                 if seq != last + 1:
                     if type(seq) is not int:
-                        raise _Broken(last + 1, f"its seq is a {type(seq).__name__}, not an integer")
+                        raise _Broken(
+                            last + 1, f"its seq is a {type(seq).__name__}, not an integer"
+                        )
                     raise _Broken(
                         last + 1 if seq > last + 1 else seq,
                         f"sequence jumps from {last} to {seq} (an entry was deleted or inserted)",
@@ -226,12 +250,23 @@ class _Pass:
                     and (send_us is None or type(send_us) is int)
                 ):  # the types the gate writes: the fast path encodes as encode() would
                     mine = entry_hash(
-                        prev, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us,
+                        prev,
+                        seq,
+                        at,
+                        at_us,
+                        kind,
+                        subject,
+                        outcome,
+                        purpose,
+                        channel,
+                        send_us,
                         data,
                     )
                 else:  # not what the gate writes: a consistent rewrite, or a mismatch
                     if audit.any_hash((prev, *row[:10])) == digest:
-                        raise _Broken(seq, "its columns do not hold the types the gate writes (edited)")
+                        raise _Broken(
+                            seq, "its columns do not hold the types the gate writes (edited)"
+                        )
                     raise _Broken(seq, "its content does not match its hash (edited)")
                 legacy = False
                 if mine != digest:
@@ -295,7 +330,9 @@ class _Pass:
             self.version = int(fields.get("schema") or fields.get("to"))
             self.key_id = fields.get("subject_key_id")
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise _Broken(seq, "its data does not say the ledger's schema and subject mode") from None
+            raise _Broken(
+                seq, "its data does not say the ledger's schema and subject mode"
+            ) from None
 
     def meta(self) -> None:
         if self.mode is None:
@@ -308,11 +345,14 @@ class _Pass:
         if [audit.row_text(r) for r in found] != [audit.row_text(r) for r in want]:
             shown = ", ".join(f"{k}={v!r}" for k, v in found)
             raise _Broken(
-                None, f"meta holds {shown or 'nothing'}, but the trail says "
-                + ", ".join(f"{k}={v!r}" for k, v in want)
+                None,
+                f"meta holds {shown or 'nothing'}, but the trail says "
+                + ", ".join(f"{k}={v!r}" for k, v in want),
             )
         if self.version != schema.SCHEMA_VERSION:
-            raise _Broken(None, f"the trail says schema {self.version}, not {schema.SCHEMA_VERSION}")
+            raise _Broken(
+                None, f"the trail says schema {self.version}, not {schema.SCHEMA_VERSION}"
+            )
 
 
 def _legacy_match(row: tuple[Any, ...], prev: str) -> bool:
@@ -373,15 +413,18 @@ class _Rows:
         except sqlite3.OperationalError as exc:
             if "decode" not in str(exc).lower():
                 raise
-            raise _Broken(None, f"a row of {self.name} holds text that is not UTF-8 (edited)") from None
+            raise _Broken(
+                None, f"a row of {self.name} holds text that is not UTF-8 (edited)"
+            ) from None
         if self.pending is None:
             self.next_seq = INF
             return
         seq = self.pending[self.at]
         if type(seq) is not int:
             raise _Broken(
-                None, f"{self.name} row {self.pending[0]!r} names its entry with a "
-                f"{type(seq).__name__}, not an integer"
+                None,
+                f"{self.name} row {self.pending[0]!r} names its entry with a "
+                f"{type(seq).__name__}, not an integer",
             )
         self.next_seq = seq
 
@@ -463,7 +506,9 @@ class _Sends:
         allowed = kind == "decision" and outcome == "allow" and subject is not None
         if not allowed or type(send_us) is not int:
             if named == seq:
-                raise _Broken(seq, "recent_sends holds a row for it, but it is not an allowed decision")
+                raise _Broken(
+                    seq, "recent_sends holds a row for it, but it is not an allowed decision"
+                )
             return
         if named == seq:
             derived = (send_us // DAY_US, subject, send_us, purpose, channel, seq)

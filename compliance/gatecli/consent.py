@@ -160,7 +160,9 @@ def consent_reviews(include_resolved: bool, ledger: Path | None) -> None:
 @click.option("--note", help="Why, for the audit trail.")
 @ledger_option()
 @guarded
-def consent_resolve(review: int, opt_out: bool, by: str, note: str | None, ledger: Path | None) -> None:
+def consent_resolve(
+    review: int, opt_out: bool, by: str, note: str | None, ledger: Path | None
+) -> None:
     """Resolve REVIEW (an id from `compliance consent reviews`)."""
     seq = open_ledger(ledger).resolve_review(review, opt_out=opt_out, by=by, note=note)
     click.echo(
@@ -215,7 +217,9 @@ def consent_import(
         except ValueError as exc:
             problems.append(f"line {line}: {str(exc).removeprefix('event 1: ')}")
     if problems:
-        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        shown = problems[:20] + (
+            [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
+        )
         raise DataError(f"{name}: nothing imported:\n" + "\n".join(shown))
     gate.ledger.record_many(events)
     click.echo(f"imported {len(events)} consent event(s)")
@@ -225,7 +229,9 @@ def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
-        raise DataError('--evidence is not JSON; write an object, e.g. {"ip": "198.51.100.7"}') from None
+        raise DataError(
+            '--evidence is not JSON; write an object, e.g. {"ip": "198.51.100.7"}'
+        ) from None
     if not isinstance(value, dict):
         raise DataError('--evidence must be a JSON object, e.g. {"ip": "198.51.100.7"}')
     return value

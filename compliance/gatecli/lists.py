@@ -74,7 +74,8 @@ def dnc_import(
         registry_market=market.upper() if registry and market else None,
         checked_at=checked,
     )
-    click.echo(f"imported {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} into {name}: audit entry {seq}")
+    count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+    click.echo(f"imported {count} into {name}: audit entry {seq}")
 
 
 @click.group()
@@ -132,5 +133,7 @@ def _rows(file: IO[bytes], second: str) -> Iterator[tuple[int, str, Any]]:
 
 def _refuse(problems: list[str], file: IO[bytes]) -> None:
     if problems:
-        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        shown = problems[:20] + (
+            [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
+        )
         raise DataError(f"{getattr(file, 'name', 'FILE')}: nothing imported:\n" + "\n".join(shown))

@@ -545,7 +545,6 @@ class Model:
         channel = get(template, "channel")
         if channel_given is not None and channel_given != channel:
             codes.add("send.channel")
-        purpose = get(template, "purpose")
 
         # 3. recipient
         recipient = self._recipient(to, channel)
@@ -735,7 +734,10 @@ class Model:
                     and other.subject == event.subject
                     and family(other.channel) == family(event.channel)
                     and (
-                        (other.kind == "grant" and (event.scope is None or other.scope == event.scope))
+                        (
+                            other.kind == "grant"
+                            and (event.scope is None or other.scope == event.scope)
+                        )
                         or (other.kind == "opt_in" and event.scope is None)
                     )
                 ):

@@ -400,7 +400,9 @@ naive = st.datetimes() | st.datetimes(timezones=st.just(_NoOffset()))
 def test_naive_datetimes_are_refused_and_nothing_is_written(gate, at, op):
     before = counts(gate)
     if op == "check_many":  # in a batch, that send alone is denied; the others are answered
-        first, second = gate.check_many([Send(to=LA, template="sale", at=NOW), Send(LA, "sale", at=at)])
+        first, second = gate.check_many(
+            [Send(to=LA, template="sale", at=NOW), Send(LA, "sale", at=at)]
+        )
         assert first.outcome in OUTCOMES and second.codes == ["send.invalid"]
         assert "has no time zone" in second.reasons[0].message
         return

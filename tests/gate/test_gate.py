@@ -433,7 +433,11 @@ def test_a_misspelt_time_zone_is_refused(gate):
             Send(to=FL, template="sale", at=NOON_ET, timezone="Europe/Pariss"),
         ]
     )
-    assert first.allowed and bad.codes == ["send.invalid"] and "Europe/Pariss" in bad.reasons[0].message
+    assert (
+        first.allowed
+        and bad.codes == ["send.invalid"]
+        and "Europe/Pariss" in bad.reasons[0].message
+    )
     assert gate._db.verify().entries == entries + 2
 
 

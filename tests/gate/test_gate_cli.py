@@ -39,9 +39,21 @@ def test_check_grant_and_audit_round_trip(cli, db):
     assert json.loads(run.out)["reasons"][0]["code"] == "consent.missing"
     run = cli(
         [
-            "consent", "grant", "--subject", TO, "--channel", "sms", "--scope", "us-sms-offers",
-            "--source", "web-checkout", "--at", "2026-11-25T18:00:00Z",
-            "--evidence", '{"ip": "198.51.100.7"}', *ledger,
+            "consent",
+            "grant",
+            "--subject",
+            TO,
+            "--channel",
+            "sms",
+            "--scope",
+            "us-sms-offers",
+            "--source",
+            "web-checkout",
+            "--at",
+            "2026-11-25T18:00:00Z",
+            "--evidence",
+            '{"ip": "198.51.100.7"}',
+            *ledger,
         ]
     )
     assert run.code == 0 and "granted" in run.out
@@ -49,7 +61,14 @@ def test_check_grant_and_audit_round_trip(cli, db):
     assert run.code == 0 and json.loads(run.out)["outcome"] == "allow"
     run = cli(
         [
-            "consent", "inbound", "--subject", TO, "--text", "STOP", "--sender", "trailhead-10dlc",
+            "consent",
+            "inbound",
+            "--subject",
+            TO,
+            "--text",
+            "STOP",
+            "--sender",
+            "trailhead-10dlc",
             *ledger,
         ]
     )
@@ -71,8 +90,20 @@ def test_no_command_but_ledger_init_creates_a_ledger(cli, tmp_path):
     missing = tmp_path / "typo.db"
     commands = [
         ["check", "--to", TO, "--template", "10dlc-weekend-sale", "--repo", US],
-        ["consent", "grant", "--subject", TO, "--channel", "sms", "--scope", "us-sms-offers",
-         "--source", "x", "--repo", US],
+        [
+            "consent",
+            "grant",
+            "--subject",
+            TO,
+            "--channel",
+            "sms",
+            "--scope",
+            "us-sms-offers",
+            "--source",
+            "x",
+            "--repo",
+            US,
+        ],
         ["consent", "show", TO],
         ["consent", "reviews"],
         ["pause", "--template", "10dlc-weekend-sale", "--reason", "r", "--by", "b", "--repo", US],
@@ -87,7 +118,19 @@ def test_no_command_but_ledger_init_creates_a_ledger(cli, tmp_path):
     assert not missing.exists()
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")  # a zero-byte file is not a ledger either
-    run = cli(["check", "--to", TO, "--template", "10dlc-weekend-sale", "--repo", US, "--ledger", str(empty)])
+    run = cli(
+        [
+            "check",
+            "--to",
+            TO,
+            "--template",
+            "10dlc-weekend-sale",
+            "--repo",
+            US,
+            "--ledger",
+            str(empty),
+        ]
+    )
     assert run.code == 2 and "empty file" in run.err
     for args in commands:  # and every command's help says so
         words = [a for a in args[:2] if not a.startswith("-")]
@@ -103,7 +146,9 @@ def test_commands_find_the_repo_and_its_ledger_from_a_subfolder(cli, tmp_path, m
     assert (repo / ".compliance" / "ledger.db").is_file()
     args = ["consent", "inbound", "--subject", TO, "--text", "STOP"]
     assert cli(args, cwd=repo).code == 0
-    run = cli(["check", "--to", TO, "--template", "10dlc-order-shipped"], cwd=repo / "templates" / "clean")
+    run = cli(
+        ["check", "--to", TO, "--template", "10dlc-order-shipped"], cwd=repo / "templates" / "clean"
+    )
     assert json.loads(run.out)["reasons"][0]["code"] == "consent.revoked"  # the same ledger
     assert not (repo / "templates" / "clean" / ".compliance").exists()
     # outside any template repo: said so, nothing read or made
@@ -121,14 +166,62 @@ def test_bad_input_is_exit_2_in_our_words_and_writes_nothing(cli, db):
         ([*grant, "--scope", "us-sms-offers", "--at", "2026-11-26T18:00:00"], "has no offset"),
         ([*grant, "--scope", "us-sms-offers", "--at", "tomorrow"], "not an ISO 8601 time"),
         ([*grant, "--scope", "us-sms-offers", "--at", "9999-01-01T00:00:00Z"], "outside the years"),
-        (["consent", "grant", "--subject", TO, "--channel", "fax", "--source", "x", "--scope", "us-sms-offers"], "unknown channel"),
-        (["consent", "grant", "--subject", TO, "--channel", "email", "--source", "x", "--scope", "us-sms-offers"], "not an email address"),
+        (
+            [
+                "consent",
+                "grant",
+                "--subject",
+                TO,
+                "--channel",
+                "fax",
+                "--source",
+                "x",
+                "--scope",
+                "us-sms-offers",
+            ],
+            "unknown channel",
+        ),
+        (
+            [
+                "consent",
+                "grant",
+                "--subject",
+                TO,
+                "--channel",
+                "email",
+                "--source",
+                "x",
+                "--scope",
+                "us-sms-offers",
+            ],
+            "not an email address",
+        ),
         ([*grant, "--scope", "us-sms-offers", "--evidence", "[1]"], "JSON object"),
-        (["check", "--to", TO, "--template", "10dlc-weekend-sale", "--channel", "fax"], "not a channel"),
-        (["check", "--to", TO, "--template", "10dlc-weekend-sale", "--timezone", "Europe/Pariss"], "IANA"),
-        (["pause", "--template", "10dlc-weekend-sal", "--reason", "r", "--by", "b"], "did you mean '10dlc-weekend-sale'"),
+        (
+            ["check", "--to", TO, "--template", "10dlc-weekend-sale", "--channel", "fax"],
+            "not a channel",
+        ),
+        (
+            [
+                "check",
+                "--to",
+                TO,
+                "--template",
+                "10dlc-weekend-sale",
+                "--timezone",
+                "Europe/Pariss",
+            ],
+            "IANA",
+        ),
+        (
+            ["pause", "--template", "10dlc-weekend-sal", "--reason", "r", "--by", "b"],
+            "did you mean '10dlc-weekend-sale'",
+        ),
         (["pause", "--market", "ZZ", "--reason", "r", "--by", "b"], "no market 'ZZ'"),
-        (["resume", "--template", "10dlc-weekend-sale", "--reason", "r", "--by", "b"], "is not paused"),
+        (
+            ["resume", "--template", "10dlc-weekend-sale", "--reason", "r", "--by", "b"],
+            "is not paused",
+        ),
         (["pause", "--reason", "r", "--by", "b"], "exactly one"),
     ]
     for args, said in cases:
@@ -181,8 +274,21 @@ def test_consent_import_checks_every_row_first(cli, db, tmp_path):
 
 def test_csv_export_neutralises_formulas_and_an_unwritable_output_is_said(cli, db, tmp_path):
     ledger = ["--ledger", str(db)]
-    cli(["consent", "revoke", "--subject", "=HYPERLINK(1)@evil.example", "--channel", "email",
-         "--source", "=HYPERLINK(\"http://x\")", "--repo", US, *ledger])
+    cli(
+        [
+            "consent",
+            "revoke",
+            "--subject",
+            "=HYPERLINK(1)@evil.example",
+            "--channel",
+            "email",
+            "--source",
+            '=HYPERLINK("http://x")',
+            "--repo",
+            US,
+            *ledger,
+        ]
+    )
     out = tmp_path / "trail.csv"
     assert cli(["audit", "export", "--format", "csv", "-o", str(out), *ledger]).code == 0
     text = out.read_text()
@@ -197,8 +303,21 @@ def test_verify_and_export_work_on_a_read_only_copy(cli, db, tmp_path, with_wal)
     ledger = ["--ledger", str(db), "--repo", US]
     reader = sqlite3.connect(db)  # held open, the WAL outlives the command that wrote to it
     reader.execute("SELECT 1 FROM meta").fetchall()
-    cli(["consent", "grant", "--subject", TO, "--channel", "sms", "--scope", "us-sms-offers",
-         "--source", "web", *ledger])
+    cli(
+        [
+            "consent",
+            "grant",
+            "--subject",
+            TO,
+            "--channel",
+            "sms",
+            "--scope",
+            "us-sms-offers",
+            "--source",
+            "web",
+            *ledger,
+        ]
+    )
     if not with_wal:
         reader.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     copy = tmp_path / "auditor"

@@ -32,10 +32,14 @@ brand: Acme
 markets: [US]
 purposes: [marketing, transactional]
 """
-WHATSAPP_SHIPPED = SHIPPED.replace("id: shipped", "id: wa-shipped").replace(
-    "channel: sms", "channel: whatsapp"
-).replace("sender: acme-10dlc", "sender: acme-wa")
-MMS_SENDER = SENDER.replace("id: acme-10dlc", "id: acme-mms").replace("channel: sms", "channel: mms")
+WHATSAPP_SHIPPED = (
+    SHIPPED.replace("id: shipped", "id: wa-shipped")
+    .replace("channel: sms", "channel: whatsapp")
+    .replace("sender: acme-10dlc", "sender: acme-wa")
+)
+MMS_SENDER = SENDER.replace("id: acme-10dlc", "id: acme-mms").replace(
+    "channel: sms", "channel: mms"
+)
 
 
 @pytest.fixture
@@ -47,7 +51,9 @@ def gate(tmp_path):
     repo.write("scopes/offers.yaml", SMS_MMS_SCOPE)
     repo.write("templates/sale.yaml", SALE)
     repo.write("templates/shipped.yaml", SHIPPED)
-    repo.write("templates/mms-sale.yaml", MMS_SALE.replace("sender: acme-10dlc", "sender: acme-mms"))
+    repo.write(
+        "templates/mms-sale.yaml", MMS_SALE.replace("sender: acme-10dlc", "sender: acme-mms")
+    )
     repo.write("templates/wa-shipped.yaml", WHATSAPP_SHIPPED)
     clock = Clock(NOON_ET)
     opened = Gate.open(repo=repo.path, ledger=tmp_path / "ledger.db", create=True, clock=clock)
@@ -133,7 +139,9 @@ def test_a_send_in_the_past_is_judged_now(gate):
     decision = check(gate, at=NOON_ET)  # a campaign delayed past closing time
     assert decision.outcome == "defer"
     assert decision.not_before == dt.datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
-    entry = gate._db.conn.execute("SELECT at, data FROM audit_log WHERE seq = ?", (decision.id,)).fetchone()
+    entry = gate._db.conn.execute(
+        "SELECT at, data FROM audit_log WHERE seq = ?", (decision.id,)
+    ).fetchone()
     assert entry[0] == gate.clock.now.isoformat()  # when it was decided
     assert f'"requested":"{NOON_ET.isoformat()}"' in entry[1]  # what the caller asked for
     assert f'"scheduled":"{gate.clock.now.isoformat()}"' in entry[1]  # what it was judged at
@@ -216,7 +224,13 @@ def test_casl_implied_consent_lasts_two_calendar_years(tmp_path):
     later = dt.datetime(2025, 3, 1, 16, 0, tzinfo=UTC)
     clock = Clock(purchase)
     gate = Gate.open(repo=repo.path, ledger=tmp_path / "l.db", create=True, clock=clock)
-    gate.ledger.grant(subject="+16475550123", channel="sms", scope="ca-past-customers", source="store", at=purchase)
+    gate.ledger.grant(
+        subject="+16475550123",
+        channel="sms",
+        scope="ca-past-customers",
+        source="store",
+        at=purchase,
+    )
     clock.now = later
     assert "consent.expired" not in check(gate, template=template, to="+16475550123").codes
     clock.now = dt.datetime(2025, 3, 1, 17, 1, tzinfo=UTC)
@@ -231,27 +245,50 @@ def test_email_addresses_compare_in_any_case(tmp_path):
     channels = ROOT / "examples" / "channels"
     clock = Clock(NOON_ET)
     gate = Gate.open(repo=channels, ledger=tmp_path / "l.db", create=True, clock=clock)
-    gate.ledger.grant(subject="bob.smith@example.com", channel="email", scope="email-newsletter",
-                      source="web", at=NOON_ET - DAY)
+    gate.ledger.grant(
+        subject="bob.smith@example.com",
+        channel="email",
+        scope="email-newsletter",
+        source="web",
+        at=NOON_ET - DAY,
+    )
     assert check(gate, template="email-new-harvest", to="bob.smith@example.com").allowed
     gate.ledger.revoke(subject="Bob.Smith@Example.com", channel="email", source="reply", at=NOON_ET)
     clock.advance(minutes=1)
     for spelling in ("bob.smith@example.com", "BOB.SMITH@EXAMPLE.COM"):
         # the template targets US, CA and GB: every one of their rules applies to an address
-        assert set(check(gate, template="email-new-harvest", to=spelling).codes) == {"consent.revoked"}
+        assert set(check(gate, template="email-new-harvest", to=spelling).codes) == {
+            "consent.revoked"
+        }
     # an "unsubscribe" reply by email is an opt-out, whatever the case of the address
-    gate.ledger.grant(subject="ana@example.com", channel="email", scope="email-newsletter",
-                      source="web", at=clock.now)
-    result = gate.ledger.inbound(subject="ANA@example.com", text="unsubscribe", channel="email", at=clock.now)
+    gate.ledger.grant(
+        subject="ana@example.com",
+        channel="email",
+        scope="email-newsletter",
+        source="web",
+        at=clock.now,
+    )
+    result = gate.ledger.inbound(
+        subject="ANA@example.com", text="unsubscribe", channel="email", at=clock.now
+    )
     assert result.action == "opt_out"
     clock.advance(minutes=1)
-    assert set(check(gate, template="email-new-harvest", to="ana@example.com").codes) == {"consent.revoked"}
+    assert set(check(gate, template="email-new-harvest", to="ana@example.com").codes) == {
+        "consent.revoked"
+    }
     # a do-not-contact entry holding an address is honoured on email
-    gate.ledger.grant(subject="cy@example.com", channel="email", scope="email-newsletter",
-                      source="web", at=clock.now)
+    gate.ledger.grant(
+        subject="cy@example.com",
+        channel="email",
+        scope="email-newsletter",
+        source="web",
+        at=clock.now,
+    )
     gate.ledger.import_dnc("internal", ["Cy@Example.com"])
     clock.advance(minutes=1)
-    assert set(check(gate, template="email-new-harvest", to="cy@example.com").codes) == {"dnc.listed"}
+    assert set(check(gate, template="email-new-harvest", to="cy@example.com").codes) == {
+        "dnc.listed"
+    }
     with pytest.raises(ValueError, match="registry lists numbers"):
         gate.ledger.import_dnc("US-registry", ["cy@example.com"], registry="US")
     with pytest.raises(ValueError, match="entry 2"):
@@ -322,19 +359,61 @@ def test_gate_open_refuses_what_it_would_otherwise_guess(tmp_path):
         (lambda g: g.check(Send(to=FL, template="sale", at="2026-01-01")), TypeError, "Send.at"),
         (lambda g: g.check_many(None), TypeError, "check_many"),
         (lambda g: g.check_many(Send(to=FL, template="sale")), TypeError, "check_many"),
-        (lambda g: g.ledger.grant(subject=None, channel="sms", scope="sms-offers", source="x", at=NOON_ET), TypeError, "subject"),
-        (lambda g: g.ledger.grant(subject=FL, channel=None, scope="sms-offers", source="x", at=NOON_ET), TypeError, "channel"),
-        (lambda g: g.ledger.grant(subject=FL, channel="sms", scope=None, source="x", at=NOON_ET), TypeError, "scope"),
-        (lambda g: g.ledger.grant(subject=FL, channel="sms", scope="sms-offers", source=None, at=NOON_ET), TypeError, "source"),
-        (lambda g: g.ledger.grant(subject=FL, channel="sms", scope="sms-offers", source="x", at=None), TypeError, "at"),
-        (lambda g: g.ledger.grant(subject=FL, channel="sms", scope="sms-offers", source="x", at=NOON_ET, evidence=[1]), TypeError, "evidence"),
-        (lambda g: g.ledger.inbound(subject=FL, text=None, channel="sms", at=NOON_ET), TypeError, "text"),
+        (
+            lambda g: g.ledger.grant(
+                subject=None, channel="sms", scope="sms-offers", source="x", at=NOON_ET
+            ),
+            TypeError,
+            "subject",
+        ),
+        (
+            lambda g: g.ledger.grant(
+                subject=FL, channel=None, scope="sms-offers", source="x", at=NOON_ET
+            ),
+            TypeError,
+            "channel",
+        ),
+        (
+            lambda g: g.ledger.grant(subject=FL, channel="sms", scope=None, source="x", at=NOON_ET),
+            TypeError,
+            "scope",
+        ),
+        (
+            lambda g: g.ledger.grant(
+                subject=FL, channel="sms", scope="sms-offers", source=None, at=NOON_ET
+            ),
+            TypeError,
+            "source",
+        ),
+        (
+            lambda g: g.ledger.grant(
+                subject=FL, channel="sms", scope="sms-offers", source="x", at=None
+            ),
+            TypeError,
+            "at",
+        ),
+        (
+            lambda g: g.ledger.grant(
+                subject=FL, channel="sms", scope="sms-offers", source="x", at=NOON_ET, evidence=[1]
+            ),
+            TypeError,
+            "evidence",
+        ),
+        (
+            lambda g: g.ledger.inbound(subject=FL, text=None, channel="sms", at=NOON_ET),
+            TypeError,
+            "text",
+        ),
         (lambda g: g.ledger.resolve(None, opt_out=True, by="x"), TypeError, "review"),
         (lambda g: g.ledger.import_dnc("x", None), TypeError, "entries"),
         (lambda g: g.ledger.import_dnc("x", "+14155550123"), TypeError, "entries"),
         (lambda g: g.pause(template=None, reason="r", by="b"), ValueError, "exactly one"),
         (lambda g: g.pause(template="nope", reason="r", by="b"), ValueError, "no template 'nope'"),
-        (lambda g: g.pause(sender="acme-10dl", reason="r", by="b"), ValueError, "did you mean 'acme-10dlc'"),
+        (
+            lambda g: g.pause(sender="acme-10dl", reason="r", by="b"),
+            ValueError,
+            "did you mean 'acme-10dlc'",
+        ),
         (lambda g: g.pause(market="XX", reason="r", by="b"), ValueError, "no market 'XX'"),
         (lambda g: g.resume(template="sale", reason="r", by="b"), ValueError, "is not paused"),
         (lambda g: g.pause(template="sale", reason=None, by="b"), TypeError, "reason"),
@@ -349,8 +428,13 @@ def test_bad_arguments_raise_naming_the_argument_and_write_nothing(gate, call, e
 
 def test_one_bad_send_in_a_batch_is_denied_alone(gate):
     grant(gate)
-    batch = [Send(to=FL, template="sale"), None, Send(to=FL, template="sale", channel="fax"),
-             Send(to=FL, template="shipped", at=dt.datetime(2026, 11, 26, 12, 0)), Send(to=FL, template="shipped")]
+    batch = [
+        Send(to=FL, template="sale"),
+        None,
+        Send(to=FL, template="sale", channel="fax"),
+        Send(to=FL, template="shipped", at=dt.datetime(2026, 11, 26, 12, 0)),
+        Send(to=FL, template="shipped"),
+    ]
     answers = gate.check_many(batch)
     assert [a.outcome for a in answers] == ["allow", "deny", "deny", "deny", "allow"]
     assert [a.codes for a in answers[1:4]] == [["send.invalid"]] * 3
@@ -409,7 +493,9 @@ def test_a_sender_for_another_channel_is_refused(gate):
 
 def test_a_scoped_revoke_must_be_on_a_channel_its_scope_covers(gate):
     with pytest.raises(ValueError, match="covers sms, mms"):
-        gate.ledger.revoke(subject=FL, channel="whatsapp", scope="sms-offers", source="x", at=gate.clock.now)
+        gate.ledger.revoke(
+            subject=FL, channel="whatsapp", scope="sms-offers", source="x", at=gate.clock.now
+        )
     gate.ledger.revoke(subject=FL, channel="whatsapp", source="x", at=gate.clock.now)  # all of it
 
 
@@ -434,7 +520,12 @@ def test_odd_values_are_refused_in_plain_words(gate):
     bad = [
         (lambda: grant_with(gate, evidence={"score": float("nan")}), "must be JSON"),
         (lambda: grant_with(gate, evidence=nested), "nested too deeply"),
-        (lambda: gate.ledger.inbound(subject=FL, text="YES", channel="sms", at=gate.clock.now, after_prompt="no"), "after_prompt"),
+        (
+            lambda: gate.ledger.inbound(
+                subject=FL, text="YES", channel="sms", at=gate.clock.now, after_prompt="no"
+            ),
+            "after_prompt",
+        ),
         (lambda: gate.ledger.import_dnc("us", [], registry="XX"), "not a market code"),
         (lambda: gate.ledger.resolve(10**30, opt_out=True, by="x"), "no review"),
     ]
@@ -446,8 +537,9 @@ def test_odd_values_are_refused_in_plain_words(gate):
 
 
 def grant_with(gate, **extra):
-    return gate.ledger.grant(subject=FL, channel="sms", scope="sms-offers", source="web",
-                             at=gate.clock.now, **extra)
+    return gate.ledger.grant(
+        subject=FL, channel="sms", scope="sms-offers", source="web", at=gate.clock.now, **extra
+    )
 
 
 def test_a_reply_in_the_form_a_provider_hands_over_is_recorded(gate):
@@ -455,10 +547,16 @@ def test_a_reply_in_the_form_a_provider_hands_over_is_recorded(gate):
     sender's market reads it, and an empty sender loses no STOP."""
     grant(gate)
     for spelling in ("13055550123", "(305) 555-0123", "3055550123"):
-        result = gate.ledger.inbound(subject=spelling, text="STOP", channel="sms",
-                                     sender="acme-10dlc", at=gate.clock.now)
+        result = gate.ledger.inbound(
+            subject=spelling, text="STOP", channel="sms", sender="acme-10dlc", at=gate.clock.now
+        )
         assert result.action == "opt_out"
-    assert gate.ledger.inbound(subject=FL, text="STOP", channel="sms", sender="", at=gate.clock.now).action == "opt_out"
+    assert (
+        gate.ledger.inbound(
+            subject=FL, text="STOP", channel="sms", sender="", at=gate.clock.now
+        ).action
+        == "opt_out"
+    )
     assert [e["action"] for e in gate.ledger.history(FL)][-1] == "revoke"
     with pytest.raises(ValueError, match="international form"):
         gate.ledger.inbound(subject="3055550123", text="STOP", channel="sms", at=gate.clock.now)
@@ -467,6 +565,8 @@ def test_a_reply_in_the_form_a_provider_hands_over_is_recorded(gate):
 def test_an_address_is_one_whatever_the_case_trailing_dot_or_script_of_its_domain():
     from compliance.gate.recipient import parse
 
-    same = {parse(v, "email").subject for v in
-            ("Ana@Exämple.com", "ana@EXÄMPLE.COM.", "ana@xn--exmple-cua.com")}
+    same = {
+        parse(v, "email").subject
+        for v in ("Ana@Exämple.com", "ana@EXÄMPLE.COM.", "ana@xn--exmple-cua.com")
+    }
     assert same == {"ana@xn--exmple-cua.com"}

@@ -54,7 +54,9 @@ def test_a_schema_2_ledger_is_migrated_and_keeps_every_opt_out(old):
     at = T0 + dt.timedelta(hours=1)
     # the STOP, the open review and the reassigned number still hold
     assert gate.check(Send(to="+14155550123", template=SALE, at=at)).codes == ["consent.revoked"]
-    gate.ledger.grant(subject="+12125550123", channel="sms", scope="us-sms-offers", source="web", at=at)
+    gate.ledger.grant(
+        subject="+12125550123", channel="sms", scope="us-sms-offers", source="web", at=at
+    )
     held = gate.check(Send(to="+12125550123", template=SALE, at=at))
     assert held.codes == ["consent.revoked"] and "review" in held.reasons[0].message
     # the three sends allowed an hour before the migration still count for Florida's cap
@@ -69,13 +71,17 @@ def test_a_schema_2_ledger_is_migrated_and_keeps_every_opt_out(old):
     assert gate._db.verify().ok
     gate.close()
     again = _open(old)  # opening again migrates nothing more
-    assert again._db.conn.execute("SELECT COUNT(*) FROM audit_log WHERE kind = 'ledger.migrate'").fetchone() == (1,)
+    assert again._db.conn.execute(
+        "SELECT COUNT(*) FROM audit_log WHERE kind = 'ledger.migrate'"
+    ).fetchone() == (1,)
     again.close()
 
 
 def test_after_migration_the_old_rows_are_held_to_the_migration_entry(old):
     gate = _open(old)
-    gate._db.conn.execute("UPDATE consent_events SET action = 'grant' WHERE action = 'revoke' AND id = (SELECT MIN(id) FROM consent_events WHERE action = 'revoke')")
+    gate._db.conn.execute(
+        "UPDATE consent_events SET action = 'grant' WHERE action = 'revoke' AND id = (SELECT MIN(id) FROM consent_events WHERE action = 'revoke')"
+    )
     verdict = gate._db.verify()
     assert not verdict.ok and verdict.first_bad == 17 and "consent_events" in verdict.problem
     gate.close()

@@ -52,11 +52,33 @@ ADDRESSES = ["ana@example.com", "Ana@Example.COM", "bo@example.org"]
 # other spellings of the same numbers: a STOP recorded under one must stop sends to the other
 SPELLINGS = {"+13055550123": "+1 305-555-0123", "+33612345678": "+33 6 12 34 56 78"}
 SUBJECTS = [*PHONES, *SPELLINGS.values(), *ADDRESSES]
-ZONES = [None, None, None, "America/Los_Angeles", "Europe/Paris", "Asia/Kolkata", "Pacific/Auckland"]
+ZONES = [
+    None,
+    None,
+    None,
+    "America/Los_Angeles",
+    "Europe/Paris",
+    "Asia/Kolkata",
+    "Pacific/Auckland",
+]
 
 # replies, with what a person means by them, whatever the market
-OPT_OUTS = ["STOP", "stop", " Stop! ", "S T O P", "ＳＴＯＰ", "SТОР", "UNSUBSCRIBE", "unsubscribe",
-            "Stop.", "🛑 STOP 🛑", "CANCEL", "quit", "END", "Opt out"]
+OPT_OUTS = [
+    "STOP",
+    "stop",
+    " Stop! ",
+    "S T O P",
+    "ＳＴＯＰ",
+    "SТОР",
+    "UNSUBSCRIBE",
+    "unsubscribe",
+    "Stop.",
+    "🛑 STOP 🛑",
+    "CANCEL",
+    "quit",
+    "END",
+    "Opt out",
+]
 REVIEWS = ["stop? who is this", "STOP sending at night maybe", "can I stop the weekly ones?"]
 NOTHING = ["thanks!", "what time is my appointment", "ok", "YES", "HELP"]
 LOCAL = {"DE": ["STOPP", "ABMELDEN"], "FR": ["ARRET"], "BR": ["SAIR", "PARE"], "CA": ["ARRET"]}
@@ -65,7 +87,7 @@ LOCAL = {"DE": ["STOPP", "ABMELDEN"], "FR": ["ARRET"], "BR": ["SAIR", "PARE"], "
 def _catalog_repo(root: Path) -> Path:
     """Every example repo's documents in one repo (the first of two documents with one id)."""
     repo = Repo(root)
-    repo.write("compliance.yaml", "packs: [pack]\nexclude: [\"pack/**\"]\n")
+    repo.write("compliance.yaml", 'packs: [pack]\nexclude: ["pack/**"]\n')
     seen: set[str] = set()
     for example in sorted((ROOT / "examples").iterdir()):
         for path in sorted(example.rglob("*.yaml")):
@@ -78,10 +100,22 @@ def _catalog_repo(root: Path) -> Path:
             if rel.parts[0] not in ("senders", "scopes", "templates"):
                 continue
             text = path.read_text("utf-8")
-            ident = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                          if line.startswith("id:")), None)
-            kind = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                         if line.startswith("kind:")), None)
+            ident = next(
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in text.splitlines()
+                    if line.startswith("id:")
+                ),
+                None,
+            )
+            kind = next(
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in text.splitlines()
+                    if line.startswith("kind:")
+                ),
+                None,
+            )
             if ident is None or (kind, ident) in seen:
                 continue
             seen.add((kind, ident))
@@ -126,7 +160,9 @@ class GateAgainstModel(RuleBasedStateMachine):
         self.folder = tempfile.TemporaryDirectory()
         self.clock = Clock(START)
         catalog = type(self).catalog
-        self.gate = Gate(catalog, Ledger(Path(self.folder.name) / "ledger.db", create=True, clock=self.clock))
+        self.gate = Gate(
+            catalog, Ledger(Path(self.folder.name) / "ledger.db", create=True, clock=self.clock)
+        )
         self.model = Model(
             templates=list(catalog.templates.values()),
             senders=list(catalog.senders.values()),
@@ -138,7 +174,8 @@ class GateAgainstModel(RuleBasedStateMachine):
         self.scopes = sorted(catalog.scopes)
         # templates that can be allowed at all: approved, lint clean, with a consent scope
         self.sendable = [
-            t.id for t in catalog.templates.values()
+            t.id
+            for t in catalog.templates.values()
             if t.status == "approved" and not catalog.errors("template", t.id)
         ]
         self.granted: list[tuple[str, str]] = []  # (template, subject) with consent given
@@ -190,7 +227,9 @@ class GateAgainstModel(RuleBasedStateMachine):
 
     def grant_one(self, subject: str, channel: str, scope: str, at: dt.datetime) -> None:
         try:
-            self.gate.ledger.grant(subject=subject, channel=channel, scope=scope, source="test", at=at)
+            self.gate.ledger.grant(
+                subject=subject, channel=channel, scope=scope, source="test", at=at
+            )
         except (TypeError, ValueError):
             event("grant refused")
             return
@@ -207,7 +246,9 @@ class GateAgainstModel(RuleBasedStateMachine):
         scope_id = None if whole_channel else scope.draw(st.sampled_from(self.scopes))
         at = self.clock.now + dt.timedelta(minutes=shift)
         try:
-            self.gate.ledger.revoke(subject=subject, channel=channel, scope=scope_id, source="test", at=at)
+            self.gate.ledger.revoke(
+                subject=subject, channel=channel, scope=scope_id, source="test", at=at
+            )
         except (TypeError, ValueError):
             return
         self.model.revoke(subject, channel, scope_id, at=at, recorded=self.clock.now)
@@ -230,7 +271,11 @@ class GateAgainstModel(RuleBasedStateMachine):
         if result.action == "review":
             review = self.gate.ledger.reviews()[-1]["id"]
         self.model.inbound(
-            subject, channel, meaning, at=at, recorded=self.clock.now,
+            subject,
+            channel,
+            meaning,
+            at=at,
+            recorded=self.clock.now,
             review_id=review if meaning == "review" else None,
         )
 
@@ -257,8 +302,13 @@ class GateAgainstModel(RuleBasedStateMachine):
     def registry_checked(self, market, days) -> None:
         checked = self.clock.now - dt.timedelta(days=days)
         self.gate.ledger.import_dnc(f"{market}-registry", [], registry=market, checked_at=checked)
-        self.model.dnc(f"{market}-registry", [], registry_market=market, checked_at=checked,
-                       recorded=self.clock.now)
+        self.model.dnc(
+            f"{market}-registry",
+            [],
+            registry_market=market,
+            checked_at=checked,
+            recorded=self.clock.now,
+        )
 
     @rule(number=st.sampled_from(list(PHONES)), days=st.integers(-2, 20))
     def number_reassigned(self, number, days) -> None:
@@ -266,11 +316,16 @@ class GateAgainstModel(RuleBasedStateMachine):
         self.gate.ledger.import_reassigned([(number, when)])
         self.model.reassigned(number, when, recorded=self.clock.now)
 
-    @rule(kind=st.sampled_from(["template", "sender", "market"]), pick=st.data(), pause=st.booleans())
+    @rule(
+        kind=st.sampled_from(["template", "sender", "market"]), pick=st.data(), pause=st.booleans()
+    )
     def pause_or_resume(self, kind, pick, pause) -> None:
         catalog = type(self).catalog
-        targets = {"template": sorted(catalog.templates), "sender": sorted(catalog.senders),
-                   "market": ["US", "GB", "FR", "DE", "CA", "IN"]}[kind]
+        targets = {
+            "template": sorted(catalog.templates),
+            "sender": sorted(catalog.senders),
+            "market": ["US", "GB", "FR", "DE", "CA", "IN"],
+        }[kind]
         target = pick.draw(st.sampled_from(targets))
         action = self.gate.pause if pause else self.gate.resume
         try:
@@ -297,14 +352,17 @@ class GateAgainstModel(RuleBasedStateMachine):
             to = data.draw(st.sampled_from([*PHONES, *SPELLINGS.values()] if phones else ADDRESSES))
         channel = catalog.templates[template].channel
         shift = data.draw(
-            st.sampled_from([None, None, -1, 1, 60 * 24 * 40]) | st.integers(-3 * 24 * 60, 3 * 24 * 60)
+            st.sampled_from([None, None, -1, 1, 60 * 24 * 40])
+            | st.integers(-3 * 24 * 60, 3 * 24 * 60)
         )
         rare = data.draw(st.integers(1, 10)) == 10  # a channel or market that differs, now and then
         return Send(
             to=to,
             template=template,
             at=None if shift is None else self.clock.now + dt.timedelta(minutes=shift),
-            channel=data.draw(st.sampled_from(CHANNELS)) if rare else data.draw(st.sampled_from([None, channel])),
+            channel=data.draw(st.sampled_from(CHANNELS))
+            if rare
+            else data.draw(st.sampled_from([None, channel])),
             market=data.draw(st.sampled_from(["US", "CA", "GB", "FR"])) if rare else None,
             timezone=data.draw(st.sampled_from(ZONES)),
         )

@@ -628,7 +628,9 @@ def test_cap_window_is_half_open_at_exactly_24_hours(model):
         model.sent(send(FL, "us-sale"), allow(), now=now + dt.timedelta(hours=hours))
     # Q4: a send exactly 24 hours after the first is in no window with it
     later = now + dt.timedelta(hours=24)
-    assert model.decide(send(FL, "us-sale"), later - dt.timedelta(seconds=1)) == deny("frequency_cap")
+    assert model.decide(send(FL, "us-sale"), later - dt.timedelta(seconds=1)) == deny(
+        "frequency_cap"
+    )
     assert model.decide(send(FL, "us-sale"), later) == allow()
 
 

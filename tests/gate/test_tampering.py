@@ -119,8 +119,11 @@ def _column_cases() -> list[tuple[str, str, str, str]]:
                 ("blob", f"CAST({column} AS BLOB)"),
                 ("nul", f"COALESCE({column}, '') || char(0)"),
                 ("null", f"CASE WHEN {column} IS NULL THEN '' ELSE NULL END"),
-                ("edit", f"CASE typeof({column}) WHEN 'integer' THEN {column} + 1 ELSE "
-                 f"COALESCE({column}, '') || 'x' END"),
+                (
+                    "edit",
+                    f"CASE typeof({column}) WHEN 'integer' THEN {column} + 1 ELSE "
+                    f"COALESCE({column}, '') || 'x' END",
+                ),
             ):
                 if (table, column) in strict and label == "null":
                     continue  # SQLite refuses a NULL there itself
@@ -365,8 +368,12 @@ def test_a_trigger_added_while_the_gate_runs_is_refused_at_the_next_write(ledger
     )
     with pytest.raises(LedgerConfigError, match="unexpected trigger"):
         gate.ledger.inbound(subject="+13055550100", text="STOP", channel="sms", at=AT)
-    decision = gate.check(Send(to=TO, template="10dlc-order-shipped", at=AT + dt.timedelta(hours=1)))
-    assert decision.codes == ["ledger.error"] and "unexpected trigger" in decision.reasons[0].message
+    decision = gate.check(
+        Send(to=TO, template="10dlc-order-shipped", at=AT + dt.timedelta(hours=1))
+    )
+    assert (
+        decision.codes == ["ledger.error"] and "unexpected trigger" in decision.reasons[0].message
+    )
     gate.close()
 
 
@@ -409,7 +416,9 @@ def rewrite_chain(path: Path, edit_seq: int) -> None:
     rows = conn.execute(f"SELECT {', '.join(audit.COLUMNS[:10])} FROM audit_log ORDER BY seq")
     for row in rows.fetchall():
         digest = audit.any_hash((prev, *row))
-        conn.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, row[0]))
+        conn.execute(
+            "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, row[0])
+        )
         prev = digest
     conn.close()
 
@@ -470,7 +479,9 @@ def test_an_index_made_to_disagree_with_its_table_is_named(ledger, index, table,
     value = conn.execute(f"SELECT {column} FROM {table} WHERE rowid = ?", (rowid,)).fetchone()[0]
     conn.close()
     tamper(ledger, f"UPDATE {table} SET {column} = {column} || 'x' WHERE rowid = {rowid}")
-    _write_schema(ledger, "UPDATE sqlite_master SET sql = ? WHERE name = ?", original + " WHERE 0", index)
+    _write_schema(
+        ledger, "UPDATE sqlite_master SET sql = ? WHERE name = ?", original + " WHERE 0", index
+    )
     conn = sqlite3.connect(ledger, isolation_level=None)
     conn.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (value, rowid))
     conn.close()
@@ -482,11 +493,19 @@ def test_an_index_made_to_disagree_with_its_table_is_named(ledger, index, table,
 @pytest.mark.parametrize(
     "kind, name, sql",
     [
-        ("trigger", "sqlite_stop_eater", "CREATE TRIGGER sqlite_stop_eater AFTER INSERT ON "
-         "consent_events WHEN new.action = 'revoke' BEGIN DELETE FROM consent_events WHERE id = "
-         "new.id; END"),
+        (
+            "trigger",
+            "sqlite_stop_eater",
+            "CREATE TRIGGER sqlite_stop_eater AFTER INSERT ON "
+            "consent_events WHEN new.action = 'revoke' BEGIN DELETE FROM consent_events WHERE id = "
+            "new.id; END",
+        ),
         ("view", "sqlite_everything", "CREATE VIEW sqlite_everything AS SELECT 1"),
-        ("index", "sqlite_autoindex_extra", "CREATE INDEX sqlite_autoindex_extra ON audit_log (kind)"),
+        (
+            "index",
+            "sqlite_autoindex_extra",
+            "CREATE INDEX sqlite_autoindex_extra ON audit_log (kind)",
+        ),
     ],
 )
 def test_an_object_named_like_sqlites_own_is_no_exception(ledger, kind, name, sql):
@@ -494,7 +513,10 @@ def test_an_object_named_like_sqlites_own_is_no_exception(ledger, kind, name, sq
     _write_schema(
         ledger,
         "INSERT INTO sqlite_master (type, name, tbl_name, rootpage, sql) VALUES (?, ?, ?, 0, ?)",
-        kind, name, table, sql,
+        kind,
+        name,
+        table,
+        sql,
     )
     found = verdict(ledger)
     assert not found.ok and f"unexpected {kind} '{name}'" in found.problem, found
@@ -528,8 +550,11 @@ def test_meta_flipped_to_raw_is_refused_by_the_gate_and_named_by_verify(tmp_path
     path = tmp_path / "hashed.db"
     build(path)
     monkeypatch.delenv("COMPLIANCE_SUBJECT_KEY")
-    tamper(path, "UPDATE meta SET value = 'raw' WHERE key = 'subjects'",
-           "DELETE FROM meta WHERE key = 'subject_key_id'")
+    tamper(
+        path,
+        "UPDATE meta SET value = 'raw' WHERE key = 'subjects'",
+        "DELETE FROM meta WHERE key = 'subject_key_id'",
+    )
     with pytest.raises(LedgerConfigError, match="altered"):
         Gate.open(repo=US, ledger=path, clock=lambda: AT)
     found = verdict(path)
@@ -551,7 +576,8 @@ def test_an_erased_identifier_put_back_is_named(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "data", ["[1, 2]", "not json", "CAST('{\"rows\": 1}' AS BLOB)", "'{\"rows\":[]}'"],
+    "data",
+    ["[1, 2]", "not json", "CAST('{\"rows\": 1}' AS BLOB)", "'{\"rows\":[]}'"],
     ids=["list", "not-json", "blob", "rows-not-object"],
 )
 def test_a_consistently_rewritten_entry_of_odd_content_is_named_not_a_crash(ledger, data, cli):
@@ -573,7 +599,9 @@ def rewrite_hashes(path: Path) -> None:
     rows = conn.execute(f"SELECT {', '.join(audit.COLUMNS[:10])} FROM audit_log ORDER BY seq")
     for row in rows.fetchall():
         digest = audit.any_hash((prev, *row))
-        conn.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, row[0]))
+        conn.execute(
+            "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, row[0])
+        )
         prev = digest
     conn.close()
 
