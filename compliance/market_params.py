@@ -105,6 +105,17 @@ class Keywords(ParamModel):
     """Inbound words and what they mean; matched whole, case-insensitively."""
 
     opt_out: list[Text] = Field(default_factory=list)
+    opt_out_alone: list[Text] = Field(
+        default_factory=list,
+        description="Opt-outs only as the whole reply: everyday words otherwise (Portuguese "
+        "CHEGA is 'enough' alone, 'arrives' in 'quando chega?'), so inside other text they "
+        "are left to the reading of wording; another market's are a review alone.",
+    )
+    review: list[Text] = Field(
+        default_factory=list,
+        description="Words that might be an opt-out but are not a clear one here (another "
+        "script's word for stop): a reply holding one goes to review, in every market.",
+    )
     opt_in: list[Text] = Field(default_factory=list)
     opt_in_after_prompt: list[Text] = Field(
         default_factory=list, description="Opt-in only as the answer to an opt-in prompt (YES)."

@@ -3,13 +3,16 @@
 Missing an opt-out is the costly mistake (a message sent after STOP is a violation; a false
 opt-out loses one marketing message), so the reading leans one way:
 - opt-out: the reply is an opt-out word once normalised ("Stop.", "S T O P", "ЅТОР" in
-  Cyrillic, "STOP please"), or wording a reasonable person reads as one where the market says
-  so (phrases.py). The words are the market's, plus the fallback set that holds everywhere
-  (markets/fallback/keywords.yaml); where no market is known (email), every market's too.
+  Cyrillic, "STOP please", "stoooop", "退订"), or wording a reasonable person reads as one where
+  the market says so (phrases.py). The words are the market's (opt_out, and opt_out_alone:
+  everyday words that count only as the whole reply), plus the fallback set that holds
+  everywhere (markets/fallback/keywords.yaml); where no market is known (email), every
+  market's too.
 - review: anything that might be an opt-out and is not a clear one: an opt-out word inside
   other text ("stop? who is this"), a word one letter off one ("STPO", "UNSUBSCRIBR"), a word
-  holding one ("pleasestop"), another market's word, hedged wording ("stop texting at night
-  maybe"), a stop-sign emoji. A person decides; marketing is held meanwhile.
+  holding one ("pleasestop"), another market's word, a review word (keywords.review: another
+  script's word for stop), hedged or doubtful wording ("stop texting at night maybe", "wie kann
+  ich mich abmelden"), a stop-sign emoji. A person decides; marketing is held meanwhile.
 - opt-in and help: the market's words, YES only after an opt-in prompt."""
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from compliance.gate import phrases
-from compliance.gate.textnorm import as_letters, fold, normalise, words
+from compliance.gate.textnorm import as_letters, fold, normalise, unspaced, unstretched, words
 from compliance.market_params import Keywords
 
 __all__ = ["classify", "effective", "fallback", "normalise"]
@@ -29,11 +32,12 @@ OPT_OUT, OPT_IN, HELP, REVIEW, NONE = "opt_out", "opt_in", "help", "review", "no
 FALLBACK = Path("markets") / "fallback" / "keywords.yaml"
 
 # words that may surround an opt-out word and leave it a clear one ("STOP please", "ok stop
-# thanks", French notices "STOP au 36xxx" copied back whole); digits are left out likewise
-_FILLERS = frozenset(
-    fold(w)
-    for w in "PLEASE PLS PLZ NOW THANKS THANK YOU THX TY OK OKAY BITTE DANKE MERCI SVP STP "
-    "AU POR FAVOR OBRIGADO OBRIGADA GRACIAS".split()
+# thanks", "BAJA ya", "请退订", French notices "STOP au 36xxx" copied back whole); digits are
+# left out likewise. Chinese is read a character a word: 谢谢 is 谢 twice, 麻烦 (please) 麻 烦.
+_FILLER_WORDS = (
+    "PLEASE PLS PLZ NOW THANKS THANK YOU THX TY OK OKAY BITTE DANKE SOFORT JETZT MERCI SVP STP "
+    "AU POR FAVOR OBRIGADO OBRIGADA GRACIAS YA TOLONG TERIMA KASIH LAH LEH LOR JI KRIPYA "
+    "请 請 谢 謝 了 吧 啦 哦 呀 啊 麻 烦 煩 कृपया धन्यवाद जी தயவுசெய்து நன்றி ПОЖАЛУЙСТА СПАСИБО"
 )
 # wording that narrows a request ("stop sending at night maybe") is for a person to read
 _HEDGES = frozenset(
@@ -46,8 +50,8 @@ _HEDGES = frozenset(
 )
 # a stop sign, no-entry sign, raised hand or muted bell in a reply may mean "stop"
 _STOP_SIGNS = frozenset("\U0001f6d1\u26d4\U0001f6ab\u270b\U0001f645\U0001f515\U0001f4f5")
-# a market's keywords, hashable: opt_out, opt_in, opt_in_after_prompt, help, reasonable_opt_out
-_Key = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], bool]
+# the readings of a reply, strongest first: with a letter held ("stoooop") it has several
+_RANK = (OPT_OUT, REVIEW, OPT_IN, HELP, NONE)
 _MOST_WORDS = 24  # a reply longer than this is not only opt-out words
 _NEAR_MIN = 4  # a word one letter off an opt-out word this long is a near miss
 _NEAR_MIN_IN_TEXT = 6  # inside longer text only long words count ("cancel" → "cancer": yes)
@@ -59,6 +63,7 @@ class Effective:
 
     opt_out: frozenset[str]  # clear opt-outs here
     known: frozenset[str]  # every market's and the fallback's: reviews inside other text
+    alone: frozenset[str]  # other markets' opt_out_alone words: reviews as the whole reply
     phrases_known: frozenset[tuple[str, ...]]  # multi-word ones, as words ("OPT", "OUT")
     near: dict[int, tuple[str, ...]]  # by the length of a word: opt-outs it may be one off
     near_in_text: dict[int, tuple[str, ...]]  # the same, for the long ones only
@@ -98,34 +103,51 @@ def classify(
     `extra`: the other markets' blocks (the gate passes every loaded market's). Their opt-out
     words are opt-outs where no market is known, and reviews where one is."""
     rules = effective(keywords, extra)
-    reading = _read(text, rules, after_prompt)
+    reading = _reading(text, rules, after_prompt)
     # | separates letters ("S|T|O|P") or stands for an l or I ("UNSUBSCR|BE"): read as a
     # separator above, as a letter here; a reply that then reads as one is a review
     if reading == NONE and "|" in text:
-        lettered = _read(text.replace("|", "I"), rules, after_prompt)
+        lettered = _reading(text.replace("|", "I"), rules, after_prompt)
         return REVIEW if lettered in (OPT_OUT, REVIEW) else NONE
     return reading
 
 
-def _read(text: str, rules: Effective, after_prompt: bool) -> str:
+def _reading(text: str, rules: Effective, after_prompt: bool) -> str:
     found = [fold(w) for w in words(text)]
-    core = [w for w in found if w not in _FILLERS and not w.isdigit()]
+    # a held letter ("STOOOOP", "ABBESTELLLLEN") is read back as one letter and as two
+    readings = unstretched(found) or [found]
+    return min((_read(r, text, rules, after_prompt) for r in readings), key=_RANK.index)
+
+
+def _read(found: list[str], text: str, rules: Effective, after_prompt: bool) -> str:
+    fillers = _fillers()
+    core = [w for w in found if w not in fillers and not w.isdigit()]
     # digits standing alone are a number ("STOP au 36180") or a letter split off ("UNSUBSCR 1
     # BE"): both readings are tried
-    lettered = [fold(as_letters(w)) if w.isdigit() else w for w in found if w not in _FILLERS]
+    lettered = [fold(as_letters(w)) if w.isdigit() else w for w in found if w not in fillers]
     said = " ".join(core)
-    if core and (_spelled(core, rules.opt_out) or _spelled(lettered, rules.opt_out)):
+    # a filler may also be a piece of a word split up: "AU S TRAG EN" is AUSTRAGEN
+    whole = [w for w in found if not w.isdigit()]
+    if core and any(_spelled(w, rules.opt_out) for w in (core, lettered, whole)):
         return OPT_OUT
     if said in rules.opt_in or (after_prompt and said in rules.after_prompt):
         return OPT_IN
     if said in rules.help:
         return HELP
-    if phrases.reads_as_opt_out(said):
+    wording = phrases.reading(said)
+    if wording == phrases.CLEAR:
         hedged = any(w in _HEDGES for w in found)
         return OPT_OUT if rules.reasonable and not hedged else REVIEW
-    if _might_be(found, lettered, rules) or not _STOP_SIGNS.isdisjoint(text):
+    if wording == phrases.DOUBTFUL or _might_be(found, lettered, rules):
         return REVIEW
-    return NONE
+    if core and _spelled(core, rules.alone):
+        return REVIEW  # another market's everyday opt-out word, alone: "CHEGA" to a US number
+    return REVIEW if not _STOP_SIGNS.isdisjoint(text) else NONE
+
+
+@lru_cache(maxsize=1)
+def _fillers() -> frozenset[str]:
+    return frozenset(fold(w) for w in words(_FILLER_WORDS))
 
 
 def _spelled(core: list[str], entries: frozenset[str]) -> bool:
@@ -153,8 +175,8 @@ def _might_be(found: list[str], core: list[str], rules: Effective) -> bool:
     if _split_word(found, rules.known):
         return True
     squashed = "".join(core)
-    if squashed in rules.known:
-        return True  # another market's word, split: "A RRET"
+    if squashed in rules.known or "".join(found) in rules.known:
+        return True  # another market's word, split: "A RRET", "AU S TRAG EN"
     if len(core) == 1 and any(len(e) >= _NEAR_MIN and e in squashed for e in rules.known):
         return True  # one word holding an opt-out word: "pleasestop", "stopover"
     if _near(squashed, rules.near):
@@ -184,8 +206,10 @@ def _near(word: str, index: dict[int, tuple[str, ...]]) -> bool:
 
 
 def _near_index(entries: frozenset[str], shortest: int) -> dict[int, tuple[str, ...]]:
+    """Opt-out words by the lengths of the words one letter off them. Not Chinese ones: one
+    character off 取消订阅 (unsubscribe) is 取消订单 (cancel the order), not a typing slip."""
     index: dict[int, list[str]] = {}
-    for entry in (e for e in entries if len(e) >= shortest):
+    for entry in (e for e in entries if len(e) >= shortest and not unspaced(e)):
         for length in (len(entry) - 1, len(entry), len(entry) + 1):
             index.setdefault(length, []).append(entry)
     return {length: tuple(found) for length, found in index.items()}
@@ -207,11 +231,26 @@ def _one_edit(a: str, b: str) -> bool:
     return short[i:] == long_[i + 1 :]
 
 
+@dataclass(frozen=True)
+class _Key:
+    """A market's keywords, hashable (the model holds lists), for the cache below."""
+
+    opt_out: tuple[str, ...]
+    opt_out_alone: tuple[str, ...]
+    review: tuple[str, ...]
+    opt_in: tuple[str, ...]
+    opt_in_after_prompt: tuple[str, ...]
+    help: tuple[str, ...]
+    reasonable_opt_out: bool
+
+
 def _key(keywords: Keywords | None) -> _Key | None:
     if keywords is None:
         return None
-    return (
+    return _Key(
         tuple(keywords.opt_out),
+        tuple(keywords.opt_out_alone),
+        tuple(keywords.review),
         tuple(keywords.opt_in),
         tuple(keywords.opt_in_after_prompt),
         tuple(keywords.help),
@@ -221,21 +260,28 @@ def _key(keywords: Keywords | None) -> _Key | None:
 
 @lru_cache(maxsize=64)
 def _effective(market: _Key | None, extra: tuple[_Key | None, ...]) -> Effective:
-    base = fallback()
-    others = {w for key in extra if key is not None for w in key[0]}
-    own = set(base.opt_out) | set(market[0] if market else others)
-    every = own | others
-    clear = _squashed(own)
+    base = _key(fallback())
+    assert base is not None
+    others = [key for key in extra if key is not None]
+    clear = {*base.opt_out, *base.opt_out_alone}
+    if market is not None:
+        clear |= {*market.opt_out, *market.opt_out_alone}
+    else:  # no market known: every market's words are its own
+        clear |= {w for key in others for w in (*key.opt_out, *key.opt_out_alone)}
+    every = [base, *others, *([market] if market is not None else [])]
+    known = {w for key in every for w in (*key.opt_out, *key.review)}
+    everyday = {w for key in every for w in key.opt_out_alone}
     return Effective(
-        opt_out=clear,
-        known=_squashed(every),
-        phrases_known=frozenset(t for t in map(_words, every) if len(t) > 1),
-        near=_near_index(clear, _NEAR_MIN),
-        near_in_text=_near_index(clear, _NEAR_MIN_IN_TEXT),
-        opt_in=_said(market[1] if market else ()),
-        after_prompt=_said(market[2] if market else ()),
-        help=_said(market[3] if market else ()),
-        reasonable=bool(market[4]) if market else base.reasonable_opt_out,
+        opt_out=_squashed(clear),
+        known=_squashed(known),
+        alone=_squashed(everyday - clear),
+        phrases_known=frozenset(t for t in map(_words, known) if len(t) > 1),
+        near=_near_index(_squashed(clear - everyday), _NEAR_MIN),
+        near_in_text=_near_index(_squashed(clear - everyday), _NEAR_MIN_IN_TEXT),
+        opt_in=_said(market.opt_in if market else ()),
+        after_prompt=_said(market.opt_in_after_prompt if market else ()),
+        help=_said(market.help if market else ()),
+        reasonable=market.reasonable_opt_out if market else base.reasonable_opt_out,
     )
 
 

@@ -1,75 +1,139 @@
 """Wording a reasonable person reads as an opt-out, beyond the keywords: "please stop texting
-me", "remove me from your list", "bitte keine SMS mehr", "ne plus m'envoyer", "não quero mais
-receber". Where the market says so (keywords.reasonable_opt_out) such a reply is an opt-out;
-elsewhere it goes to review.
+me", "Löschen Sie meine Nummer", "arrête de m'envoyer des messages", "ya no quiero mensajes",
+"não quero mais receber", "मैसेज मत भेजो", "请不要再发短信". Where the market says so
+(keywords.reasonable_opt_out) a clear reading is an opt-out; elsewhere, and for a doubtful one,
+the reply goes to review. The languages and their sources are in phrasebook.py; every language
+is read in every market, since a person may write in any of them.
 
-Sources: 47 CFR 64.1200(a)(10) and FCC 24-24 (US: revocation by any reasonable means, "in
-any language", the examples "stop texting me", "no more", "leave me alone"); CTIA Messaging
-Principles 5.1.3 (natural-language opt-out requests are honoured); GDPR Art. 21(2)-(3) and
-7(3) (an objection in any form; withdrawing as easy as consenting); CASL s.11(1) and Spam Act
-2003 s.18(8) ("a message to similar effect"); LGPD Art. 8 §5 (revocation by a facilitated
-procedure). The phrases are our reading of those standards in the languages of the shipped
-markets (English, German, French, Portuguese) and Spanish (FCC 24-24 names "no más"); they are
-matched in every market, since a person may write in any of them.
-
-Patterns are written over the normalised words (textnorm.words): upper case, no accents, no
-apostrophes (DONT, MENVOYER), one space between words."""
+A reply, as normalised, folded words (textnorm), is read:
+- clear where a language's clear wording stands in it;
+- clear where a request (ARRÊT*, LÖSCH*, "DA* DE BAJA") and an object it is aimed at (messages,
+  a list, a number, sending) of the same language stand at most three words apart;
+- doubtful where such a request is negated ("nicht löschen") or asked about ("wie kann ich mich
+  abmelden"), or in a language of no shipped market (phrasebook.Language.sure), and where the
+  reply is nothing but a request ("Löschen!", "Hör auf"): which words alone are opt-outs is
+  each market's to say (keywords.opt_out), so "PARE" stays a review where it is not Brazil;
+- doubtful where any request and any object stand anywhere in it, of whatever language: a stop
+  aimed at messages that cannot be placed is never nothing."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import cache, lru_cache
 
-from compliance.gate.textnorm import fold
+from compliance.gate import phrasebook
+from compliance.gate.phrasebook import Language
+from compliance.gate.textnorm import fold, words
 
-_MEDIA = r"(TEXTS?|MESSAGES?|MSGS?|SMS|EMAILS?|MAILS?|NEWSLETTERS?|ALERTS?|PROMOS?|ADS|SPAM)"
+CLEAR, DOUBTFUL = "clear", "doubtful"
+_WINDOW = 3  # words at most between a request and its object
+_GAP = r"(?:\S+ ){0,3}"  # … in an entry
+_NEVER = re.compile(r"(?!)")
 
-ENGLISH = [
-    r"\b(STOP|QUIT|END|CEASE) (IT|THIS|THESE|TEXTING|MESSAGING|SENDING|CONTACTING|CALLING"
-    r"|EMAILING|SPAMMING|(THE |ALL |YOUR |THESE )?" + _MEDIA + r")\b",
-    r"^NO MORE$|\bNO MORE " + _MEDIA + r"\b|\b(DONT|DO NOT) SEND (ME )?(ANY ?MORE|MORE|ANY)\b",
-    r"\b(DONT|DO NOT|NEVER) (TEXT|MESSAGE|CONTACT|EMAIL|SMS) ME\b",
-    r"\b(DONT|DO NOT) WANT (ANY |THESE |THIS |YOUR |THE |MORE |ANY MORE )*" + _MEDIA + r"\b",
-    r"\b(REMOVE|DELETE|UNSUBSCRIBE|UNENROLL) ME\b|\b(TAKE|GET) ME (OFF|OUT OF)\b",
-    r"\bOPT ME OUT\b|\bLEAVE ME ALONE\b",
-    r"\bCANCEL (MY |THE |THIS |ALL |THESE )?(SUBSCRIPTION|" + _MEDIA + r")\b",
-    r"\bWRONG NUMBER\b",  # the person texted is not the one who consented
-]
-GERMAN = [
-    r"\bKEINE (WERBUNG|WERBE ?SMS|WERBE ?MAILS)\b",
-    r"\bKEINE (SMS|NACHRICHTEN|MAILS|E ?MAILS|NEWSLETTER|WERBUNG) MEHR\b",
-    r"\bNICHT MEHR (SCHREIBEN|SENDEN|ANSCHREIBEN|KONTAKTIEREN|ZUSCHICKEN)\b",
-    r"\bAUF (MIR |MICH )?(ZU SCHREIBEN|ZU SENDEN|ANZUSCHREIBEN)\b",  # hört auf, mir zu schreiben
-    r"\b(MICH|NUMMER|MEINE NUMMER) (ABMELDEN|AUSTRAGEN|LOSCHEN|LOESCHEN|ENTFERNEN|STREICHEN)\b",
-    r"\bMICH IN RUHE\b|\bWIDERSPR(UCH|ECHE)\b|\bABMELDUNG\b",  # Widerspruch: GDPR Art. 21
-]
-FRENCH = [
-    r"\bNE PLUS (ME |M)?(ENVOYER|CONTACTER|ECRIRE|RECEVOIR|DEMARCHER)\b",
-    r"\bNE (ME |M)?(ENVOYEZ|ENVOIE|ENVOYER|ECRIVEZ|CONTACTEZ|SOLLICITEZ) PLUS\b",
-    r"\bNE VEUX PLUS (RECEVOIR|ETRE CONTACTE|DE )",
-    r"\bPLUS DE (SMS|MESSAGES?|PUBS?|PUBLICITES?|MAILS?)\b",
-    r"\b(DESABONNER|DESABONNEZ|DESINSCRIRE|DESINSCRIVEZ|DESINSCRIPTION|DESABONNEMENT)\b",
-    r"\b(ARRETEZ|ARRETER) (DE|LES|VOS|CES|MES|TOUT|LENVOI)\b|^ARRETE[RZ]?$",
-    r"\b(RETIREZ|SUPPRIMEZ|ENLEVEZ) (MOI|MON NUMERO)\b|\bLAISSEZ MOI TRANQUILLE\b",
-]
-PORTUGUESE = [
-    r"\bNAO QUERO (MAIS )?RECEBER\b|\bNAO QUERO MAIS (MENSAGE(M|NS)|SMS|EMAILS?)\b",
-    r"\bNAO (ME )?(MANDE|MANDEM|ENVIE|ENVIEM|MANDA) MAIS\b",
-    r"\b(PARE|PAREM|PARA) DE (ME )?(MANDAR|ENVIAR|MANDAREM|ENVIAREM|MANDA)\b",
-    r"\bME (TIRE|TIREM|REMOVA|REMOVAM|EXCLUA|EXCLUAM|DESCADASTRE|DESCADASTREM)\b",
-    r"\b(DESCADASTRAR|DESCADASTRE|DESCADASTRO|DESINSCREVER)\b",
-    r"\bCHEGA DE (MENSAGE(M|NS)|SMS)\b",
-]
-SPANISH = [
-    r"^NO MAS$|\bNO MAS (MENSAJES|TEXTOS|SMS|CORREOS)\b",
-    r"\bNO (ME )?(ENVIEN|MANDEN|ENVIES|MANDES|ESCRIBAN) MAS\b",
-    r"\bDEJEN? DE (ENVIAR|MANDAR|ESCRIBIR)\b|\bDARME DE BAJA\b|\bDARSE DE BAJA\b",
-]
-
-_ALL = re.compile(
-    "|".join(f"(?:{fold(p)})" for p in ENGLISH + GERMAN + FRENCH + PORTUGUESE + SPANISH)
-)
+Span = tuple[int, int]  # first and last word
 
 
-def reads_as_opt_out(folded: str) -> bool:
-    """Whether the normalised, folded words (textnorm) hold such a phrase anywhere."""
-    return _ALL.search(folded) is not None
+@dataclass(frozen=True)
+class _Compiled:
+    clear: re.Pattern[str]
+    requests: re.Pattern[str]
+    objects: re.Pattern[str]
+    sure: bool
+
+
+def reading(said: str) -> str | None:
+    """CLEAR, DOUBTFUL or None for a reply's normalised, folded words, one space apart."""
+    if not said:
+        return None
+    found = said.split(" ")
+    doubt = False
+    for language in _languages():
+        requests = _spans(language.requests, said)
+        objects = _spans(language.objects, said) if requests else []
+        paired = [r for r in requests if any(_close(r, o) for o in objects)]
+        hedged = bool(paired) and _hedged(paired, found)
+        plain = language.clear.search(said) or (paired and not hedged)
+        if plain and language.sure:
+            return CLEAR
+        alone = bool(requests) and _only(requests, found)
+        doubt = doubt or bool(plain or hedged or alone)
+    if doubt or (_spans(_any().requests, said) and _spans(_any().objects, said)):
+        return DOUBTFUL
+    return None
+
+
+def _spans(pattern: re.Pattern[str], said: str) -> list[Span]:
+    """Where the pattern stands, by word: the spaces before its start and before its end."""
+    found = pattern.finditer(said)
+    return [(said.count(" ", 0, m.start()), said.count(" ", 0, m.end())) for m in found]
+
+
+def _close(a: Span, b: Span) -> bool:
+    return max(b[0] - a[1], a[0] - b[1]) - 1 <= _WINDOW
+
+
+def _only(requests: list[Span], found: list[str]) -> bool:
+    """Whether the reply is requests and words that leave it one (pronouns)."""
+    covered = {i for first, last in requests for i in range(first, last + 1)}
+    spare = _words(phrasebook.SPARE)
+    return all(i in covered or w in spare for i, w in enumerate(found))
+
+
+def _hedged(requests: list[Span], found: list[str]) -> bool:
+    """A request negated by the word before it, or a reply that asks a question."""
+    negators = _words(phrasebook.NEGATORS)
+    negated = any(first > 0 and found[first - 1] in negators for first, _ in requests)
+    return negated or not _words(phrasebook.QUESTIONS).isdisjoint(found)
+
+
+@cache
+def _words(entries: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_said(e) for e in entries)
+
+
+@lru_cache(maxsize=1)
+def _languages() -> tuple[_Compiled, ...]:
+    """The phrasebook compiled, on the first reply (reading Cyrillic or Devanagari entries needs
+    the look-alike table, which the gate loads only then)."""
+    return tuple(_compile(language) for language in phrasebook.LANGUAGES)
+
+
+@lru_cache(maxsize=1)
+def _any() -> _Compiled:
+    every = Language(
+        "any",
+        requests=tuple(r for lang in phrasebook.LANGUAGES for r in lang.requests),
+        objects=tuple(o for lang in phrasebook.LANGUAGES for o in lang.objects),
+    )
+    return _compile(every)
+
+
+def _compile(language: Language) -> _Compiled:
+    clear = [fold(p) for p in language.patterns] + [_pattern(e) for e in language.clear]
+    return _Compiled(
+        _union(clear),
+        _union([_pattern(e) for e in language.requests]),
+        _union([_pattern(e) for e in language.objects]),
+        language.sure,
+    )
+
+
+def _union(patterns: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else _NEVER
+
+
+def _pattern(entry: str) -> str:
+    """An entry in plain spelling as a pattern over normalised, folded words."""
+    out = ""
+    for token in entry.split():
+        if token == "…":
+            out += _GAP
+            continue
+        stem = token.rstrip("*")
+        out += re.escape(_said(stem)) + (r"\S*" if token.endswith("*") else "") + " "
+    return rf"(?<!\S){out[:-1]}(?!\S)"
+
+
+def _said(text: str) -> str:
+    return " ".join(fold(w) for w in words(text))
