@@ -228,8 +228,8 @@ def _copy(
     conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(facts.items()))
     conn.execute(
         "INSERT OR IGNORE INTO recent_sends SELECT send_us / ?, subject, send_us, purpose, "
-        "channel, seq FROM audit_log WHERE kind = 'decision' AND outcome = 'allow' AND subject IS NOT NULL "
-        "AND send_us IS NOT NULL AND send_us / ? >= ?",
+        "channel, seq FROM audit_log WHERE kind = 'decision' AND outcome = 'allow' AND "
+        "subject IS NOT NULL AND send_us IS NOT NULL AND send_us / ? >= ?",
         (DAY_US, DAY_US, cutoff_day),
     )
 
