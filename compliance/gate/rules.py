@@ -136,7 +136,7 @@ class Rules:
         self, template: Any, recipient: Recipient, market: str, at: dt.datetime
     ) -> list[Reason]:
         """Every event recorded counts, whatever the send's time: (scope, action, at_us, source)
-        newest first, on the channel's family (an SMS STOP covers MMS too)."""
+        newest first, on the channel's family (an SMS STOP covers MMS and RCS too)."""
         channel = template.channel
         events = self.db.consent_events(recipient.subject, channel)
         params = self.catalog.markets.get(market)
