@@ -18,8 +18,16 @@ NEWEST = (
 
 
 def read_batch(
-    conn: sqlite3.Connection, sids: list[str], since_us: int, until_us: int, size: int
+    conn: sqlite3.Connection,
+    known: dict[str, Any],
+    sids: list[str],
+    since_us: int,
+    until_us: int,
+    size: int,
 ) -> dict[str, Any]:
+    """The newest consent event per subject, channel and scope, list entries, disconnections,
+    open reviews and allowed sends in (since_us, until_us), for every subject at once. `known`
+    keeps which of those tables have rows while no other connection commits."""
     batch: dict[str, Any] = {
         "subjects": set(sids),
         "events": {},
@@ -47,10 +55,12 @@ def read_batch(
         ),
     ]
     # a table with nothing in it is not asked about each subject
-    has = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM dnc_entries), EXISTS (SELECT 1 FROM reassigned), "
-        "(SELECT COUNT(*) FROM reviews) > (SELECT COUNT(*) FROM review_resolutions)"
-    ).fetchone()
+    has = known.get("has")
+    if has is None:
+        has = known["has"] = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM dnc_entries), EXISTS (SELECT 1 FROM reassigned), "
+            "(SELECT COUNT(*) FROM reviews) > (SELECT COUNT(*) FROM review_resolutions)"
+        ).fetchone()
     empty = {name for name, found in zip(("dnc", "gone", "review"), has, strict=True) if not found}
     queries = [q for q in queries if q[0] not in empty]
     if until_us > since_us:

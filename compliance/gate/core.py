@@ -44,7 +44,8 @@ class _Prepared:
         self, send: Send, now: dt.datetime, horizon: dt.timedelta, catalog: Catalog
     ) -> None:
         self.send = send
-        self.requested = aware(send.at, "Send.at") if send.at is not None else None
+        # checked already (_problem): only put in UTC
+        self.requested = send.at.astimezone(dt.timezone.utc) if send.at is not None else None
         # a message cannot go out in the past: judged now
         self.at = max(self.requested, now) if self.requested is not None else now
         self.template = catalog.templates.get(send.template)
@@ -145,7 +146,7 @@ class Gate:
         problem = _problem(send)
         if problem is not None:
             raise problem
-        return self.check_many([send])[0]
+        return self._decide_all([send], [None])[0]
 
     def check_many(self, sends: Iterable[Send]) -> list[Decision]:
         """A campaign batch in one transaction: the answers check() would give, in order (each
@@ -156,7 +157,9 @@ class Gate:
         items = list(sends)
         if not items:
             return []
-        problems = [_problem(send) for send in items]
+        return self._decide_all(items, [_problem(send) for send in items])
+
+    def _decide_all(self, items: list[Any], problems: list[Exception | None]) -> list[Decision]:
         try:
             with self._db.write():
                 now = self._db.now
@@ -245,8 +248,8 @@ class Gate:
                 reasons=[r.code for r in reasons],
                 warnings=[w.code for w in warnings],
                 not_before=not_before.isoformat() if outcome == m.DEFER and not_before else None,
-                requested=p.requested.isoformat() if p.requested else None,
-                scheduled=at.isoformat(),
+                requested=_iso(p.requested) if p.requested else None,
+                scheduled=self._db.now_iso if at is self._db.now else _iso(at),
                 catalog=self.catalog.digest,
             ),
         )
@@ -402,6 +405,19 @@ class Gate:
         return self._db.set_pause(kind, target, paused, reason, by)
 
 
+def _iso(at: dt.datetime) -> str:
+    """at.isoformat(), the last answer kept: a campaign's sends share their Send.at."""
+    last = _LAST_ISO
+    if last[0] is at:
+        return last[1]
+    text = at.isoformat()
+    globals()["_LAST_ISO"] = (at, text)
+    return text
+
+
+_LAST_ISO: tuple[Any, str] = (None, "")
+
+
 def _markets(template: Any, recipient: Recipient | None, extra: str | None) -> list[str]:
     """The markets whose rules apply: the number's country and what the business knows of the
     recipient (Send.market), so that the stricter rules win. An email address has no country:
@@ -426,6 +442,19 @@ def _problem(send: Any) -> Exception | None:
     """Why a send cannot be checked (an exception naming the field), or None."""
     if not isinstance(send, Send):
         return TypeError(f"a send must be a Send, not {type(send).__name__}")
+    if (  # the common case, at once: text fields, no time or an aware one in UTC
+        type(send.to) is str
+        and type(send.template) is str
+        and send.channel is None
+        and send.sender is None
+        and send.market is None
+        and send.timezone is None
+        and (
+            send.at is None or (type(send.at) is dt.datetime and send.at.tzinfo is dt.timezone.utc)
+        )
+        and (send.at is None or m.FIRST_YEAR <= send.at.year <= m.LAST_YEAR)
+    ):
+        return None
     try:
         # any text is an answer (an unreadable number is an audited recipient.invalid, an
         # unknown template a template.unknown); anything else is a programming error

@@ -33,6 +33,7 @@ def shorter(a: str, b: str, start: dt.datetime) -> bool:
     return add(start, a) < add(start, b)
 
 
+@cache
 def fixed_us(duration: str) -> int:
     """A duration of hours or days (frequency caps: PT24H, P7D) in microseconds."""
     if duration.startswith("PT") and duration.endswith("H"):

@@ -99,6 +99,12 @@ class Ledger:
         self._identity: tuple[int, int] | None = None  # the file we opened (device, inode)
         self._broken: str | None = None  # why the connection must be opened again
         self._cookie: int | None = None  # SQLite's schema_version when the schema was checked
+        # What stays true while no other connection commits (PRAGMA data_version tells): the
+        # trail's tail, the pauses in force, which lists have entries. A decision then reads
+        # none of it again, and need not look at the schema again either.
+        self._seen: int | None = None
+        self._known: dict[str, Any] = {}
+        self.read_uri = f"{self.path.absolute().as_uri()}?mode=ro"  # how to read it again
         self._copy: Any = None  # a temporary copy, for a read-only ledger SQLite cannot open
         self._reset()
         self._checkpointer: Checkpointer | None = None
@@ -112,12 +118,12 @@ class Ledger:
         """What one write transaction carries."""
         self.now = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         self.now_us = 0
+        self.now_iso = self.now.isoformat()
         self._tail: tuple[int, str] | None = None
         self._pending: list[tuple[Any, ...]] = []  # audit rows written at commit
         self._sends: list[tuple[Any, ...]] = []  # and the allowed sends among them
         self._fresh: dict[str, list[tuple[Any, ...]]] = {}  # allowed in this transaction
         self._batch: dict[str, dict[Any, Any]] | None = None
-        self._registry: dict[str, int | None] = {}
         self._ids: dict[str, int] = {}
 
     def clock_us(self) -> int:
@@ -193,11 +199,16 @@ class Ledger:
             try:
                 self.now = aware(self.clock(), "the clock's time")
                 self.now_us = micros(self.now)
-                if (
-                    check
-                    and self.conn.execute("PRAGMA schema_version").fetchone()[0] != self._cookie
-                ):
-                    self._check_schema()  # changed since it was checked: a new trigger, say
+                self.now_iso = self.now.isoformat()
+                seen = self.conn.execute("PRAGMA data_version").fetchone()[0]
+                if seen != self._seen or not check:  # another connection has committed
+                    self._known = {}
+                    if (
+                        check
+                        and self.conn.execute("PRAGMA schema_version").fetchone()[0] != self._cookie
+                    ):
+                        self._check_schema()  # changed since it was checked: a new trigger
+                self._tail = self._known.get("tail")
                 yield self.conn
                 if self._pending:
                     self.conn.executemany(audit.INSERT, self._pending)
@@ -206,9 +217,13 @@ class Ledger:
                         "INSERT INTO recent_sends VALUES (?, ?, ?, ?, ?, ?)", self._sends
                     )
                 self.conn.execute("COMMIT")
+                self._seen = seen  # our own commits leave data_version as it was
+                if self._tail is not None:
+                    self._known["tail"] = self._tail
                 if self._checkpointer is not None:
                     self._checkpointer.wrote(len(self._pending))
             except BaseException as exc:
+                self._seen, self._known = None, {}
                 with suppress(sqlite3.Error):
                     self.conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
@@ -232,6 +247,10 @@ class Ledger:
         (a connection opened on a read-only or damaged file stays that way)."""
         if "locked" not in str(exc) and "busy" not in str(exc):
             self._broken = str(exc)
+
+    def _forget(self) -> None:
+        """This transaction changes what the caches hold (pauses, lists, reviews)."""
+        self._known = {"tail": self._known["tail"]} if "tail" in self._known else {}
 
     def next_seq(self) -> int:
         """The seq the next audit entry of this transaction will have."""
@@ -257,7 +276,7 @@ class Ledger:
         sid = self._remember(subject) if subject else None
         row, self._tail = audit.entry(
             (self._tail or audit.tail_of(self.conn)),
-            at=self.now.isoformat(),
+            at=self.now_iso,
             at_us=self.now_us,
             kind=kind,
             subject=sid,
@@ -325,6 +344,7 @@ class Ledger:
             )
         sid = self.sid(subject)
         with self.write():
+            self._forget()
             self.conn.execute("DELETE FROM subjects WHERE sid = ?", (sid,))
             seq = self.next_seq()
             rows = [] if self._erased(sid) else [(ERASED, sid, self.now.isoformat())]
@@ -447,6 +467,9 @@ class Ledger:
                 "GROUP BY channel, scope",
                 (sid, *channels),
             ).fetchall()
+        if len(rows) == 1:  # most people: one scope on one channel
+            row = rows[0]
+            return [(row[1], row[2], row[6], row[4])]
         newest: dict[Any, tuple[Any, ...]] = {}
         for row in rows:  # (channel, scope, action, rank, source, id, at_us)
             known = newest.get(row[1])
@@ -466,6 +489,7 @@ class Ledger:
             return
         self._batch = batch.read_batch(
             self.conn,
+            self._known,
             list(dict.fromkeys(self.sid(s) for s in subjects)),
             since_us,
             until_us,
@@ -485,7 +509,8 @@ class Ledger:
         sid = self.sid(subject)
         channels = family(channel)
         if self._batch is not None and sid in self._batch["subjects"]:
-            return any((c,) in self._batch["review"].get(sid, ()) for c in channels)
+            waiting = self._batch["review"].get(sid)
+            return bool(waiting) and any((c,) in waiting for c in channels)
         marks = ",".join("?" * len(channels))
         row = self.conn.execute(
             f"SELECT 1 FROM reviews r WHERE subject = ? AND channel IN ({marks}) AND NOT EXISTS "
@@ -517,6 +542,7 @@ class Ledger:
 
     def set_pause(self, kind: str, target: str, paused: bool, reason: str, by: str) -> int:
         with self.write():
+            self._forget()
             seq = self.next_seq()
             row = (
                 printable(kind),
@@ -541,13 +567,18 @@ class Ledger:
 
     def paused(self) -> dict[tuple[str, str], str]:
         """(kind, target) -> reason, for targets whose latest pause event is a pause."""
-        with self.reading() as conn:
-            rows = conn.execute(
+        known = self._known.get("paused")
+        if known is not None:
+            return known
+        with self._lock:
+            rows = self.conn.execute(
                 "SELECT target_kind, target, paused, reason FROM pauses p WHERE id = (SELECT "
                 "MAX(id) FROM pauses q WHERE q.target_kind = p.target_kind AND q.target = "
                 "p.target)"
             ).fetchall()
-        return {(kind, target): reason for kind, target, paused, reason in rows if paused}
+        found = {(kind, target): reason for kind, target, paused, reason in rows if paused}
+        self._known["paused"] = found
+        return found
 
     # do-not-contact and reassigned numbers ------------------------------------------------
 
@@ -560,13 +591,22 @@ class Ledger:
 
     def registry_checked(self, market: str) -> int | None:
         """When the market's national registry was last checked (microseconds), or None."""
-        if market in self._registry:
-            return self._registry[market]
+        registry = self._known.setdefault("registry", {})
+        if market in registry:
+            return registry[market]
         row = self.conn.execute(
             "SELECT MAX(checked_at_us) FROM dnc_checks WHERE market = ?", (market,)
         ).fetchone()
-        self._registry[market] = row[0] if row else None  # for the rest of this transaction
-        return self._registry[market]
+        registry[market] = row[0] if row else None  # until the lists change
+        return registry[market]
+
+    def ever_disconnected(self, number: str) -> bool:
+        """Whether the number is in the reassigned list at all (most are not)."""
+        sid = self.sid(number)
+        if self._batch is not None and sid in self._batch["subjects"]:
+            return sid in self._batch["gone"]
+        row = self.conn.execute("SELECT 1 FROM reassigned WHERE number = ? LIMIT 1", (sid,))
+        return row.fetchone() is not None
 
     def disconnected_after(self, number: str, since_us: int) -> bool:
         """Whether the number was disconnected at or after `since_us` (consent given then)."""
@@ -591,6 +631,7 @@ class Ledger:
         its check (never later than now)."""
         checked = aware(checked_at, "checked_at") if checked_at is not None else None
         with self.write():
+            self._forget()
             if registry_market is not None:  # a check cannot have happened later than now
                 checked = self.now if checked is None else min(checked, self.now)
             seq = self.next_seq()
@@ -640,6 +681,7 @@ class Ledger:
         Database): consent given before the disconnection is void."""
         wanted = {(self.sid(n), micros(aware(when, "disconnected"))) for n, when in rows}
         with self.write():
+            self._forget()
             known = set(self.conn.execute("SELECT number, disconnected_us FROM reassigned"))
             new = sorted(wanted - known)
             seq = self.next_seq()
@@ -676,6 +718,7 @@ class Ledger:
             "action": action,
         }
         with self.write():
+            self._forget()
             when = min(aware(at), self.now)
             if action == "opt_out":
                 when = self._after_grants(subject, channel, None, when)
@@ -734,6 +777,7 @@ class Ledger:
         if not 0 < review_id < 2**63:
             raise ValueError(f"there is no review {review_id}")
         with self.write():
+            self._forget()
             row = self.conn.execute(
                 "SELECT subject, channel, text, at, (SELECT 1 FROM review_resolutions x WHERE "
                 "x.review = r.id) FROM reviews r WHERE id = ?",
@@ -829,4 +873,11 @@ class Ledger:
                 self.key,
                 now_us=self.clock_us(),
                 subject_key=secret.encode("utf-8") if secret else None,
+                reopen=self.reopen,
             )
+
+    def reopen(self) -> sqlite3.Connection:
+        """Another read-only connection to the same file (or private copy)."""
+        return sqlite3.connect(
+            self.read_uri, uri=True, timeout=self.busy_timeout, check_same_thread=False
+        )

@@ -204,7 +204,9 @@ def open_readonly(ledger: Ledger) -> None:
         ledger.conn.execute("SELECT 1 FROM sqlite_master").fetchone()
     except sqlite3.OperationalError:
         # a read-only folder with a WAL SQLite cannot map: read a private copy
-        ledger.conn, ledger._copy = _readonly_copy(ledger.path, ledger.busy_timeout)
+        ledger.conn, ledger._copy, ledger.read_uri = _readonly_copy(
+            ledger.path, ledger.busy_timeout
+        )
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot read ledger {ledger.path}: {exc}") from exc
     try:
@@ -302,10 +304,13 @@ def missing_message(path: Path, state: str, *, readonly: bool = False) -> str:
     return f"{why}: {init}"
 
 
+def read_uri(path: Path, immutable: bool = False) -> str:
+    return f"{path.absolute().as_uri()}?{'mode=ro&immutable=1' if immutable else 'mode=ro'}"
+
+
 def _connect_readonly(path: Path, timeout: float, immutable: bool = False) -> sqlite3.Connection:
-    flags = "mode=ro&immutable=1" if immutable else "mode=ro"
     return sqlite3.connect(
-        f"{path.absolute().as_uri()}?{flags}",
+        read_uri(path, immutable),
         uri=True,
         timeout=timeout,
         isolation_level=None,
@@ -313,7 +318,7 @@ def _connect_readonly(path: Path, timeout: float, immutable: bool = False) -> sq
     )
 
 
-def _readonly_copy(path: Path, timeout: float) -> tuple[sqlite3.Connection, Any]:
+def _readonly_copy(path: Path, timeout: float) -> tuple[sqlite3.Connection, Any, str]:
     """SQLite cannot open a WAL ledger read-only where it may not create the -shm file (a
     read-only mount). Without a WAL to apply the file is read as immutable; with one, the file
     and its WAL are copied to a private folder and read there."""
@@ -323,7 +328,7 @@ def _readonly_copy(path: Path, timeout: float) -> tuple[sqlite3.Connection, Any]
     wal = Path(f"{path}-wal")
     if not wal.exists() or wal.stat().st_size == 0:
         try:
-            return _connect_readonly(path, timeout, immutable=True), None
+            return _connect_readonly(path, timeout, immutable=True), None, read_uri(path, True)
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot read ledger {path}: {exc}") from exc
     folder = tempfile.TemporaryDirectory(prefix="compliance-ledger-")
@@ -331,7 +336,7 @@ def _readonly_copy(path: Path, timeout: float) -> tuple[sqlite3.Connection, Any]
         copy = Path(folder.name) / "ledger.db"
         shutil.copyfile(path, copy)
         shutil.copyfile(wal, Path(f"{copy}-wal"))
-        return _connect_readonly(copy, timeout), folder
+        return _connect_readonly(copy, timeout), folder, read_uri(copy)
     except (OSError, sqlite3.Error) as exc:
         folder.cleanup()
         raise LedgerError(f"cannot read ledger {path}: {exc}") from exc

@@ -6,6 +6,7 @@ Send.at and the decision."""
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from compliance.gate import durations
@@ -210,7 +211,7 @@ class Rules:
         """A number disconnected after the newest grant (or opt-in) on record, or at any time
         when there is none, may belong to someone else now: no message of any purpose, since
         the new holder consented to nothing (the US TCPA covers informational texts too)."""
-        if not recipient.is_phone:
+        if not recipient.is_phone or not self.db.ever_disconnected(recipient.subject):
             return []
         given = max((e[2] for e in events if e[1] in GRANTS), default=None)
         if not self.db.disconnected_after(
@@ -308,11 +309,12 @@ class Rules:
             if cap.regions and recipient.region not in cap.regions:
                 continue
             span = durations.fixed_us(cap.per)
+            near = self.db.sends_near(recipient.subject, t - span, t + span)
+            if len(near) < cap.max_messages:  # too few to fill any window
+                continue
             times = sorted(
                 when
-                for purpose, channel, when in self.db.sends_near(
-                    recipient.subject, t - span, t + span
-                )
+                for purpose, channel, when in near
                 if purpose in cap.purposes and (not cap.channels or channel in cap.channels)
             )
             count = busiest(times, t, span)
@@ -385,8 +387,9 @@ class Rules:
 def busiest(times: list[int], t: int, span: int) -> int:
     """The most of `times` (sorted) that one window [s, s + span) holding t also holds. The
     busiest such window starts at t or at one of the times before it."""
-    starts = [x for x in times if t - span < x <= t] + [t]
-    return max(sum(1 for x in times if s <= x < s + span) for s in starts)
+    first = bisect_right(times, t - span)
+    starts = [*times[first : bisect_right(times, t)], t]
+    return max(bisect_left(times, s + span) - bisect_left(times, s) for s in starts)
 
 
 def _quiet_hours(

@@ -15,10 +15,13 @@ What it checks, in one pass over the trail:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
 import sqlite3
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +111,7 @@ def verify(
     *,
     now_us: int,
     subject_key: bytes | None = None,
+    reopen: Callable[[], sqlite3.Connection] | None = None,
 ) -> Verdict:
     """Check the whole ledger; the first problem is named (with its entry where it has one).
     `now_us` is the clock: allowed sends scheduled on or after RECENT_DAYS before it must be in
@@ -118,9 +122,15 @@ def verify(
             False, 0, None, "the schema is not the one the gate made: " + "; ".join(problems)
         )
     check = _Pass(conn, key, now_us // DAY_US - RECENT_DAYS)
+    # SQLite checks the indexes without the GIL: on a connection of its own, in a thread, it
+    # runs beside the walk of the chain, which is Python's work
+    side = _IndexCheck(reopen) if reopen is not None else None
     try:
-        _indexes_agree(conn)
+        if side is None:
+            _indexes_agree(conn)
         check.run()
+        if side is not None:
+            side.result()
         check.meta()
         if subject_key is not None and check.key_id not in (None, audit.key_id(subject_key)):
             subject_key = None  # another ledger's key: the pseudonyms cannot be checked with it
@@ -129,6 +139,8 @@ def verify(
             mismatch = False
         unchecked = _subjects(conn, subject_key, check.mode)
     except _Broken as exc:
+        if side is not None:
+            side.join()
         return Verdict(False, check.count, exc.seq, exc.problem, check.signed, key is not None)
     except sqlite3.DatabaseError as exc:
         after = f" after entry {check.last}" if check.last else ""
@@ -159,6 +171,34 @@ def _indexes_agree(conn: sqlite3.Connection) -> None:
             found = [row[0] for row in conn.execute("PRAGMA integrity_check")]
         if found != ["ok"]:
             raise _Broken(None, f"table {table} and its indexes disagree: {'; '.join(found[:3])}")
+
+
+class _IndexCheck:
+    """_indexes_agree() in a thread, on its own connection."""
+
+    def __init__(self, reopen: Callable[[], sqlite3.Connection]) -> None:
+        self.reopen = reopen
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="compliance-verify-indexes")
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn = self.reopen()
+            try:
+                _indexes_agree(conn)
+            finally:
+                conn.close()
+        except BaseException as exc:  # handed to the caller by result()
+            self.error = exc
+
+    def join(self) -> None:
+        self.thread.join()
+
+    def result(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 class _Pass:
@@ -208,6 +248,7 @@ class _Pass:
         prev = audit.GENESIS
         legacy_open = True  # entries before schema 3 may only open the trail
         entry_hash = audit.entry_hash
+        recent_us = self.cutoff_day * DAY_US  # allowed sends from here on must be in recent_sends
         last = count = 0
         try:
             for row in rows:
@@ -238,6 +279,7 @@ class _Pass:
                     )
                 if prev_hash != prev:
                     raise _Broken(seq, "it does not follow the entry before it")
+                legacy = False
                 if (
                     type(at) is str
                     and type(at_us) is int
@@ -249,32 +291,31 @@ class _Pass:
                     and (channel is None or type(channel) is str)
                     and (send_us is None or type(send_us) is int)
                 ):  # the types the gate writes: the fast path encodes as encode() would
-                    mine = entry_hash(
-                        prev,
-                        seq,
-                        at,
-                        at_us,
-                        kind,
-                        subject,
-                        outcome,
-                        purpose,
-                        channel,
-                        send_us,
-                        data,
-                    )
-                else:  # not what the gate writes: a consistent rewrite, or a mismatch
-                    if audit.any_hash((prev, *row[:10])) == digest:
-                        raise _Broken(
-                            seq, "its columns do not hold the types the gate writes (edited)"
+                    if (
+                        entry_hash(
+                            prev,
+                            seq,
+                            at,
+                            at_us,
+                            kind,
+                            subject,
+                            outcome,
+                            purpose,
+                            channel,
+                            send_us,
+                            data,
                         )
+                        != digest
+                    ):
+                        legacy = legacy_open and self._legacy(seq, prev, digest)
+                        if not legacy:
+                            raise _Broken(seq, "its content does not match its hash (edited)")
+                        self.legacy += 1
+                elif audit.any_hash((prev, *row[:10])) == digest:
+                    raise _Broken(seq, "its columns do not hold the types the gate writes (edited)")
+                else:
                     raise _Broken(seq, "its content does not match its hash (edited)")
-                legacy = False
-                if mine != digest:
-                    legacy = legacy_open and _legacy_match(row, prev)
-                    if not legacy:
-                        raise _Broken(seq, "its content does not match its hash (edited)")
-                    self.legacy += 1
-                elif legacy_open:
+                if not legacy and legacy_open:
                     legacy_open = False
                     self.migrated = bool(self.legacy)
                     opener = "ledger.migrate" if self.legacy else "ledger.init"
@@ -316,12 +357,26 @@ class _Pass:
                                 if name not in vouched and table.next_seq <= seq:
                                     table.check(seq, None, upto)
                         next_named = _next_named(tables)
-                if outcome == "allow" or sends.next_seq <= seq:  # most entries: nothing to do
+                if sends.next_seq <= seq or (
+                    outcome == "allow" and send_us is not None and send_us >= recent_us
+                ):  # most entries have no recent send to check
                     sends.check(seq, kind, subject, outcome, purpose, channel, send_us)
                 prev = digest
                 last = seq
         finally:
             self.last, self.count = last, count
+
+    def _legacy(self, seq: int, prev: str, digest: str) -> bool:
+        """Whether an entry matches the hash of ledgers before schema 3."""
+        row = self.conn.execute(
+            "SELECT at, kind, subject, data FROM audit_log WHERE seq = ?", (seq,)
+        ).fetchone()
+        at, kind, subject, data = row
+        if not all(type(v) is str for v in (at, kind, data)) or not (
+            subject is None or type(subject) is str
+        ):
+            return False
+        return audit.legacy_hash(prev, seq, at, kind, subject, data) == digest
 
     def _opened(self, seq: int, data: str) -> None:
         try:
@@ -353,15 +408,6 @@ class _Pass:
             raise _Broken(
                 None, f"the trail says schema {self.version}, not {schema.SCHEMA_VERSION}"
             )
-
-
-def _legacy_match(row: tuple[Any, ...], prev: str) -> bool:
-    seq, at, _, kind, subject, _, _, _, _, data = row[:10]
-    if not all(type(v) is str for v in (at, kind, data)) or not (
-        subject is None or type(subject) is str
-    ):
-        return False
-    return audit.legacy_hash(prev, seq, at, kind, subject, data) == row[11]
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -431,19 +477,19 @@ class _Rows:
     def check(self, seq: int, digest: str | None, upto: bool) -> None:
         """Consume the rows that name entry `seq` (with `upto`, every row up to it) and hold
         them to the entry's digest."""
+        row_text = audit.row_text
         if self.next_seq == seq and digest is not None and not upto:
             # the common case: one row for its entry
             row = self.pending or ()
             self._advance()
             if self.next_seq != seq:
-                text = audit.row_text(row).encode("utf-8", "surrogatepass")
-                if audit.hashlib.sha256(text).hexdigest() != digest:
+                if hashlib.sha256(row_text(row)).hexdigest() != digest:
                     raise _Broken(seq, f"its {self.name} rows were edited, deleted or added")
                 return
-            hashed = audit.hashlib.sha256(audit.row_text(row).encode("utf-8", "surrogatepass"))
+            hashed = hashlib.sha256(row_text(row))
             found = 1
         else:
-            hashed = audit.hashlib.sha256()
+            hashed = hashlib.sha256()
             found = 0
         while self.next_seq <= seq:
             if self.next_seq < seq and not upto:
@@ -452,7 +498,7 @@ class _Rows:
                     int(self.next_seq),
                     f"{self.name} row {ident!r} names it, but it does not vouch for that row",
                 )
-            hashed.update(audit.row_text(self.pending or ()).encode("utf-8", "surrogatepass"))
+            hashed.update(row_text(self.pending or ()))
             found += 1
             self._advance()
         if digest is None:

@@ -570,3 +570,26 @@ def test_an_address_is_one_whatever_the_case_trailing_dot_or_script_of_its_domai
         for v in ("Ana@Exämple.com", "ana@EXÄMPLE.COM.", "ana@xn--exmple-cua.com")
     }
     assert same == {"ana@xn--exmple-cua.com"}
+
+
+def test_what_one_gate_writes_the_next_decision_of_another_sees(gate, tmp_path):
+    """Gates on one ledger (processes, hosts' workers) keep what they read between decisions
+    only while no other connection has committed: a pause, a list entry, a review or a STOP
+    written by one is seen by the other's next decision."""
+    other = Gate.open(repo=tmp_path / "repo", ledger=gate._db.path, clock=gate.clock)
+    grant(gate)
+    grant(gate, to="+13055550124")
+    assert check(gate).allowed and check(gate, to="+13055550124").allowed  # caches warm
+    other.pause(template="sale", reason="legal", by="jane")
+    assert check(gate).codes == ["paused"]
+    other.resume(template="sale", reason="ok", by="jane")
+    other.ledger.import_dnc("internal", [FL])
+    assert check(gate).codes == ["dnc.listed"]
+    other.ledger.inbound(
+        subject="+13055550124", text="stop? who is this", channel="sms", at=gate.clock.now
+    )
+    assert check(gate, to="+13055550124").codes == ["consent.revoked"]
+    other.ledger.import_reassigned([("+13055550125", gate.clock.now)])
+    assert check(gate, template="shipped", to="+13055550125").codes == ["consent.reassigned"]
+    other.close()
+    assert check(gate, template="shipped").allowed  # and its own writes go on as before
