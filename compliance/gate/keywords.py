@@ -13,7 +13,9 @@ opt-out loses one marketing message), so the reading leans one way:
   holding one ("pleasestop"), another market's word, a review word (keywords.review: another
   script's word for stop), hedged or doubtful wording ("stop texting at night maybe", "wie kann
   ich mich abmelden"), a stop-sign emoji. A person decides; marketing is held meanwhile.
-- opt-in and help: the market's words, YES only after an opt-in prompt."""
+- opt-in and help: the market's words, YES only after an opt-in prompt.
+A reply is read whole and as the person's own words (signatures.py: without "Sent from my
+iPhone", a signature, the quoted message), and the stronger reading counts."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from compliance.gate import phrases
+from compliance.gate import phrases, signatures
 from compliance.gate.textnorm import as_letters, fold, normalise, unspaced, unstretched, words
 from compliance.market_params import Keywords
 
@@ -103,6 +105,16 @@ def classify(
     `extra`: the other markets' blocks (the gate passes every loaded market's). Their opt-out
     words are opt-outs where no market is known, and reviews where one is."""
     rules = effective(keywords, extra)
+    reading = _classify(text, rules, after_prompt)
+    own = signatures.own(text)
+    if own == text or reading == OPT_OUT:
+        return reading
+    # "STOP\nSent from my iPhone": the whole reply holds STOP inside other text (a review),
+    # the person's own words are a clear STOP; taking lines away can only add an opt-out
+    return min(reading, _classify(own, rules, after_prompt), key=_RANK.index)
+
+
+def _classify(text: str, rules: Effective, after_prompt: bool) -> str:
     reading = _reading(text, rules, after_prompt)
     # | separates letters ("S|T|O|P") or stands for an l or I ("UNSUBSCR|BE"): read as a
     # separator above, as a letter here; a reply that then reads as one is a review
@@ -113,10 +125,12 @@ def classify(
 
 
 def _reading(text: str, rules: Effective, after_prompt: bool) -> str:
-    found = [fold(w) for w in words(text)]
-    # a held letter ("STOOOOP", "ABBESTELLLLEN") is read back as one letter and as two
-    readings = unstretched(found) or [found]
-    return min((_read(r, text, rules, after_prompt) for r in readings), key=_RANK.index)
+    found = words(text)
+    # a held letter ("STOOOOP", "ABBESTELLLLEN") is read back as one letter and as two, and as
+    # written: "TRANQU1LLE" (1 for I) holds three Ls that are the word's own
+    readings = [found, *unstretched(found)]
+    folded = ([fold(w) for w in r] for r in readings)
+    return min((_read(r, text, rules, after_prompt) for r in folded), key=_RANK.index)
 
 
 def _read(found: list[str], text: str, rules: Effective, after_prompt: bool) -> str:

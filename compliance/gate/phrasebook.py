@@ -13,8 +13,15 @@ Spanish to a Spanish one); CTIA Messaging Principles 5.1.3 (natural-language req
 honoured); GDPR Art. 21(2)-(3) and 7(3) (an objection in any form); CASL s.11(1), Spam Act 2003
 s.18(8), Spam Control Act 2007 Second Schedule para 2 (Singapore: an unsubscribe request by
 text, no fixed wording), LGPD Art. 8 §5. The wording is our reading of those standards in each
-language; languages of no shipped market (Russian, Arabic) are read too, but only ever as
-doubtful: a person decides (markets/fallback/keywords.yaml lists their words for review)."""
+language; languages of no shipped market (Vietnamese, Russian, Arabic) are read too, but only
+ever as doubtful: a person decides (markets/fallback/keywords.yaml lists their words for review).
+
+Our reading too, with no source naming them: a dismissal aimed at the sender ("leave me alone",
+"fuck off", "go away" as the whole reply, "lass mich in Ruhe", "laissez-moi tranquille") and a
+request beside a denial of consent ("I never signed up for this, stop") are clear, since 47 CFR
+64.1200(a)(10) asks whether a reasonable person would understand the words as a request to
+revoke; "not interested", "enough" and a denial alone ("who gave you my number") may refuse one
+offer rather than the messages, so they are doubtful."""
 
 from __future__ import annotations
 
@@ -30,13 +37,18 @@ class Language:
     requests: asking that something stop or go (STOP, LÖSCH*, ARRÊT*); objects: what the
     request is aimed at (messages, a list, a number, sending). A request with an object at most
     three words away is an opt-out; when not `sure` (a language no shipped market's people
-    write) it is only doubtful."""
+    write) it is only doubtful. doubtful: expressions (as patterns) that might be an opt-out
+    wherever they stand ("not interested", "go away" inside other text). denials: saying that
+    consent was never given ("I never signed up for this"): doubtful alone, an opt-out with any
+    of the language's requests ("I did not sign up for this, stop")."""
 
     name: str
     clear: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     requests: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()
+    doubtful: tuple[str, ...] = ()
+    denials: tuple[str, ...] = ()
     sure: bool = True
 
 
@@ -51,20 +63,50 @@ ENGLISH = Language(
         r"\b(DONT|DO NOT|NEVER) (TEXT|MESSAGE|CONTACT|EMAIL|SMS) ME\b",
         r"\b(DONT|DO NOT) WANT (ANY |THESE |THIS |YOUR |THE |MORE |ANY MORE )*" + _MEDIA + r"\b",
         r"\b(REMOVE|DELETE|UNSUBSCRIBE|UNENROLL) ME\b|\b(TAKE|GET) ME (OFF|OUT OF)\b",
-        r"\bOPT ME OUT\b|\bLEAVE ME ALONE\b",
+        r"\bOPT ME OUT\b|\bLEAVE ME (THE (FUCK|F|FK|HELL) )?ALONE\b",
+        # "I want to opt out", "I'd like to unsubscribe", not "I don't want to opt out"
+        r"(?<!DONT )(?<!NOT )(?<!NEVER )\b(WANT|WANNA|NEED|WISH|WOULD LIKE|ID LIKE) TO (OPT OUT"
+        r"|OPTOUT|UNSUBSCRIBE|UNSUB|UNENROLL|BE REMOVED|BE UNSUBSCRIBED|BE TAKEN OFF)\b",
+        r"(?<!DONT )(?<!NOT )\b(WANT|NEED|WOULD LIKE|ID LIKE) (TO|IT TO|THIS TO|THESE TO|THEM TO"
+        r"|THAT TO|IT ALL TO) (STOP|END)$",
+        r"^(I )?(JUST )?WANT OUT( OF (THIS|THESE|IT|HERE|THE LIST|YOUR LIST|THIS LIST))?$",
+        # a dismissal aimed at the sender: "fuck off" (f*** off, f**k off), "piss off"; "go
+        # away" only as the whole reply ("we go away on Friday" is doubtful)
+        r"\b(FUCK|FUCKING|FUC|FCK|FUK|FK|F|F CK|FU K|EFF|PISS|BUGGER|SOD|FRICK|FRIG) OFF\b"
+        r"|\bFUCKOFF\b",
+        r"^(JUST )?(GO AWAY|GET LOST|BACK OFF|BUZZ OFF|SHOO)$",
+        r"\b(PUT|ADD|PLACE) (ME|MY NUMBER) (ON|TO|IN) (THE |YOUR )?(DND|DNC|DO NOT (CALL|CONTACT"
+        r"|DISTURB|TEXT))\b",
         r"\bCANCEL (MY |THE |THIS |ALL |THESE )?(SUBSCRIPTION|" + _MEDIA + r")\b",
         r"\bWRONG NUMBER\b",  # the person texted is not the one who consented
         r"\bLOSE (MY|THIS) NUMBER\b",
     ),
     # END is left out: "the end of the message" is not a request
     requests=("STOP", "QUIT", "CEASE", "REMOVE", "DELETE", "ERASE", "UNSUBSCRIBE", "UNSUB")
-    + ("OPT OUT", "BLOCK", "CANCEL", "NO LONGER WANT", "DON'T WANT", "DO NOT WANT"),
+    + ("OPT OUT", "BLOCK", "CANCEL", "NO LONGER WANT", "DON'T WANT", "DO NOT WANT", "ENOUGH"),
     # plural nouns only: "message me" and "text me" are how people ask to be contacted
     objects=("TEXTS", "MESSAGES", "MSGS", "SMS", "EMAILS", "NEWSLETTERS", "ALERTS", "PROMOS")
     + ("PROMOTIONS", "ADS", "ADVERTS", "ADVERTISING", "SPAM", "NOTIFICATIONS", "MARKETING")
     + ("MY NUMBER", "THIS NUMBER", "MY CELL*", "MY PHONE*", "MY MOBILE*", "YOUR LIST")
     + ("THE LIST", "MAILING LIST", "TEXTING", "MESSAGING", "SPAMMING", "CONTACTING")
     + ("SUBSCRIPTION",),
+    # THANK YOU is read past (keywords), so YOU may be missing: "who gave (you) my number"
+    doubtful=(
+        r"\bNOT INTERESTED\b|\bNO INTEREST\b|\bUNINTERESTED\b",
+        r"^(GO AWAY|GET LOST|BACK OFF|BUZZ OFF)\b|\b(GO AWAY|GET LOST|BACK OFF|BUZZ OFF)$",
+        r"\bWANT OUT\b",
+        r"^(THATS |THAT IS |IVE HAD |I HAVE HAD )?ENOUGH( ALREADY| IS ENOUGH)?$",
+        r"^(FUCK|SCREW|F) (YOU|U|OFF)?$|^(FUCK|SCREW)$",
+        r"^(THIS IS |ITS |IT IS )?(SPAM|JUNK)$",
+    ),
+    denials=(
+        r"\b(DID NOT|DIDNT|NEVER) (SIGN|SIGNED) UP\b",
+        r"\b(DID NOT|DIDNT|NEVER) (SUBSCRIBE|SUBSCRIBED|OPT IN|OPTED IN|CONSENT|CONSENTED|AGREE"
+        r"|AGREED|ASK|ASKED) (TO|FOR) (THIS|THESE|THAT|IT|THEM|ANY|YOUR|THE)\b",
+        r"\b(DID NOT|DIDNT|NEVER) (GIVE|GAVE) (YOU |U )?(MY )?(NUMBER|PERMISSION|CONSENT)\b",
+        r"\bWHO GAVE (YOU |U )?MY (NUMBER|EMAIL|DETAILS|INFO)\b",
+        r"\b(HOW|WHERE) DID (YOU |U )?GET (MY|THIS) (NUMBER|EMAIL|DETAILS|INFO)\b",
+    ),
 )
 _DE_MEDIA = r"(SMS|NACHRICHTEN?|MAILS|E ?MAILS|NEWSLETTER|WERBUNG|WERBE\S*|ANGEBOTE|MITTEILUNGEN)"
 GERMAN = Language(
@@ -80,6 +122,9 @@ GERMAN = Language(
         r"\bAUF (MIR |MICH )?(ZU SCHREIBEN|ZU SENDEN|ANZUSCHREIBEN)\b",
         r"\b(MICH|NUMMER|MEINE NUMMER) (ABMELDEN|AUSTRAGEN|LOSCHEN|LOESCHEN|ENTFERNEN|STREICHEN)\b",
         r"\bMICH IN RUHE\b|\bWIDERSPR(UCH|ECHE)\b|\bABMELDUNG\b",  # Widerspruch: GDPR Art. 21
+        # "Schluss damit!" (stop it), "Verpiss dich"; "ich will das nicht mehr"
+        r"\bSCHLUSS DAMIT\b|^(IST )?SCHLUSS$|\bVERPISS (DICH|EUCH)\b",
+        r"\b(WILL|MOCHTE|MOECHTE|BRAUCHE) (DAS|DIES|SOWAS|SO WAS|DAS ALLES|DAS HIER) NICHT MEHR\b",
     ),
     requests=("AUSTRAGEN", "TRAG* … AUS", "ABMELD*", "MELD* … AB", "ABBESTELL*", "BESTELL* … AB")
     + ("LÖSCH*", "LOESCH*", "ENTFERN*", "STREICHEN", "STREICHT", "AUFHÖREN", "AUFHOEREN")
@@ -90,6 +135,12 @@ GERMAN = Language(
     + ("ANGEBOTE", "MITTEILUNGEN", "MICH", "DAMIT", "SCHICKEN", "ZU SCHICKEN", "ZUSCHICKEN")
     + ("SENDEN", "ZU SENDEN", "ZUSENDEN", "SCHREIBEN", "ZU SCHREIBEN", "ANZUSCHREIBEN")
     + ("KONTAKTIEREN", "ZU KONTAKTIEREN", "BELÄSTIGEN", "ZU BELÄSTIGEN", "ABO", "ABONNEMENT"),
+    # "Ich will das nicht": a refusal, of the offer or of the messages
+    doubtful=(
+        r"\b(WILL|MOCHTE|MOECHTE|BRAUCHE) (DAS|DIES|SOWAS|SO WAS|DAS ALLES|DAS HIER) NICHT\b",
+        r"\bKEIN INTERESSE\b|\bNICHT INTERESSIERT\b",
+    ),
+    denials=(r"\bNIE (ANGEMELDET|EINGEWILLIGT|ZUGESTIMMT|BESTELLT|ABONNIERT)\b",),
 )
 FRENCH = Language(
     "French",
@@ -100,7 +151,8 @@ FRENCH = Language(
         r"\bPLUS DE (SMS|MESSAGES?|PUBS?|PUBLICITES?|MAILS?)\b",
         r"\b(DESABONNER|DESABONNEZ|DESINSCRIRE|DESINSCRIVEZ|DESINSCRIPTION|DESABONNEMENT)\b",
         r"\b(ARRETE[SZR]?) (DE|LES|VOS|CES|MES|TOUT|LENVOI|DENVOYER)\b|^ARRETE[RZ]?$",
-        r"\b(RETIREZ|SUPPRIMEZ|ENLEVEZ) (MOI|MON NUMERO)\b|\bLAISSEZ MOI TRANQUILLE\b",
+        r"\b(RETIREZ|SUPPRIMEZ|ENLEVEZ) (MOI|MON NUMERO)\b",
+        r"\bLAISSE[ZR]? MOI (TRANQUILLE|EN PAIX)\b|\b(FOUTE[ZS]|FOUS|FICHE[ZS]) MOI LA PAIX\b",
     ),
     # imperatives and infinitives: "j'ai supprimé le message" asks nothing
     requests=("ARRÊT*", "STOPPE*", "CESSE*", "DÉSABONN*", "DÉSINSCRI*", "SUPPRIMEZ", "SUPPRIMER")
@@ -110,6 +162,8 @@ FRENCH = Language(
     + ("PUBLICITÉ*", "NEWSLETTER*", "NOTIFICATION*", "PROMO*", "OFFRES", "NUMÉRO", "LISTE")
     + ("FICHIER", "MOI", "M'ENVOYER", "ENVOYER", "D'ENVOYER", "L'ENVOI", "ENVOIS", "M'ÉCRIRE")
     + ("ME CONTACTER", "DE ME CONTACTER", "ME DÉMARCHER", "ME SOLLICITER", "ABONNEMENT"),
+    doubtful=(r"\bPAS INTERESSEE?S?\b|\bM ?INTERESSE PAS\b|\bAUCUN INTERET\b",),
+    denials=(r"\bJAMAIS (INSCRITE?|ABONNEE?|DONNE MON (NUMERO|ACCORD|CONSENTEMENT))\b",),
 )
 SPANISH = Language(
     "Spanish",
@@ -119,6 +173,7 @@ SPANISH = Language(
         r"\bDEJEN? DE (ENVIAR|MANDAR|ESCRIBIR)\b|\bDARME DE BAJA\b|\bDARSE DE BAJA\b",
         r"\b(DAR|DEN|DENME|DAME|DEME|DOY|ME DOY) DE BAJA\b",
         r"\b(QUIERO|PIDO|SOLICITO|DESEO) (LA|MI|DARME DE) BAJA\b",
+        r"\bDEJ(A|EN|ENME|AME|ADME) EN PAZ\b",
     ),
     # imperatives and infinitives: "borré el mensaje" (I deleted it) asks nothing
     requests=("DEJ* DE", "PARA DE", "PAREN DE", "PARAR", "DETENER", "DETENGAN", "CANCELA")
@@ -130,6 +185,8 @@ SPANISH = Language(
     objects=("MENSAJE*", "SMS", "TEXTOS", "CORREO*", "EMAIL*", "PUBLICIDAD", "PROMOCION*")
     + ("OFERTAS", "ANUNCIOS", "NOTIFICACION*", "NÚMERO", "LISTA", "ENVIAR*", "MANDAR*")
     + ("ESCRIBIR*", "CONTACTAR*", "RECIBIR", "NADA", "SUSCRIPCIÓN"),
+    doubtful=(r"\bNO (ME )?INTERESA\b|\bNO ESTOY INTERESAD[OA]\b",),
+    denials=(r"\bNUNCA (ME )?(SUSCRIBI|INSCRIBI|REGISTRE|DI MI (NUMERO|CONSENTIMIENTO))\b",),
 )
 PORTUGUESE = Language(
     "Portuguese",
@@ -140,6 +197,7 @@ PORTUGUESE = Language(
         r"\bME (TIRE|TIREM|REMOVA|REMOVAM|EXCLUA|EXCLUAM|DESCADASTRE|DESCADASTREM)\b",
         r"\b(DESCADASTRAR|DESCADASTRE|DESCADASTRO|DESINSCREVER)\b",
         r"\bCHEGA DE (MENSAGE(M|NS)|SMS)\b",
+        r"\bME DEIX(A|E|EM) EM PAZ\b|\bDEIX(A|E|EM) ME EM PAZ\b",
     ),
     # imperatives and infinitives: "excluí a mensagem" (I deleted it) asks nothing
     requests=("PARE", "PAREM", "PARA DE", "PARAR", "CHEGA DE", "CANCELA", "CANCELE", "CANCELEM")
@@ -151,6 +209,8 @@ PORTUGUESE = Language(
     objects=("MENSAGEM", "MENSAGENS", "MSG*", "SMS", "E-MAIL*", "EMAIL*", "PROPAGANDA*")
     + ("PROMOÇÃO", "PROMOÇÕES", "OFERTAS", "ANÚNCIO*", "NOTIFICAÇ*", "NÚMERO", "LISTA")
     + ("CONTATOS", "MANDAR*", "ENVIAR*", "RECEBER", "NADA", "INSCRIÇÃO", "ASSINATURA"),
+    doubtful=(r"\bNAO (TENHO|TEMOS) INTERESSE\b|\bNAO ME INTERESSA\b|\bSEM INTERESSE\b",),
+    denials=(r"\bNUNCA (ME )?(CADASTREI|INSCREVI|ASSINEI|AUTORIZEI)\b",),
 )
 HINDI = Language(
     "Hindi",
@@ -159,9 +219,13 @@ HINDI = Language(
     + ("मत भेजें", "मत भेजिए", "ना भेजें", "न भेजें", "ना भेजो", "हटाओ", "हटाएं", "हटा दो")
     + ("हटाइए", "BAND KARO", "BAND KARE", "BAND KAREN", "BAND KARDO", "BAND KAR DO")
     + ("BANDH KARO", "BANDH KARE", "MAT BHEJO", "MAT BHEJE", "MAT BHEJEN", "MAT BHEJNA")
-    + ("NA BHEJO", "NA BHEJE", "BAND KAREIN", "BAND KARIYE", "BAND KIJIYE", "BAND KAR DIJIYE"),
+    + ("NA BHEJO", "NA BHEJE", "BAND KAREIN", "BAND KARIYE", "BAND KIJIYE", "BAND KAR DIJIYE")
+    # "(I) don't want (it)": alone a refusal, of an offer or of the messages; with them an opt-out
+    + ("नहीं चाहिए", "नही चाहिए", "NAHI CHAHIYE", "NAHIN CHAHIYE", "NHI CHAHIYE", "NAI CHAHIYE")
+    + ("NAHI CHAHIE", "NAHIN CHAHIE"),
     objects=("मैसेज", "मेसेज", "संदेश", "एसएमएस", "SMS", "MESSAGE*", "MSG*", "विज्ञापन", "नंबर")
     + ("NUMBER",),
+    doubtful=(r"\b(NAHI|NAHIN|NHI|NAI|NAHEE) (CHAHIYE|CHAHIE|CHAIYE|CHAHYE)\b",),
 )
 CHINESE = Language(
     "Chinese",
@@ -188,6 +252,15 @@ MALAY = Language(
     + ("TIDAK MAHU", "BUANG", "PADAM"),
     objects=("MESEJ", "SMS", "IKLAN", "PROMOSI", "NOMBOR", "LANGGANAN", "HANTAR", "KIRIM"),
 )
+# no shipped market writes Vietnamese; HỦY (cancel) is also a name, Huy, and DỪNG LẠI reads
+# like DÙNG LẠI (use again) once accents go, so a request counts only as the whole reply
+VIETNAMESE = Language(
+    "Vietnamese",
+    requests=("HỦY", "HUỶ", "HỦY ĐĂNG KÝ", "DỪNG", "DỪNG LẠI", "NGỪNG", "NGỪNG GỬI", "ĐỪNG GỬI")
+    + ("KHÔNG NHẬN", "TỪ CHỐI"),
+    objects=("TIN NHẮN", "QUẢNG CÁO", "SMS", "KHUYẾN MÃI"),
+    sure=False,
+)
 RUSSIAN = Language(
     "Russian",
     requests=("ХВАТИТ", "ПРЕКРАТИ*", "ОТПИШИ*", "ОТПИСА*", "ОТПИСК*", "УДАЛИ*", "НЕ ПРИСЫЛА*")
@@ -204,12 +277,13 @@ ARABIC = Language(
 )
 
 LANGUAGES = (ENGLISH, GERMAN, FRENCH, SPANISH, PORTUGUESE, HINDI, CHINESE, TAMIL, MALAY)
-LANGUAGES += (RUSSIAN, ARABIC)
+LANGUAGES += (VIETNAMESE, RUSSIAN, ARABIC)
 
 # words that may stand beside a request and leave it a request alone ("Löschen Sie",
 # "retirez-moi"): pronouns
 SPARE = ("SIE", "MICH", "MIR", "UNS", "DU", "IHR", "ME", "MOI", "NOUS", "VOUS", "TU", "YO")
 SPARE += ("EU", "MI", "NOS", "AQUI", "DAQUI", "DE AQUI", "I", "US", "ALL", "TOUT", "ALLES")
+SPARE += ("MUJHE", "MUJHKO", "HUME", "HAMEIN", "मुझे", "हमें", "ĐI", "NHÉ", "GIÙM", "GIÚP", "DÙM")
 # a request after one of these is negated ("nicht löschen", "don't cancel"), or asked about
 # ("wie kann ich mich abmelden", "how do I unsubscribe from these texts"): doubtful
 NEGATORS = ("NICHT", "NIE", "NOT", "DONT", "NEVER", "NE", "NO", "NÃO", "NUNCA", "JANGAN")

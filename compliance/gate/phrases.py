@@ -8,11 +8,14 @@ is read in every market, since a person may write in any of them.
 A reply, as normalised, folded words (textnorm), is read:
 - clear where a language's clear wording stands in it;
 - clear where a request (ARRÊT*, LÖSCH*, "DA* DE BAJA") and an object it is aimed at (messages,
-  a list, a number, sending) of the same language stand at most three words apart;
+  a list, a number, sending) of the same language stand at most three words apart, and where
+  a request stands with a denial of consent ("I did not sign up for this, stop");
 - doubtful where such a request is negated ("nicht löschen") or asked about ("wie kann ich mich
   abmelden"), or in a language of no shipped market (phrasebook.Language.sure), and where the
   reply is nothing but a request ("Löschen!", "Hör auf"): which words alone are opt-outs is
   each market's to say (keywords.opt_out), so "PARE" stays a review where it is not Brazil;
+- doubtful where a language's doubtful wording ("not interested", "kein Interesse") or a
+  denial of consent alone ("who gave you my number") stands in it;
 - doubtful where any request and any object stand anywhere in it, of whatever language: a stop
   aimed at messages that cannot be placed is never nothing."""
 
@@ -39,6 +42,8 @@ class _Compiled:
     clear: re.Pattern[str]
     requests: re.Pattern[str]
     objects: re.Pattern[str]
+    doubtful: re.Pattern[str]
+    denials: re.Pattern[str]
     sure: bool
 
 
@@ -52,12 +57,17 @@ def reading(said: str) -> str | None:
         requests = _spans(language.requests, said)
         objects = _spans(language.objects, said) if requests else []
         paired = [r for r in requests if any(_close(r, o) for o in objects)]
-        hedged = bool(paired) and _hedged(paired, found)
-        plain = language.clear.search(said) or (paired and not hedged)
+        denied = _spans(language.denials, said)
+        # "I did not sign up for this, stop": a request and a denial anywhere in the reply; a
+        # question inside the denial ("how did you get my number? stop") asks nothing
+        backed = paired or (requests if denied else [])
+        hedged = bool(backed) and _hedged(backed, found, denied)
+        plain = language.clear.search(said) or (backed and not hedged)
         if plain and language.sure:
             return CLEAR
         alone = bool(requests) and _only(requests, found)
-        doubt = doubt or bool(plain or hedged or alone)
+        doubtful = bool(denied) or bool(language.doubtful.search(said))
+        doubt = doubt or bool(plain or hedged or alone or doubtful)
     if doubt or (_spans(_any().requests, said) and _spans(_any().objects, said)):
         return DOUBTFUL
     return None
@@ -80,11 +90,14 @@ def _only(requests: list[Span], found: list[str]) -> bool:
     return all(i in covered or w in spare for i, w in enumerate(found))
 
 
-def _hedged(requests: list[Span], found: list[str]) -> bool:
-    """A request negated by the word before it, or a reply that asks a question."""
+def _hedged(requests: list[Span], found: list[str], skip: list[Span]) -> bool:
+    """A request negated by the word before it, or a reply that asks a question (outside the
+    spans in `skip`)."""
     negators = _words(phrasebook.NEGATORS)
     negated = any(first > 0 and found[first - 1] in negators for first, _ in requests)
-    return negated or not _words(phrasebook.QUESTIONS).isdisjoint(found)
+    skipped = {i for first, last in skip for i in range(first, last + 1)}
+    asked = [w for i, w in enumerate(found) if i not in skipped]
+    return negated or not _words(phrasebook.QUESTIONS).isdisjoint(asked)
 
 
 @cache
@@ -113,10 +126,17 @@ def _compile(language: Language) -> _Compiled:
     clear = [fold(p) for p in language.patterns] + [_pattern(e) for e in language.clear]
     return _Compiled(
         _union(clear),
-        _union([_pattern(e) for e in language.requests]),
-        _union([_pattern(e) for e in language.objects]),
+        _union([_pattern(e) for e in _longest_first(language.requests)]),
+        _union([_pattern(e) for e in _longest_first(language.objects)]),
+        _union([fold(p) for p in language.doubtful]),
+        _union([fold(p) for p in language.denials]),
         language.sure,
     )
+
+
+def _longest_first(entries: tuple[str, ...]) -> list[str]:
+    """Longer entries first, so that a match covers "DỪNG LẠI" whole rather than DỪNG."""
+    return sorted(entries, key=len, reverse=True)
 
 
 def _union(patterns: list[str]) -> re.Pattern[str]:

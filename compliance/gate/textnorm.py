@@ -1,8 +1,9 @@
 """Inbound text reduced to plain upper-case words before keywords are matched, so that the ways
-a STOP gets written ("Stop.", "S T O P", "ＳＴＯＰ", "ЅТОР" in Cyrillic, "S\u200dTOP", "🛑 stop!!")
-all read STOP. Words in other scripts are read the same way ("стоп" is СТОП with its Latin
-look-alikes read as Latin, CTOП; "退订" is two words, one a character), so a market file's
-"СТОП" or "退订" matches however it is typed. Each step is a small function with its own tests."""
+a STOP gets written ("Stop.", "S T O P", "ＳＴＯＰ", "ЅТОР" in Cyrillic, "S\u200dTOP", "🛑 stop!!",
+"ΣΤΟΠ" on a Greek keyboard) all read STOP. Words in other scripts are read the same way
+("стоп" is СТОП with its Latin look-alikes read as Latin, CTOП; "退订" is two words, one a
+character), so a market file's "СТОП" or "退订" matches however it is typed. Each step is a
+small function with its own tests."""
 
 from __future__ import annotations
 
@@ -78,6 +79,16 @@ def unmarked(text: str) -> str:
     return "".join(out)
 
 
+def greek(text: str) -> str:
+    """Σ, ς and Π, π read as S and P, the letters they are transliterated as (ISO 843): none of
+    them looks like a Latin letter, so STOP typed on a Greek keyboard (ΣΤΟΠ) would otherwise
+    read as no word. σ too, in a word of Greek letters ("στοπ"); alone, or inside a Latin word
+    ("stσp"), it is what it looks like, an o."""
+    if not _HAS_GREEK.search(text):
+        return text
+    return _GREEK_WORD.sub(_transliterated, text).translate(_GREEK_LATIN)
+
+
 def latin_letters(text: str) -> str:
     """Look-alike letters from other scripts read as the Latin ones they imitate."""
     return "".join(latin(c) for c in text)
@@ -125,8 +136,10 @@ def words(text: str) -> list[str]:
     if text.isascii():  # most replies: no compatibility forms, marks or look-alikes to undo
         return joined(tokens(text.translate(_APOSTROPHES)))
     # look-alikes are read before NFKC too, which turns some into letters that look like no
-    # Latin one (Greek lunate sigma Ϲ, a C look-alike, becomes Σ)
-    plain = unmarked(reattached(visible(compatible(latin_letters(text)))))
+    # Latin one (Greek lunate sigma Ϲ, a C look-alike, becomes Σ); Greek words are read before
+    # look-alikes (σ is an o look-alike) and after NFKC (mathematical 𝚺 becomes Σ)
+    plain = compatible(latin_letters(greek(visible(text))))
+    plain = unmarked(reattached(greek(visible(plain))))
     return joined(tokens(latin_letters(plain)))
 
 
@@ -178,6 +191,11 @@ def _one_letter(word: str) -> bool:
     return bool(word) and not _unspaced(word[0]) and all(map(_is_mark, word[1:]))
 
 
+def _transliterated(match: re.Match[str]) -> str:
+    word = match.group()
+    return word if word == "σ" else word.replace("σ", "S")
+
+
 def _pieces(word: str) -> list[str]:
     if not any(map(_unspaced, word)):
         return [word]
@@ -196,3 +214,7 @@ _BLOCKS = "".join(f"{chr(a)}-{chr(b)}" for a, b in _ABUGIDAS)
 _DETACHED = re.compile(rf"(?<=[{_BLOCKS}])(?:[^\w{_MARKS}]|_)+(?=[{_MARKS}])")
 _SPLIT = re.compile("([" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _UNSPACED) + "])")
 _HELD = re.compile(r"([^\W\d_])\1{2,}")
+_GREEK_LATIN = str.maketrans("ΣςΠπ", "SSPP")
+_HAS_GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
+# a run of Greek letters that no other letter touches: in a Latin word σ is a disguise
+_GREEK_WORD = re.compile(r"(?<![^\W\d_])[\u0370-\u03ff\u1f00-\u1fff]+(?![^\W\d_])")
