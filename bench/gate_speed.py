@@ -378,9 +378,7 @@ def time_verify(path: Path, repeat: int = 3) -> tuple[float, Any]:
                 conn,
                 audit.audit_key(),
                 now_us=now_us,
-                reopen=lambda: sqlite3.connect(
-                    f"file:{path}?mode=ro", uri=True, check_same_thread=False
-                ),
+                uri=f"file:{path}?mode=ro",
             )
             best = min(best, time.perf_counter() - t)
         finally:

@@ -17,164 +17,32 @@ import hmac
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
+from compliance.chainhash import (  # noqa: F401 (the trail's hashes, re-exported)
+    COLUMNS,
+    GENESIS,
+    HASHED,
+    EncodeError,
+    any_hash,
+    encode,
+    entry_hash,
+    legacy_hash,
+    mac,
+    row_text,
+    rows_digest,
+)
 from compliance.gate.model import printable
 
-GENESIS = "0" * 64
 KEY_ENV = "COMPLIANCE_AUDIT_KEY"
-COLUMNS = (
-    "seq",
-    "at",
-    "at_us",
-    "kind",
-    "subject",
-    "outcome",
-    "purpose",
-    "channel",
-    "send_us",
-    "data",
-    "prev_hash",
-    "hash",
-    "mac",
-)
 INSERT = f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-
-
-class EncodeError(TypeError):
-    """A value of a type the ledger never stores (a list, say)."""
-
-
-# The canonical encoding of a value with its type, self-delimiting, as bytes:
-#   NULL  n                  integer  i<decimal>;
-#   text  s<UTF-8 bytes>:<UTF-8>     blob     b<bytes>:<HEX>
-#   real  f<as SQLite writes it>;  (the gate never writes one, so it never matches)
-# NULL, an empty string, a NUL character, an integer and a BLOB never encode alike; lengths
-# count bytes, so that any implementation (SQL included) computes the same.
-
-
-def encode(value: Any) -> bytes:
-    kind = type(value)
-    if kind is str:
-        raw = value.encode("utf-8", "surrogatepass")
-        return b"s%d:%s" % (len(raw), raw)
-    if value is None:
-        return b"n"
-    if kind is int:
-        return b"i%d;" % value
-    if kind is bytes:
-        return b"b%d:%s" % (len(value), value.hex().upper().encode("ascii"))
-    if kind is float:
-        return f"f{value!r};".encode("ascii")
-    raise EncodeError(f"cannot encode a {kind.__name__}")
-
-
-class _Odd(Exception):
-    """A value row_text's fast path does not write."""
-
-
-def _odd(value: Any) -> str:
-    raise _Odd
-
-
-def row_text(row: Iterable[Any]) -> bytes:
-    """encode() of each value, joined: text, NULL and integers written out at once (verify
-    runs this for every row of the covered tables), anything else by encode()."""
-    row = tuple(row)
-    try:
-        return "".join(
-            [
-                (f"s{len(v)}:{v}" if v.isascii() else f"s{len(v.encode('utf-8'))}:{v}")
-                if type(v) is str
-                else "n"
-                if v is None
-                else f"i{v};"
-                if type(v) is int
-                else _odd(v)
-                for v in row
-            ]
-        ).encode("utf-8")
-    except (_Odd, UnicodeEncodeError):
-        return b"".join(map(encode, row))
-
-
-def rows_digest(rows: Iterable[Iterable[Any]]) -> str:
-    """The digest of the rows one entry wrote: every column of each, in table order."""
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(row_text(row))
-    return digest.hexdigest()
-
-
-def _n(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
-
-
-def entry_hash(
-    prev: str,
-    seq: int,
-    at: str,
-    at_us: int,
-    kind: str,
-    subject: str | None,
-    outcome: str | None,
-    purpose: str | None,
-    channel: str | None,
-    send_us: int | None,
-    data: str,
-) -> str:
-    """The hash of an entry: encode() of (prev, seq, at, at_us, kind, subject, outcome,
-    purpose, channel, send_us, data), written out for the types the gate writes (a decision
-    pays for this); any_hash() takes values of any type."""
-    if data.isascii() and (subject is None or subject.isascii()):
-        # the common case: every length in characters is one in bytes (the other columns
-        # hold hashes, ISO times and the gate's own words, never anything but ASCII)
-        return hashlib.sha256(
-            (
-                f"s{len(prev)}:{prev}i{seq};s{len(at)}:{at}i{at_us};s{len(kind)}:{kind}"
-                f"{'n' if subject is None else f's{len(subject)}:{subject}'}"
-                f"{'n' if outcome is None else f's{len(outcome)}:{outcome}'}"
-                f"{'n' if purpose is None else f's{len(purpose)}:{purpose}'}"
-                f"{'n' if channel is None else f's{len(channel)}:{channel}'}"
-                f"{'n' if send_us is None else f'i{send_us};'}s{len(data)}:{data}"
-            ).encode("ascii")
-        ).hexdigest()
-    return hashlib.sha256(
-        (
-            f"s{_n(prev)}:{prev}i{seq};s{_n(at)}:{at}i{at_us};s{_n(kind)}:{kind}"
-            f"{'n' if subject is None else f's{_n(subject)}:{subject}'}"
-            f"{'n' if outcome is None else f's{_n(outcome)}:{outcome}'}"
-            f"{'n' if purpose is None else f's{_n(purpose)}:{purpose}'}"
-            f"{'n' if channel is None else f's{_n(channel)}:{channel}'}"
-            f"{'n' if send_us is None else f'i{send_us};'}s{_n(data)}:{data}"
-        ).encode()
-    ).hexdigest()
-
-
-# what an entry's hash covers, in order: the previous entry's hash, then its own columns
-HASHED = ("prev_hash", *COLUMNS[:10])
-
-
-def any_hash(values: tuple[Any, ...]) -> str:
-    """entry_hash of values read back from the file (prev first), whatever their types."""
-    return hashlib.sha256(row_text(values)).hexdigest()
-
-
-def legacy_hash(prev: str, seq: int, at: str, kind: str, subject: str | None, data: str) -> str:
-    """How ledgers before schema 3 hashed an entry: text joined, some columns left out."""
-    material = "\x1f".join((prev, str(seq), at, kind, subject or "", data))
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 def audit_key() -> bytes | None:
     key = os.environ.get(KEY_ENV)
     return key.encode("utf-8") if key else None
-
-
-def mac(key: bytes, digest: str) -> str:
-    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def key_id(key: bytes) -> str:

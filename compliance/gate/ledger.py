@@ -873,11 +873,5 @@ class Ledger:
                 self.key,
                 now_us=self.clock_us(),
                 subject_key=secret.encode("utf-8") if secret else None,
-                reopen=self.reopen,
+                uri=self.read_uri,
             )
-
-    def reopen(self) -> sqlite3.Connection:
-        """Another read-only connection to the same file (or private copy)."""
-        return sqlite3.connect(
-            self.read_uri, uri=True, timeout=self.busy_timeout, check_same_thread=False
-        )

@@ -617,3 +617,78 @@ def test_a_seq_at_sqlites_limit_is_a_ledger_error_not_a_crash(ledger):
         gate.ledger.grant(subject=TO, channel="sms", scope="us-sms-offers", source="x", at=AT)
     gate.close()
     assert not verdict(ledger).ok
+
+
+# the hash pass in a process of its own (large ledgers) ---------------------------------------
+
+PARALLEL_CASES = [
+    ("pristine", []),
+    ("grant edited", ["UPDATE consent_events SET scope = 'x' WHERE id = 1"]),
+    (
+        "grant deleted",
+        ["DELETE FROM consent_events WHERE id = (SELECT MAX(id) FROM consent_events)"],
+    ),
+    (
+        "dnc row added",
+        [
+            "INSERT INTO dnc_entries SELECT id + 100, list, 'x' || subject, added_at, "
+            "audit_seq FROM dnc_entries WHERE id = 1"
+        ],
+    ),
+    ("entry edited", ["UPDATE audit_log SET outcome = 'allow' WHERE seq = 15"]),
+    ("entry retyped", ["UPDATE audit_log SET subject = CAST(subject AS BLOB) WHERE seq = 4"]),
+    ("row names a blob", ["UPDATE pauses SET audit_seq = CAST(audit_seq AS BLOB)"]),
+    ("not UTF-8", ["UPDATE audit_log SET purpose = CAST(X'80FF' AS TEXT) WHERE seq = 12"]),
+    (
+        "two problems",
+        [
+            "UPDATE audit_log SET data = data || ' ' WHERE seq = 9",
+            "UPDATE audit_log SET prev_hash = 'x' WHERE seq = 11",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("sql", [s for _, s in PARALLEL_CASES], ids=[n for n, _ in PARALLEL_CASES])
+def test_the_hash_pass_in_its_own_process_says_what_it_says_in_this_one(ledger, monkeypatch, sql):
+    """Above verify.PARALLEL_FROM entries the hashes are checked by `python -m
+    compliance.chainhash` beside the structure walk; the verdict must be the same."""
+    from compliance.gate import verify
+
+    try:
+        tamper(ledger, *sql)
+    except sqlite3.IntegrityError:
+        pytest.fail("the case itself is refused by SQLite; change the case")
+    alone = verdict(ledger)
+    spawned = []
+    popen = verify.subprocess.Popen
+
+    def spy(*args, **kwargs):
+        spawned.append(args[0])
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(verify.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(verify.subprocess, "Popen", spy)
+    beside = verdict(ledger)
+    assert [argv[3] for argv in spawned] == ["hashes", "rows"]
+    assert str(beside) == str(alone)
+    assert (beside.ok, beside.first_bad, beside.problem) == (
+        alone.ok,
+        alone.first_bad,
+        alone.problem,
+    )
+    assert beside.ok == (sql == [])
+
+
+def test_the_hash_pass_in_its_own_process_checks_the_audit_key(tmp_path, monkeypatch):
+    from compliance.gate import verify
+
+    monkeypatch.setenv("COMPLIANCE_AUDIT_KEY", "a secret the attacker does not have")
+    path = tmp_path / "signed.db"
+    build(path)
+    rewrite_chain(path, 12)
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(verify.os, "cpu_count", lambda: 2)
+    found = verdict(path)
+    assert not found.ok and found.first_bad == 12 and "signature" in found.problem
