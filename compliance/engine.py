@@ -358,6 +358,19 @@ def _number_repeats(findings: list[Finding]) -> None:
             findings[i] = finding.with_(occurrence=counts[key])
 
 
+def _superseded(found: list[Finding], rules: dict[str, Rule]) -> list[Finding]:
+    """Without the findings another finding on the same field supersedes (a rule's
+    `supersedes`): one cause, one finding."""
+    replaced = {
+        (other, f.field)
+        for f in found
+        for other in (rules[f.rule].model.supersedes if f.rule in rules else ())
+    }
+    if not replaced:
+        return found
+    return [f for f in found if (f.rule, f.field) not in replaced]
+
+
 class _Runner:
     def __init__(
         self,
@@ -394,7 +407,13 @@ class _Runner:
         key = market.code if market else None
         if key not in self._contexts:
             self._contexts[key] = Context(
-                self.index, market, self.known, self.enforced, self.today, self.findings_in
+                self.index,
+                market,
+                self.known,
+                self.enforced,
+                self.today,
+                self.findings_in,
+                self.packs.markets,
             )
         return self._contexts[key]
 
@@ -422,7 +441,7 @@ class _Runner:
                 for rule in self._rules_for(code, doc.kind):
                     if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
                         found.extend(self._run(rule, doc, market))
-        return self._suppress(doc, rel, found)
+        return self._suppress(doc, rel, _superseded(found, self.packs.rules))
 
     def _rules_for(self, code: str | None, kind: str) -> list[Rule]:
         """The generic rules (code None) or a market's rules that apply to a kind of document,

@@ -10,6 +10,7 @@ import re
 import string
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,7 +20,7 @@ from compliance.countries import ISO_3166_ALPHA2
 from compliance.documents import Channel, Purpose, SenderType
 from compliance.errors import PackError
 from compliance.findings import Citation
-from compliance.market_params import MarketParameters
+from compliance.market_params import Keywords, MarketParameters
 from compliance.validation import load_model
 
 Severity = Literal["error", "warning", "info"]
@@ -93,6 +94,11 @@ class RuleModel(PackModel):
     citations: Annotated[list[CitationModel], Field(min_length=1)]
     examples: Examples
     tags: list[str] = Field(default_factory=list)
+    supersedes: list[RuleId] = Field(
+        default_factory=list,
+        description="Rules whose finding on the same field this rule's finding replaces: one "
+        "cause, one finding (the more specific rule names it).",
+    )
 
 
 class MarketRule(PackModel):
@@ -152,6 +158,18 @@ class Packs:
         return [r for r in self.rules.values() if r.model.scope == "generic"]
 
 
+FALLBACK_KEYWORDS = Path("markets") / "fallback" / "keywords.yaml"
+
+
+@lru_cache(maxsize=1)
+def fallback_keywords() -> Keywords:
+    """The opt-out words that hold in every market and where none is known (read by the gate
+    and by the linter's opt-out rules alike)."""
+    model, _ = load_model(shipped_pack_dir() / FALLBACK_KEYWORDS, Keywords, PackError)
+    assert isinstance(model, Keywords)
+    return model
+
+
 def shipped_pack_dir() -> Path:
     here = Path(__file__).resolve().parent
     wheel = here / "_packs"
@@ -182,6 +200,13 @@ def load_packs(extra_dirs: list[Path] = ()) -> Packs:  # type: ignore[assignment
             market_file = _MarketFile(model, path, doc)
             _check_market(market_file, rules, kinds)
             raw_markets.setdefault(model.code, []).append(market_file)
+    for rule in rules.values():
+        for i, other in enumerate(rule.model.supersedes):
+            if other not in rules:
+                raise PackError(
+                    f"rule {rule.id!r} supersedes unknown rule {other!r}",
+                    *rule.where(("supersedes", i)),
+                )
     markets = _resolve_markets(raw_markets)
     return Packs(rules, markets)
 

@@ -130,6 +130,8 @@ class Context:
     # the findings a market's rules give a document, whether or not it targets that market
     # (a fallback is checked in the markets of the template that falls back to it)
     market_findings: Callable[[Document, str], list[Finding]] | None = None
+    # every market with a pack, by code (a generic rule reads the markets a document targets)
+    markets: dict[str, Market] = field(default_factory=dict)
 
 
 class DocumentCheck(Protocol):

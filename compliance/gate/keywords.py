@@ -78,13 +78,9 @@ class Effective:
 @lru_cache(maxsize=1)
 def fallback() -> Keywords:
     """The opt-out words that hold in every market and where none is known."""
-    from compliance.errors import PackError
-    from compliance.packs import shipped_pack_dir
-    from compliance.validation import load_model
+    from compliance.packs import fallback_keywords
 
-    model, _ = load_model(shipped_pack_dir() / FALLBACK, Keywords, PackError)
-    assert isinstance(model, Keywords)
-    return model
+    return fallback_keywords()
 
 
 def effective(keywords: Keywords | None, extra: Iterable[Keywords] = ()) -> Effective:

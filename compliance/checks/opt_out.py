@@ -1,0 +1,199 @@
+"""How a template tells people to opt out (compliance/optout.py reads the text): by replying a
+keyword, by a link next to opt-out wording, or by a button. One kind serves three kinds of
+rule, by `report`. With `missing`, none of the means the rule accepts is in the template;
+opt-out text that appears only in a placeholder's declared example counts, so the market's
+rule is met, and the rule `opt-out-in-variable` (with `in_variable`) says that the example is
+not what gets sent. With `unreachable`, the template asks for a keyword reply from a sender
+that cannot take replies (an alphanumeric sender id) and names no number to send it to.
+Keywords are the market's (`keywords.opt_out` and `opt_out_alone` in its market file), the
+fallback set that holds everywhere (markets/fallback/keywords.yaml) and the rule's own; for a
+rule that runs in every market, those of each market the template targets: the words the gate
+honours when the replies come in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import Field
+
+from compliance import optout
+from compliance.checks.base import CheckParams, Context, Hit, field_values, texts_at
+from compliance.placeholders import scan
+
+KIND = "opt_out"
+SCOPE = "document"
+
+Means = Literal["reply", "link", "button"]
+
+
+class Params(CheckParams):
+    fields: list[str] = Field(
+        default_factory=lambda: ["body", "footer"],
+        description="Dotted field paths of the text that is read (buttons are read apart).",
+    )
+    means: list[Means] = Field(
+        default_factory=lambda: ["reply", "link", "button"],
+        description="The means of opting out that meet the rule: reply (a keyword "
+        "instruction), link (a link or address next to opt-out wording), button (a quick "
+        "reply or link button saying opt out).",
+    )
+    keywords: list[str] = Field(
+        default_factory=list, description="Keywords beyond the market's and the fallback set."
+    )
+    report: Literal["missing", "in_variable", "unreachable"] = Field(
+        default="missing",
+        description="missing: no accepted means; in_variable: an opt-out only in a "
+        "placeholder's example; unreachable: a keyword reply the sender cannot take.",
+    )
+    message: str = Field(
+        description="The finding's message; {variables} names the placeholders holding the "
+        "opt-out (in_variable), {keyword} the keyword and {sender} the sender (unreachable)."
+    )
+
+
+def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
+    keywords = _keywords(doc, params, ctx)
+    found = texts_at(doc.data, params.fields)
+    variables = getattr(doc.model, "variables", None) or {}
+    path = found[0][0] if found else (params.fields[0],)
+    own = "\n".join(_own_text(text, variables) for _, text in found)
+    own_found = optout.find(own, keywords)
+    buttons = _buttons(doc, keywords)
+    if params.report == "unreachable":
+        yield from _unreachable(doc, params, ctx, found, variables, keywords)
+        return
+    means = set(params.means)
+    if (own_found.means() | buttons) & means:
+        return
+    full = "\n".join(_with_examples(text, variables) for _, text in found)
+    full_found = optout.find(full, keywords)
+    in_examples = bool((full_found.means() | buttons) & means)
+    if params.report == "missing" and not in_examples:
+        yield Hit(params.message.format(variables="", keyword="", sender=""), path=path)
+    elif params.report == "in_variable" and in_examples:
+        holders = _holders(found, variables, keywords)
+        names = ", ".join(f"{{{{{name}}}}}" for name in holders) or "a placeholder"
+        yield Hit(
+            params.message.format(variables=names, keyword="", sender=""),
+            path=path,
+            content="variables:" + ",".join(holders),
+        )
+
+
+def _keywords(doc: Any, params: Params, ctx: Context) -> tuple[str, ...]:
+    from compliance.packs import fallback_keywords
+
+    words = list(fallback_keywords().opt_out) + list(params.keywords)
+    markets = (
+        [ctx.market]
+        if ctx.market is not None
+        else [ctx.markets[c] for c in ctx.index.effective(doc, "markets") if c in ctx.markets]
+    )
+    for market in markets:
+        if market is None:
+            continue
+        kw = market.parameters.keywords
+        if kw is not None:
+            words.extend(kw.opt_out)
+            words.extend(kw.opt_out_alone)
+    return tuple(dict.fromkeys(words))
+
+
+def _example(variables: dict[str, Any], name: str) -> str | None:
+    spec = variables.get(name)
+    example = getattr(spec, "example", None)
+    return example if isinstance(example, str) else None
+
+
+_URL_SLOT = "https://placeholder.invalid/{}"
+
+
+def _own_text(text: str, variables: dict[str, Any]) -> str:
+    """The text as written: a placeholder whose example is a link (or whose name says it is
+    an unsubscribe link) stands for a link, any other for a blank."""
+    tokens, _ = scan(text)
+    if not tokens:
+        return text
+    parts, last = [], 0
+    for token in tokens:
+        parts.append(text[last : token.start])
+        example = _example(variables, token.name) or ""
+        if optout.URL.fullmatch(example.strip()) or optout.LINK_WORDING.search(
+            token.name.replace("_", " ")
+        ):
+            parts.append(_URL_SLOT.format(token.name))
+        else:
+            parts.append(" ")
+        last = token.end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+def _with_examples(text: str, variables: dict[str, Any]) -> str:
+    tokens, _ = scan(text)
+    if not tokens:
+        return text
+    parts, last = [], 0
+    for token in tokens:
+        parts.append(text[last : token.start])
+        parts.append(_example(variables, token.name) or " ")
+        last = token.end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+def _buttons(doc: Any, keywords: tuple[str, ...]) -> set[str]:
+    found: set[str] = set()
+    for _, button in field_values(doc.data, "buttons.*"):
+        if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+            continue
+        if optout.button_opts_out(button["text"], keywords):
+            found.add("button" if button.get("type") != "url" else "link")
+    return found
+
+
+def _holders(
+    found: list[tuple[tuple[Any, ...], str]], variables: dict[str, Any], keywords: tuple[str, ...]
+) -> list[str]:
+    """The placeholders whose example holds the opt-out."""
+    names: list[str] = []
+    for _, text in found:
+        for token in scan(text)[0]:
+            example = _example(variables, token.name)
+            if example and token.name not in names and optout.find(example, keywords).means():
+                names.append(token.name)
+    return names
+
+
+# sender types that cannot take a reply: an alphanumeric sender id is a name, not a number
+_NO_REPLIES = frozenset({"alphanumeric"})
+
+
+def _unreachable(
+    doc: Any,
+    params: Params,
+    ctx: Context,
+    found: list[tuple[tuple[Any, ...], str]],
+    variables: dict[str, Any],
+    keywords: tuple[str, ...],
+) -> Iterator[Hit]:
+    ident = doc.data.get("sender")
+    sender = ctx.index.get("sender", ident) if isinstance(ident, str) else None
+    if sender is None or sender.data.get("type") not in _NO_REPLIES:
+        return
+    for path, text in found:
+        # with the examples: "text STOP to {{short_code}}" names the number in its example
+        own = _with_examples(text, variables)
+        for instruction in optout.replies(own, keywords):
+            if instruction.names_number:
+                continue
+            start, end = instruction.start, instruction.end
+            yield Hit(
+                params.message.format(
+                    variables="", keyword=instruction.keyword, sender=sender.data.get("address")
+                ),
+                path=path,
+                text=(start, end) if own == text else None,
+                content=f"reply:{instruction.keyword.upper()}",
+            )
