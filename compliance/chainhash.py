@@ -469,10 +469,10 @@ def _legacy_match(row: tuple[Any, ...]) -> bool:
 
 
 def _main(argv: list[str]) -> int:
-    """`python -m compliance.chainhash hashes URI LEGACY_THROUGH` (the audit key, in hex, on
-    standard input) runs check_trail() without rows; `python -m compliance.chainhash rows URI
+    """`python -I chainhash.py hashes URI LEGACY_THROUGH` (the audit key, in hex, on
+    standard input) runs check_trail() without rows; `python -I chainhash.py rows URI
     LEGACY_THROUGH TABLE:AT ...` runs check_rows(). Each prints its HashResult as a JSON list;
-    verify runs them in processes of their own."""
+    verify runs them in processes of their own, from this file in isolated mode."""
     import json
     import sys
 

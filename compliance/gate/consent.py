@@ -16,7 +16,7 @@ from compliance.gate import keywords as kw
 from compliance.gate.catalog import Catalog
 from compliance.gate.ledger import Ledger
 from compliance.gate.model import InboundResult, aware, printable, text_arg
-from compliance.gate.recipient import InvalidRecipient, parse
+from compliance.gate.recipient import InvalidRecipient, parse, readings
 
 
 def did_you_mean(value: Any, known: Iterable[str]) -> str:
@@ -125,11 +125,16 @@ class ConsentLedger:
             if not isinstance(evidence, dict):
                 raise TypeError(f"evidence must be a dict, not {type(evidence).__name__}")
             try:  # what JSON readers accept: no NaN or Infinity, not nested without end
-                json.dumps(evidence, allow_nan=False)
+                text = json.dumps(evidence, allow_nan=False, sort_keys=True)
+                same = json.loads(text) == evidence
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"evidence must be JSON: {exc}") from None
             except RecursionError:
                 raise TypeError("evidence must be JSON: it is nested too deeply") from None
+            if not same:  # {1: "a"} would be stored as {"1": "a"}, a tuple as a list
+                raise TypeError(
+                    "evidence must be JSON as it is: text keys only, lists rather than tuples"
+                )
         return {
             "subject": who,
             "channel": channel,
@@ -143,6 +148,10 @@ class ConsentLedger:
 
     def history(self, subject: str, channel: str | None = None) -> list[dict[str, Any]]:
         text_arg(subject, "subject")
+        if channel is not None:
+            text_arg(channel, "channel")
+            if channel not in CHANNELS:
+                raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
         return self._db.history(parse(subject, channel).subject)
 
     def erase(self, subject: str) -> int:
@@ -175,32 +184,60 @@ class ConsentLedger:
             raise TypeError(f"sender must be a string, not {type(sender).__name__}")
         sender = sender.strip() or None if sender else None  # an empty one loses no STOP
         sending = self._catalog.senders.get(sender or "")
-        # a provider may hand over the number in national form: the sender's market reads it
-        region = sending.markets[0] if sending is not None and sending.markets else None
-        who = self._subject(subject, channel, region)
+        text_arg(subject, "subject")
+        text_arg(channel, "channel")
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
+        # a provider may hand over the number without its + or in national form: read it as
+        # a number of each of the sender's markets
+        found = readings(subject, channel, list(sending.markets) if sending else [])
         when = aware(at, "at")
         text = printable(text)
-        recipient = parse(who, channel)
-        params = self._catalog.markets.get(recipient.market or "")
         # with no market (an email address), every market's words count
         others = [p.keywords for p in self._catalog.markets.values() if p.keywords]
-        action = kw.classify(
-            text, params.keywords if params else None, after_prompt=after_prompt, extra=others
-        )
+        actions = []
+        for recipient in found:
+            params = self._catalog.markets.get(recipient.market or "")
+            actions.append(
+                kw.classify(
+                    text,
+                    params.keywords if params else None,
+                    after_prompt=after_prompt,
+                    extra=others,
+                )
+            )
+        if len(found) > 1 and not all(a in (kw.OPT_OUT, kw.REVIEW) for a in actions):
+            # an opt-out is recorded for every number it may be from (none is lost); anything
+            # else needs to know whose it is
+            raise InvalidRecipient(
+                f"{subject!r} may be any of {', '.join(r.subject for r in found)} for sender "
+                f"{sender!r}: hand the number over in international form (+ and country code)"
+            )
         replies = sending.replies if sending is not None else {}
+        action = actions[0]
         reply = {
             kw.OPT_OUT: replies.get("stop"),
             kw.OPT_IN: replies.get("start"),
             kw.HELP: replies.get("help"),
         }.get(action)
-        seq = self._db.record_inbound(
-            subject=who, channel=channel, sender=sender, text=text, action=action, at=when
-        )
+        seq = None
+        for recipient, each in zip(found, actions, strict=True):
+            written = self._db.record_inbound(
+                subject=recipient.subject,
+                channel=channel,
+                sender=sender,
+                text=text,
+                action=each,
+                at=when,
+            )
+            seq = written if seq is None else seq
         return InboundResult(action, reply, seq)
 
     def reviews(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
         """Replies that might be opt-outs and wait for a person (marketing to their senders
         is held meanwhile), oldest first; with include_resolved, the resolved ones too."""
+        if not isinstance(include_resolved, bool):
+            raise TypeError("include_resolved must be True or False")
         return self._db.reviews(include_resolved=include_resolved)
 
     def resolve(self, review: int, *, opt_out: bool, by: str, note: str | None = None) -> int:

@@ -13,6 +13,7 @@ than the horizon is refused.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -152,7 +153,7 @@ class Gate:
         """A campaign batch in one transaction: the answers check() would give, in order (each
         send sees the ones before it, e.g. for frequency caps). A Send that cannot be read is
         denied on its own (send.invalid); the rest are answered."""
-        if isinstance(sends, (Send, str, bytes)) or not isinstance(sends, Iterable):
+        if isinstance(sends, (Send, str, bytes, dict)) or not isinstance(sends, Iterable):
             raise TypeError(f"check_many takes an iterable of Send, not {type(sends).__name__}")
         items = list(sends)
         if not items:
@@ -510,8 +511,8 @@ def _check_options(durable: Any, busy_timeout: Any, horizon: Any, create: Any) -
         raise TypeError("create must be True or False")
     if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
         raise TypeError("busy_timeout must be a number of seconds")
-    if busy_timeout < 0:
-        raise ValueError("busy_timeout must not be negative")
+    if not math.isfinite(busy_timeout) or busy_timeout < 0:
+        raise ValueError("busy_timeout must be a finite number of seconds, not negative")
     if not isinstance(horizon, dt.timedelta):
         raise TypeError("horizon must be a datetime.timedelta")
     if horizon <= dt.timedelta(0):

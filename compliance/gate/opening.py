@@ -196,6 +196,7 @@ def check_schema(ledger: Ledger) -> None:
 
 
 def open_readonly(ledger: Ledger) -> None:
+    _no_empty_keys()  # an empty audit key would make verify cry tampering, or check nothing
     state = _file_state(ledger.path)
     if state != "file":
         raise LedgerMissingError(missing_message(ledger.path, state, readonly=True))

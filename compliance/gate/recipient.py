@@ -4,6 +4,7 @@ address), its market, its time zones and, in the US, its state."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache, lru_cache
 from typing import Any
 
@@ -198,13 +199,20 @@ def parse(value: str, channel: str | None = None, region: str | None = None) -> 
 
 def _address(value: str) -> str:
     """An address as the ledger keys it: in lower case (Bob.Smith@Example.com who unsubscribed
-    is bob.smith@example.com too), its domain without a trailing dot and in its ASCII form
-    (an internationalised domain and its xn-- form are one domain)."""
-    local, _, domain = value.rpartition("@")
+    is bob.smith@example.com too) and in Unicode's composed form (josé written with a
+    combining accent is josé), its domain without a trailing dot and in its ASCII form by
+    IDNA 2008 and UTS 46, as mail systems write it (straße.de is xn--strae-oqa.de, never
+    strasse.de: an internationalised domain and its xn-- form are one domain)."""
+    local, _, domain = unicodedata.normalize("NFC", value).rpartition("@")
     domain = domain.rstrip(".").lower()
     try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        if domain.isascii():
+            domain = domain.encode("idna").decode("ascii")  # label lengths, empty labels
+        else:
+            import idna
+
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
         raise InvalidRecipient(
             f"{value!r} is not an email address: its domain is not one"
         ) from None
@@ -212,6 +220,40 @@ def _address(value: str) -> str:
     if not _EMAIL.match(address):
         raise InvalidRecipient(f"{value!r} is not an email address")
     return address
+
+
+def readings(value: str, channel: str, regions: list[str]) -> list[Recipient]:
+    """The numbers a reply's sender may be, as a provider hands it over (international form
+    without its +, as WhatsApp and many SMS providers do: 447400123456; or national form)
+    to a sender serving `regions`: the reading in international form where its country is
+    one of them, and the national reading in each; those that are valid, each once. An
+    address, or a number with its +, has one reading."""
+    value = printable((value or "").strip())
+    if channel not in PHONE_CHANNELS or not regions or value.startswith(("+", "\uff0b")):
+        return [parse(value, channel)]
+    found: dict[str, Recipient] = {}
+    digits = re.sub(r"[\s().-]", "", value)
+    if digits.isdigit() and not digits.startswith("0"):
+        try:
+            international = _phone("+" + digits)
+        except InvalidRecipient:
+            pass
+        else:
+            if international.market in regions:
+                found[international.subject] = international
+    errors = []
+    for region in regions:
+        try:
+            national = _national(value, region)
+        except InvalidRecipient as exc:
+            errors.append(exc)
+            continue
+        found.setdefault(national.subject, national)
+    if not found:
+        if digits.isdigit() and not digits.startswith("0"):
+            return [parse("+" + digits, channel)]  # another country's number, with its code
+        raise errors[0] if errors else InvalidRecipient(f"{value!r} is not a phone number")
+    return list(found.values())
 
 
 def _national(value: str, region: str) -> Recipient:

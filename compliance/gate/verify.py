@@ -202,8 +202,8 @@ def _parallel(conn: sqlite3.Connection, uri: str | None) -> bool:
 class _Beside:
     """One of chainhash's passes, "hashes" (check_trail without rows) or "rows"
     (check_rows): for a large trail on a machine with more than one core in a process of its
-    own (`python -m compliance.chainhash`, the audit key handed over on its standard input,
-    never on its command line), else here after the walk. A process that gives no answer
+    own (`python -I .../compliance/chainhash.py`, the audit key handed over on its standard
+    input, never on its command line), else here after the walk. A process that gives no answer
     leaves its pass to this one."""
 
     def __init__(
@@ -221,8 +221,11 @@ class _Beside:
         tables = [f"{name}:{at}" for name, at in _COVERED] if mode == "rows" else []
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "compliance.chainhash", mode, uri, str(legacy_through)]
-                + tables,
+                # the file itself, in isolated mode: no folder of the caller's (the current one
+                # above all, where anyone might have put a `compliance` package) and no
+                # PYTHON* variable decides what code checks the trail and sees the audit key;
+                # chainhash needs nothing but the standard library
+                [sys.executable, "-I", chainhash.__file__, mode, uri, str(legacy_through)] + tables,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

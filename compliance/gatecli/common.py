@@ -164,7 +164,8 @@ def csv_rows(file: IO[bytes], name: str) -> Iterator[tuple[int, list[str]]]:
             if row and any(cell.strip() for cell in row):
                 yield reader.line_num, [cell.strip() for cell in row]
     except csv.Error as exc:
-        raise DataError(f"{name}: line {reader.line_num}: {exc}") from None
+        # (line_num counts the lines read before the one that failed)
+        raise DataError(f"{name}: line {reader.line_num + 1}: {exc}") from None
 
 
 @contextmanager
@@ -177,8 +178,11 @@ def output(path: Path | None, option: str = "-o") -> Iterator[IO[str]]:
         handle = path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         raise DataError(f"cannot write {option} {path}: {exc.strerror or exc}") from None
-    with handle:
-        yield handle
+    try:
+        with handle:
+            yield handle
+    except OSError as exc:  # the disk filled up, the device went away
+        raise DataError(f"cannot write {option} {path}: {exc.strerror or exc}") from None
 
 
 # what a spreadsheet runs as a formula when a cell starts with it (OWASP, CSV injection)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -198,7 +199,11 @@ def consent_import(
     written."""
     name = getattr(file, "name", "FILE")
     reader = csv.DictReader(io.StringIO(read_text(file, name)))
-    missing = {"subject", "channel", "action", "source", "at"} - set(reader.fieldnames or ())
+    try:
+        fields = reader.fieldnames
+    except csv.Error as exc:
+        raise DataError(f"{name}: line {reader.line_num}: {exc}") from None
+    missing = {"subject", "channel", "action", "source", "at"} - set(fields or ())
     if missing:
         raise DataError(
             f"{name}: the header needs the columns subject, channel, scope, action, source, at; "
@@ -206,8 +211,7 @@ def consent_import(
         )
     gate = open_gate(repo, bundle, ledger)
     problems, events = [], []
-    for row in reader:
-        line = reader.line_num
+    for line, row in _rows(reader, name):
         try:
             event = {**row, "at": when(row.get("at") or None, "at")}
             gate.ledger.checked([event])
@@ -223,6 +227,15 @@ def consent_import(
         raise DataError(f"{name}: nothing imported:\n" + "\n".join(shown))
     gate.ledger.record_many(events)
     click.echo(f"imported {len(events)} consent event(s)")
+
+
+def _rows(reader: csv.DictReader[str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:  # a field over the csv module's limit, a stray quote...
+        # (line_num counts the lines read before the one that failed)
+        raise DataError(f"{name}: line {reader.line_num + 1}: {exc}") from None
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -269,6 +269,12 @@ def test_consent_import_checks_every_row_first(cli, db, tmp_path):
     csv_file.write_text("subject,channel\n+14155550123,sms\n")
     run = cli(["consent", "import", str(csv_file), *ledger])
     assert run.code == 2 and "header needs" in run.err
+    csv_file.write_text(  # a cell over the csv module's limit
+        "subject,channel,scope,action,source,at\n"
+        f"{TO},sms,us-sms-offers,grant,{'x' * 200_000},2026-11-20T10:00:00Z\n"
+    )
+    run = cli(["consent", "import", str(csv_file), *ledger])
+    assert run.code == 2 and "line 2" in run.err and "field larger" in run.err
     assert "intact: 1 entries" in cli(["audit", "verify", "--ledger", str(db)]).out
 
 
@@ -296,6 +302,9 @@ def test_csv_export_neutralises_formulas_and_an_unwritable_output_is_said(cli, d
     assert ",=" not in text and "\n=" not in text
     run = cli(["audit", "export", "-o", str(tmp_path / "no" / "such" / "dir" / "x.csv"), *ledger])
     assert run.code == 2 and "cannot write -o" in run.err
+    if Path("/dev/full").exists():  # a disk that fills up while writing
+        run = cli(["audit", "export", "-o", "/dev/full", *ledger])
+        assert run.code == 2 and "cannot write -o /dev/full" in run.err
 
 
 @pytest.mark.parametrize("with_wal", [False, True], ids=["checkpointed", "with-its-wal"])
@@ -366,6 +375,10 @@ def test_verify_says_what_it_did_not_check(cli, db, monkeypatch):
     verdict = json.loads(run.out)
     assert verdict["ok"] and verdict["signed"] == 1 and not verdict["signatures_checked"]
     assert any("NOT checked" in note for note in verdict["notes"])
+    for empty in ("", " "):  # an unset secret in a deployment: said, never a tamper alarm
+        monkeypatch.setenv("COMPLIANCE_AUDIT_KEY", empty)
+        run = cli(["audit", "verify", "--ledger", str(signed)])
+        assert run.code == 2 and "COMPLIANCE_AUDIT_KEY is set but empty" in run.err
 
 
 def test_a_dropped_table_is_a_broken_trail_not_an_internal_error(cli, db):

@@ -346,6 +346,9 @@ def test_gate_open_refuses_what_it_would_otherwise_guess(tmp_path):
         Gate.open(repo=us, ledger=tmp_path / "l.db", create=True, clock="now")
     with pytest.raises(ValueError, match="has no time zone"):
         Gate.open(repo=us, ledger=tmp_path / "l.db", create=True, clock=dt.datetime.now)
+    for timeout in (float("inf"), float("nan"), -1):
+        with pytest.raises(ValueError, match="busy_timeout"):
+            Gate.open(repo=us, ledger=tmp_path / "x.db", busy_timeout=timeout)
     with pytest.raises(TypeError, match="horizon"):
         Gate.open(repo=us, ledger=tmp_path / "l.db", create=True, horizon=30)
 
@@ -417,6 +420,34 @@ def test_gate_open_refuses_what_it_would_otherwise_guess(tmp_path):
         (lambda g: g.pause(market="XX", reason="r", by="b"), ValueError, "no market 'XX'"),
         (lambda g: g.resume(template="sale", reason="r", by="b"), ValueError, "is not paused"),
         (lambda g: g.pause(template="sale", reason=None, by="b"), TypeError, "reason"),
+        (
+            lambda g: g.ledger.grant(
+                subject=FL,
+                channel="sms",
+                scope="sms-offers",
+                source="web",
+                at=NOON_ET,
+                evidence={1: "a", "b": 2},
+            ),
+            TypeError,
+            "evidence",
+        ),
+        (
+            lambda g: g.ledger.grant(
+                subject=FL,
+                channel="sms",
+                scope="sms-offers",
+                source="web",
+                at=NOON_ET,
+                evidence={"where": ("web", "app")},
+            ),
+            TypeError,
+            "evidence",
+        ),
+        (lambda g: g.ledger.history(FL, channel=5), TypeError, "channel"),
+        (lambda g: g.ledger.history(FL, channel="fax"), ValueError, "channel"),
+        (lambda g: g.ledger.reviews(include_resolved="yes"), TypeError, "include_resolved"),
+        (lambda g: g.check_many({}), TypeError, "check_many"),
     ],
 )
 def test_bad_arguments_raise_naming_the_argument_and_write_nothing(gate, call, error, named):
@@ -570,6 +601,11 @@ def test_an_address_is_one_whatever_the_case_trailing_dot_or_script_of_its_domai
         for v in ("Ana@Exämple.com", "ana@EXÄMPLE.COM.", "ana@xn--exmple-cua.com")
     }
     assert same == {"ana@xn--exmple-cua.com"}
+    # IDNA 2008, as mail systems write it: straße.de is xn--strae-oqa.de, not strasse.de
+    assert parse("bob@Straße.de", "email").subject == "bob@xn--strae-oqa.de"
+    assert parse("bob@strasse.de", "email").subject == "bob@strasse.de"
+    # a local part composed or with a combining accent is one address
+    assert parse("jose\u0301@example.com", "email").subject == "jos\u00e9@example.com"
 
 
 def test_what_one_gate_writes_the_next_decision_of_another_sees(gate, tmp_path):
@@ -593,3 +629,27 @@ def test_what_one_gate_writes_the_next_decision_of_another_sees(gate, tmp_path):
     assert check(gate, template="shipped", to="+13055550125").codes == ["consent.reassigned"]
     other.close()
     assert check(gate, template="shipped").allowed  # and its own writes go on as before
+
+
+def test_a_reply_without_its_plus_is_read_in_every_market_of_its_sender(tmp_path):
+    """WhatsApp and many SMS providers hand the number over in international form without its
+    + (447400123456): a sender serving the US and GB reads it as the GB number it is, and a
+    STOP from a number that may be either of two is recorded for both (none is lost)."""
+    when = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+    gate = Gate.open(
+        repo=ROOT / "examples" / "channels",
+        ledger=tmp_path / "l.db",
+        create=True,
+        clock=lambda: when,
+    )
+    gb = "+447400123456"
+    gate.ledger.grant(
+        subject=gb, channel="whatsapp", scope="gb-mobile-offers", source="web", at=when
+    )
+    result = gate.ledger.inbound(
+        subject="447400123456", text="STOP", channel="whatsapp", sender="kestrel-whatsapp", at=when
+    )
+    assert result.action == "opt_out"
+    assert [e["action"] for e in gate.ledger.history(gb)][-1] == "revoke"
+    assert gate.check(Send(to=gb, template="wa-new-harvest-gb")).codes == ["consent.revoked"]
+    gate.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance import Gate, Send
+from compliance import Gate, Send, chainhash
 from compliance.cli import main
 from compliance.gate import audit, schema
 from compliance.gate.ledger import Ledger, LedgerConfigError
@@ -671,7 +671,10 @@ def test_the_hash_pass_in_its_own_process_says_what_it_says_in_this_one(ledger, 
     monkeypatch.setattr(verify.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(verify.subprocess, "Popen", spy)
     beside = verdict(ledger)
-    assert [argv[3] for argv in spawned] == ["hashes", "rows"]
+    assert [argv[1:4] for argv in spawned] == [
+        ["-I", chainhash.__file__, "hashes"],
+        ["-I", chainhash.__file__, "rows"],
+    ]
     assert str(beside) == str(alone)
     assert (beside.ok, beside.first_bad, beside.problem) == (
         alone.ok,
@@ -692,3 +695,32 @@ def test_the_hash_pass_in_its_own_process_checks_the_audit_key(tmp_path, monkeyp
     monkeypatch.setattr(verify.os, "cpu_count", lambda: 2)
     found = verdict(path)
     assert not found.ok and found.first_bad == 12 and "signature" in found.problem
+
+
+def test_a_compliance_package_planted_where_verify_runs_is_not_what_checks_the_trail(
+    tmp_path, monkeypatch
+):
+    """The passes run from the installed chainhash.py in isolated mode: a `compliance`
+    package in the current folder (a template repo anyone may write to) neither decides the
+    verdict nor sees the audit key, and neither does PYTHONPATH."""
+    from compliance.gate import verify
+
+    planted = tmp_path / "planted"
+    (planted / "compliance").mkdir(parents=True)
+    (planted / "compliance" / "__init__.py").write_text("")
+    (planted / "compliance" / "chainhash.py").write_text(
+        "import sys\n"
+        f"open({str(planted / 'ran')!r}, 'w').write(sys.stdin.read())\n"
+        "print('[null, null, 0, 0, 0]')\n"
+    )
+    monkeypatch.setenv("COMPLIANCE_AUDIT_KEY", "the auditor's key")
+    ledger = tmp_path / "signed.db"
+    build(ledger)
+    tamper(ledger, "UPDATE consent_events SET scope = 'x' WHERE id = 1")
+    monkeypatch.chdir(planted)
+    monkeypatch.setenv("PYTHONPATH", str(planted))
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(verify.os, "cpu_count", lambda: 2)
+    found = verdict(ledger)
+    assert not found.ok and "consent_events" in found.problem
+    assert not (planted / "ran").exists()
