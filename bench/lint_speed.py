@@ -167,11 +167,14 @@ LOCAL_BODIES: dict[str, dict[str, str]] = {
 OPT_OUT = {
     "us": "Reply STOP to cancel.",
     "na": "Reply STOP to cancel.",
-    "uk": "Reply STOP to opt out.",
-    "eu": "Reply STOP to opt out.",
-    "apac": "Reply STOP to opt out.",
-    "latam": "Reply STOP to opt out.",
+    # alphanumeric senders cannot take replies: the keyword goes to a short code
+    "uk": "Text STOP to 60777 to opt out.",
+    "eu": "Text STOP to 60777 to opt out.",
+    "apac": "Text STOP to 60777 to opt out.",
+    "latam": "Text STOP to 60777 to opt out.",
 }
+# WhatsApp authentication templates hold Meta's preset text only
+WHATSAPP_OTP = "{{{{code}}}} is your verification code. For your security, do not share this code."
 PLACEHOLDER = re.compile(r"\{\{([a-z0-9_]+)\}\}")
 
 
@@ -317,7 +320,10 @@ def scope_yaml(sc: Scope) -> str:
     lines = [
         "kind: consent_scope",
         f"id: {sc.id}",
-        "purposes: [marketing]",
+        # a WhatsApp opt-in covers every template category the business sends
+        "purposes: [marketing, transactional, otp]"
+        if sc.channel == "whatsapp"
+        else "purposes: [marketing]",
         f"channels: {flow([sc.channel])}",
         f"markets: {flow(sc.markets)}",
         f"consent: {consent}",
@@ -340,13 +346,15 @@ def body_for(
     rng: random.Random, brand: str, purpose: str, channel: str, region: str, markets: list[str]
 ) -> str:
     local = LOCAL_BODIES.get(markets[0], {}) if len(markets) == 1 else {}
-    if purpose in local and rng.random() < 0.5:
+    if channel == "whatsapp" and purpose == "otp":
+        pattern = WHATSAPP_OTP
+    elif purpose in local and rng.random() < 0.5:
         pattern = local[purpose]
     else:
         pattern = rng.choice(BODIES[purpose])
     body = pattern.format(brand=brand.capitalize(), domain=f"{brand}.example")
     if purpose == "marketing" and channel == "sms":
-        body += "\n" + OPT_OUT.get(region, "Reply STOP to opt out.")
+        body += "\n" + OPT_OUT.get(region, "Text STOP to 60777 to opt out.")
     return body
 
 
@@ -388,14 +396,16 @@ def template_yaml(
     lines.append(f"status: {'approved' if rng.random() < 0.85 else 'draft'}")
     if channel == "push":
         lines.append(f"subject: {q(brand.capitalize() + ' update')}")
-    if channel == "whatsapp":
+    if channel == "whatsapp" and purpose != "otp":
         lines.append(f"header: {q('Your ' + brand.capitalize() + ' account')}")
     if "\n" in body and rng.random() < 0.5:
         lines.append("body: |-")
         lines += ["  " + line for line in body.split("\n")]
     else:
         lines.append(f"body: {q(body)}")
-    if channel == "whatsapp":
+    if channel == "whatsapp" and purpose == "otp":
+        lines.append("footer: This code expires in 10 minutes.")
+    elif channel == "whatsapp":
         lines.append(f"footer: {brand.capitalize()} Inc.")
         if purpose != "otp" and rng.random() < 0.5:
             lines += [
@@ -477,7 +487,7 @@ def generate_repo(root: Path, templates: int, senders: int, scopes: int, seed: i
         k = 1 if rng.random() < 0.7 else rng.randint(1, len(pool))
         markets = sorted(rng.sample(pool, k))
         scope = None
-        if purpose == "marketing":
+        if purpose == "marketing" or channel == "whatsapp":
             fits = [
                 sc for sc in all_scopes if sc.channel == channel and set(markets) <= set(sc.markets)
             ]

@@ -155,6 +155,15 @@ class TemplateModel(Strict):
     fallback: Id | None = None
     registrations: TemplateRegistrations = Field(default_factory=TemplateRegistrations)
     status: Literal["draft", "approved", "retired"] = "draft"
+    commercial: bool | None = Field(
+        default=None,
+        description="false: the message is not commercial under the law of its markets (a "
+        "fraud alert, an offer letter), so rules whose law covers only commercial messages do "
+        "not apply; needs commercial_reason. Unset: the safe default, commercial.",
+    )
+    commercial_reason: NonEmpty | None = Field(
+        default=None, description="Why the message is not commercial, kept for review."
+    )
     suppress: list[Suppression] = Field(default_factory=list)
 
 
@@ -232,6 +241,11 @@ class SenderModel(Strict):
     type: SenderType
     address: NonEmpty
     brand: NonEmpty | None = None
+    brand_aliases: list[NonEmpty] = Field(
+        default_factory=list,
+        description="Other names the brand goes by in messages (Bloom for Bloom Florist): "
+        "naming one identifies the sender as the brand does.",
+    )
     markets: list[Market] = Field(default_factory=list)
     purposes: list[Purpose] = Field(default_factory=list)
     registrations: dict[Market, SenderRegistration] = Field(default_factory=dict)
@@ -282,6 +296,25 @@ def cross_field_problems(
                     f"missing field 'sender': every {channel} template is sent from "
                     "a registered sender; name its id",
                     False,
+                )
+            )
+        commercial = data.get("commercial")
+        if commercial is False and not data.get("commercial_reason"):
+            problems.append(
+                (
+                    ("commercial",),
+                    "commercial: false needs commercial_reason: say why the message is not "
+                    "commercial (e.g. a fraud alert about the customer's own account)",
+                    True,
+                )
+            )
+        elif commercial is not False and data.get("commercial_reason"):
+            problems.append(
+                (
+                    ("commercial_reason",),
+                    "commercial_reason is given, but commercial is not false: set "
+                    "commercial: false, or remove the reason",
+                    True,
                 )
             )
         if purpose == "marketing" and not data.get("consent_scope"):

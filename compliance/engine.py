@@ -479,6 +479,8 @@ class _Runner:
         if purposes is not None and purposes.isdisjoint(self.index.effective(doc, "purposes")):
             return False
         applies = rule.model.applies_to
+        if applies.commercial_only and doc.data.get("commercial") is False:
+            return False
         if applies.sender_types is not None:
             sender = (
                 doc

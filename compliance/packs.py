@@ -54,6 +54,11 @@ class AppliesTo(PackModel):
         default=None,
         description="Senders of these types, and templates sent from one (long_code, ...).",
     )
+    commercial_only: bool = Field(
+        default=False,
+        description="The law covers commercial messages only: a template that declares "
+        "`commercial: false` (with its reason) is not checked.",
+    )
 
 
 class CheckSpec(PackModel):
@@ -76,8 +81,8 @@ class Examples(PackModel):
     context: str | None = Field(
         default=None, description="Documents added to every example, e.g. a sender and a scope."
     )
-    pass_: Annotated[list[str | ExampleCase], Field(alias="pass", min_length=1)]
-    fail: Annotated[list[str | ExampleCase], Field(min_length=1)]
+    pass_: Annotated[list[Text | ExampleCase], Field(alias="pass", min_length=1)]
+    fail: Annotated[list[Text | ExampleCase], Field(min_length=1)]
 
 
 class RuleModel(PackModel):

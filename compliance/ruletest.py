@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from compliance.config import Config, ConfigModel, RuleSettings
+from compliance.errors import ConfigError, PackError, UsageError
 from compliance.packs import ExampleCase, Market, MarketParameters, MarketRule, Packs, Rule
 
 
@@ -76,7 +77,13 @@ def _run_case(
         settings = {rule.id: RuleSettings(params=case.params)} if case.params else {}
         config = Config(ConfigModel(markets=case.markets, rules=settings), None, root)
         run_packs = _enable_everywhere(packs, rule, case.markets or _markets_named(case.documents))
-        result = lint([example], config=config, packs=run_packs, cwd=root)
+        try:
+            result = lint([example], config=config, packs=run_packs, cwd=root)
+        except (UsageError, ConfigError) as exc:  # the example's own params or markets
+            raise PackError(
+                f"rule {rule.id!r}, {expect} example {number}: {exc}",
+                *rule.where(("examples", expect)),
+            ) from None
     mine = [f for f in result.findings if f.rule == rule.id and not f.suppressed]
     shown = [f"{f.path}:{f.line}:{f.column}: {f.message}" for f in mine]
     problems: list[str] = []

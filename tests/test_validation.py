@@ -131,3 +131,17 @@ def test_json_schema_accepts_the_clean_examples_and_rejects_typos(kind):
             assert list(validator.iter_errors(data)), path
             checked += 1
     assert checked > 0
+
+
+def test_a_template_not_commercial_says_why():
+    base = "kind: template\nid: a\nchannel: push\npurpose: transactional\nmarkets: [CA]\nbody: x\n"
+    assert problems(base + "commercial: false\ncommercial_reason: a fraud alert\n") == []
+    assert problems(base + "commercial: false\n") == [
+        (7, 1, "commercial: false needs commercial_reason: say why the message is not "
+         "commercial (e.g. a fraud alert about the customer's own account)")
+    ]  # fmt: skip
+    found = problems(base + "commercial_reason: a fraud alert\n")
+    assert [m for _, _, m in found] == [
+        "commercial_reason is given, but commercial is not false: set commercial: false, "
+        "or remove the reason"
+    ]

@@ -6,6 +6,7 @@ from types import ModuleType
 
 from compliance.checks import (
     consent_terms,
+    contact_details,
     coverage,
     dated_rule,
     dlt_template,
@@ -31,6 +32,7 @@ from compliance.checks import (
     syntax,
     text_match,
     use_case,
+    whatsapp_auth,
 )
 
 _KINDS: tuple[ModuleType, ...] = (
@@ -60,6 +62,8 @@ _KINDS: tuple[ModuleType, ...] = (
     required_field,
     fallback_clean,
     dlt_template,
+    whatsapp_auth,
+    contact_details,
 )
 
 

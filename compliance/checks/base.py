@@ -109,7 +109,15 @@ class RepoIndex:
         for a consent scope those of the senders of the templates that use it."""
         if doc.kind == "sender":
             brand = doc.data.get("brand")
-            return [brand] if isinstance(brand, str) and brand else []
+            if not isinstance(brand, str) or not brand:
+                return []
+            aliases = doc.data.get("brand_aliases")
+            extra = (
+                [a for a in aliases if isinstance(a, str) and a]
+                if isinstance(aliases, list)
+                else []
+            )
+            return [brand, *(a for a in extra if a != brand)]
         if doc.kind == "template":
             ident = doc.data.get("sender")
             sender = self.get("sender", ident) if isinstance(ident, str) else None
