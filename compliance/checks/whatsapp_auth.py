@@ -99,7 +99,7 @@ def _free_text(data: dict[str, Any], params: Params) -> Iterator[Hit]:
         if not _BODY.match(body) and not optout.URL.search(body) and not _emoji_only(body):
             yield Hit(
                 params.message.format(
-                    problem="text beyond the preset: the body is \"{{1}} is your verification "
+                    problem='text beyond the preset: the body is "{{1}} is your verification '
                     'code." and, if you like, "For your security, do not share this code."'
                 ),
                 path=("body",),
