@@ -479,7 +479,7 @@ class _Runner:
         if purposes is not None and purposes.isdisjoint(self.index.effective(doc, "purposes")):
             return False
         applies = rule.model.applies_to
-        if applies.commercial_only and doc.data.get("commercial") is False:
+        if applies.commercial_only and not self.index.commercial(doc):
             return False
         if applies.sender_types is not None:
             sender = (

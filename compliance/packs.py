@@ -57,7 +57,9 @@ class AppliesTo(PackModel):
     commercial_only: bool = Field(
         default=False,
         description="The law covers commercial messages only: a template that declares "
-        "`commercial: false` (with its reason) is not checked.",
+        "`commercial: false` (with its reason), or is sent on a charity's or political "
+        "campaign (10DLC use case CHARITY or POLITICAL), is not checked, nor a consent scope "
+        "only such templates use.",
     )
 
 

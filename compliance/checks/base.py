@@ -37,6 +37,11 @@ class Hit:
     content: str = ""  # the offending value: part of the finding's line-independent key
 
 
+# 10DLC use cases The Campaign Registry reserves for messages that sell nothing: a 501(c)(3)
+# charity's, and a political campaign's (vetted by Campaign Verify)
+NONCOMMERCIAL_USE_CASES = frozenset({"CHARITY", "POLITICAL"})
+
+
 @dataclass
 class RepoIndex:
     """Every document of the repo, for references and duplicates across files.
@@ -103,6 +108,29 @@ class RepoIndex:
                 if value not in found:
                     found.append(value)
         return found
+
+    def commercial(self, doc: Document) -> bool:
+        """Whether the law that covers commercial messages only reaches a document: a template
+        that declares `commercial: false` does not, nor one sent on a campaign registered for
+        a non-commercial use (a charity's or a political campaign's, which The Campaign Registry
+        reserves for them); a consent scope, when every template that uses it does not."""
+        if doc.kind == "template":
+            declared = doc.data.get("commercial")
+            if isinstance(declared, bool):
+                return declared
+            ident = doc.data.get("sender")
+            sender = self.get("sender", ident) if isinstance(ident, str) else None
+            registrations = sender.data.get("registrations") if sender is not None else None
+            if isinstance(registrations, dict) and any(
+                isinstance(r, dict) and r.get("use_case") in NONCOMMERCIAL_USE_CASES
+                for r in registrations.values()
+            ):
+                return False
+            return True
+        if doc.kind == "consent_scope":
+            users = self.users_of(doc)
+            return not users or any(self.commercial(t) for t in users)
+        return True
 
     def brands(self, doc: Document) -> list[str]:
         """The brand names a document speaks for: a sender's own, a template's sender's, and
