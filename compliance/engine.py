@@ -22,7 +22,7 @@ from compliance.errors import UsageError
 from compliance.findings import SEVERITIES, Finding, Span, at_or_above
 from compliance.gitdiff import changed_lines, touches
 from compliance.loader import SourceFile, read_file
-from compliance.packs import Market, Packs, Rule, load_packs, validate_params
+from compliance.packs import Market, Packs, Rule, load_packs, pick_citation, validate_params
 from compliance.validation import Document, dotted, validate
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -359,16 +359,20 @@ def _number_repeats(findings: list[Finding]) -> None:
 
 
 def _superseded(found: list[Finding], rules: dict[str, Rule]) -> list[Finding]:
-    """Without the findings another finding on the same field supersedes (a rule's
-    `supersedes`): one cause, one finding."""
+    """Without the findings another finding on the same field (and about the same cause,
+    where it names one) supersedes, by its rule's `supersedes`: one cause, one finding."""
     replaced = {
-        (other, f.field)
+        (other, f.field, f.cause)
         for f in found
         for other in (rules[f.rule].model.supersedes if f.rule in rules else ())
     }
     if not replaced:
         return found
-    return [f for f in found if (f.rule, f.field) not in replaced]
+    return [
+        f
+        for f in found
+        if (f.rule, f.field, None) not in replaced and (f.rule, f.field, f.cause) not in replaced
+    ]
 
 
 class _Runner:
@@ -540,7 +544,7 @@ class _Runner:
         else:
             span = doc.span(hit.path, key=hit.key)
         finding = self._finding(
-            rule, market, hit, doc.yaml.source, span, doc.id, dotted(hit.path) or None
+            rule, market, hit, doc.yaml.source, span, doc.id, dotted(hit.path) or None, doc
         )
         return finding.with_(kind=doc.kind)
 
@@ -553,14 +557,23 @@ class _Runner:
         span: Span,
         document: str | None,
         field_name: str | None,
+        doc: Document | None = None,
     ) -> Finding:
         severity = rule.model.severity
-        citation = rule.citation
+        citations = rule.model.citations
         if market is not None:
             entry = market.rules[rule.id]
             severity = entry.severity or severity
             if entry.citations:
-                citation = entry.citations[0].to_citation()
+                citations = entry.citations
+        citation = pick_citation(
+            citations,
+            cause=hit.cause,
+            channels=self.index.effective(doc, "channels") if doc is not None else [],
+            markets=[market.code]
+            if market is not None
+            else (self.index.effective(doc, "markets") if doc is not None else []),
+        ).to_citation()
         settings = self.config.rule_settings(rule.id)
         if settings is not None and settings.severity:
             severity = settings.severity
@@ -577,6 +590,7 @@ class _Runner:
             citation,
             hit.content,
             repo_path=source.key,
+            cause=hit.cause,
         )
 
     def _suppress(self, doc: Document, rel: str, found: list[Finding]) -> list[Finding]:

@@ -56,6 +56,7 @@ class Finding:
     occurrence: int = 1  # the n-th identical finding in the same document
     # the path relative to the repo root, whatever folder the run started in: what keys use
     repo_path: str = ""
+    cause: str | None = None  # what the check says the finding is about (not reported)
 
     @property
     def line(self) -> int:

@@ -35,10 +35,24 @@ class PackModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
 
+class CitationWhen(PackModel):
+    """Where a citation fits: a finding picks the first citation whose `when` holds, else
+    the first without one (the rule's general source)."""
+
+    causes: list[Text] | None = Field(
+        default=None, description="What the finding is about, as its check names it."
+    )
+    channels: list[Channel] | None = None
+    markets: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] | None = Field(
+        default=None, description="The finding's market, or one the document targets."
+    )
+
+
 class CitationModel(PackModel):
     source: Text = Field(description="Statute, regulation, guidance, code or policy.")
     clause: str | None = Field(default=None, description="Section, article or paragraph.")
     url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    when: CitationWhen | None = None
 
     def to_citation(self) -> Citation:
         return Citation(self.source, self.clause, self.url)
@@ -143,7 +157,30 @@ class Rule:
 
     @property
     def citation(self) -> Citation:
-        return self.model.citations[0].to_citation()
+        """The rule's general source: its first citation without a `when`."""
+        return pick_citation(self.model.citations).to_citation()
+
+
+def pick_citation(
+    citations: list[CitationModel],
+    *,
+    cause: str | None = None,
+    channels: list[str] = (),  # type: ignore[assignment]
+    markets: list[str] = (),  # type: ignore[assignment]
+) -> CitationModel:
+    """The first citation whose `when` fits the finding, else the first without a `when`."""
+    for citation in citations:
+        when = citation.when
+        if when is None:
+            continue
+        if when.causes is not None and cause not in when.causes:
+            continue
+        if when.channels is not None and not set(when.channels) & set(channels):
+            continue
+        if when.markets is not None and not set(when.markets) & set(markets):
+            continue
+        return citation
+    return next((c for c in citations if c.when is None), citations[0])
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from compliance.findings import Citation
 from compliance.packs import Packs, Rule
@@ -45,6 +46,20 @@ def _where(rule: Rule, enabled: dict[str, list[str]]) -> str:
     return ", ".join(enabled.get(rule.id, [])) or "none"
 
 
+def _when(when: Any) -> str:
+    """(cited for: ...) where a citation fits some findings only."""
+    if when is None:
+        return ""
+    parts = []
+    if when.causes:
+        parts.append("findings about " + ", ".join(when.causes))
+    if when.channels:
+        parts.append("on " + ", ".join(when.channels))
+    if when.markets:
+        parts.append("in " + ", ".join(when.markets))
+    return " (cited for " + "; ".join(parts) + ")"
+
+
 def _section(rule: Rule, enabled: dict[str, list[str]]) -> list[str]:
     m = rule.model
     applies = m.applies_to
@@ -71,7 +86,8 @@ def _section(rule: Rule, enabled: dict[str, list[str]]) -> list[str]:
     ]
     for citation in m.citations:
         text = citation.source + (f", {citation.clause}" if citation.clause else "")
-        lines.append(f"- [{text}]({citation.url})" if citation.url else f"- {text}")
+        entry = f"- [{text}]({citation.url})" if citation.url else f"- {text}"
+        lines.append(entry + _when(citation.when))
     for label, cases in (("Passes", m.examples.pass_), ("Fails", m.examples.fail)):
         for case in cases:
             text = case if isinstance(case, str) else case.documents

@@ -180,3 +180,82 @@ def test_findings_carry_document_field_citation_and_a_line_independent_fingerpri
         f for f in lint(["."], cwd=repo.path).findings if f.rule == "placeholder-undeclared"
     ]
     assert moved.line == 9 and moved.fingerprint == finding.fingerprint
+
+
+def test_each_finding_cites_the_source_for_its_own_cause(repo):
+    """A rule with several sources cites the one that fits the finding: the sender's channel
+    is the document format's; GDPR where the template targets a European market, CTIA's
+    one opt-in per campaign where it texts the US; a duplicate key the YAML rule on keys."""
+    repo.write(
+        "senders.yaml",
+        """
+        kind: sender
+        id: us-10dlc
+        channel: sms
+        type: long_code
+        address: "+14155550123"
+        purposes: [transactional]
+        registrations:
+          US: {program: 10dlc, brand_id: B1, campaign_id: C1, use_case: ACCOUNT_NOTIFICATION, status: active}
+        ---
+        kind: consent_scope
+        id: sms-only
+        channels: [sms]
+        purposes: [marketing]
+        consent: express_written
+        """,
+    )
+    repo.write(
+        "templates.yaml",
+        """
+        kind: template
+        id: wa-on-sms-sender
+        channel: whatsapp
+        purpose: transactional
+        markets: [DE]
+        sender: us-10dlc
+        consent_scope: sms-only
+        body: "Ihre Bestellung ist unterwegs."
+        ---
+        kind: template
+        id: promo-from-notifications
+        channel: sms
+        purpose: marketing
+        markets: [US]
+        sender: us-10dlc
+        consent_scope: sms-only
+        body: "Acme: 20% off today. Reply STOP to opt out."
+        ---
+        kind: template
+        id: code-on-marketing-scope
+        channel: sms
+        purpose: otp
+        markets: [US]
+        sender: us-10dlc
+        consent_scope: sms-only
+        body: "Your Acme code is {{code}}."
+        variables:
+          code: {example: "123456"}
+        """,
+    )
+    repo.write("broken.yaml", "kind: template\nid: x\nid: y\n")
+    found = lint(["."], cwd=repo.path).findings
+
+    def cited(rule, document=None, contains=""):
+        (f,) = [
+            f for f in found if f.rule == rule and f.document == document and contains in f.message
+        ]
+        return f.citation.source + " " + (f.citation.clause or "")
+
+    assert "document format" in cited("sender-covers-template", "wa-on-sms-sender", "sends sms")
+    assert "GDPR" in cited("consent-scope-covers-template", "wa-on-sms-sender", "not whatsapp")
+    us = cited("consent-scope-covers-template", "code-on-marketing-scope")
+    assert "GDPR" not in us and "CTIA" in us
+    assert "3.2.1.1" in cited("yaml-syntax", None, "duplicate key")
+    # one cause, one finding: the 10DLC use case names the purpose the sender does not cover
+    assert [f.rule for f in found if f.document == "promo-from-notifications"].count(
+        "sender-covers-template"
+    ) == 0
+    assert "us-10dlc-use-case" in [
+        f.rule for f in found if f.document == "promo-from-notifications"
+    ]

@@ -35,6 +35,7 @@ class Hit:
     text: tuple[int, int] | None = None  # character range within the string at `path`
     span: Span | None = None  # an explicit place (file-level problems)
     content: str = ""  # the offending value: part of the finding's line-independent key
+    cause: str | None = None  # what the finding is about, for the citation that fits it
 
 
 # 10DLC use cases The Campaign Registry reserves for messages that sell nothing: a 501(c)(3)
@@ -121,12 +122,13 @@ class RepoIndex:
             ident = doc.data.get("sender")
             sender = self.get("sender", ident) if isinstance(ident, str) else None
             registrations = sender.data.get("registrations") if sender is not None else None
-            if isinstance(registrations, dict) and any(
-                isinstance(r, dict) and r.get("use_case") in NONCOMMERCIAL_USE_CASES
-                for r in registrations.values()
-            ):
-                return False
-            return True
+            return not (
+                isinstance(registrations, dict)
+                and any(
+                    isinstance(r, dict) and r.get("use_case") in NONCOMMERCIAL_USE_CASES
+                    for r in registrations.values()
+                )
+            )
         if doc.kind == "consent_scope":
             users = self.users_of(doc)
             return not users or any(self.commercial(t) for t in users)

@@ -33,6 +33,7 @@ def _sender(template: Any, sender: Any) -> Iterator[Hit]:
             f"{name} sends {sender.channel}, but this template is for {template.channel}",
             path=("sender",),
             content=f"channel:{sender.channel}",
+            cause="channel",
         )
     yield from _covers(template, "purpose", sender.purposes, f"{name} is registered for", "sender")
     yield from _markets(template, sender.markets, name)
@@ -53,6 +54,7 @@ def _covers(template: Any, axis: str, allowed: list[str], what: str, field: str)
             f"{what} {', '.join(allowed)}, not {value}",
             path=(field,),
             content=f"{axis}:{value}",
+            cause=axis,
         )
 
 
@@ -63,12 +65,14 @@ def _fallback(template: Any, fallback: Any) -> Iterator[Hit]:
             f"{name} is a {fallback.channel} template; a fallback must be an sms template",
             path=("fallback",),
             content=f"channel:{fallback.channel}",
+            cause="channel",
         )
     if fallback.purpose != template.purpose:
         yield Hit(
             f"{name} is {fallback.purpose}, but this template is {template.purpose}",
             path=("fallback",),
             content=f"purpose:{fallback.purpose}",
+            cause="purpose",
         )
     yield from _markets(template, fallback.markets, name)
 
@@ -82,6 +86,7 @@ def _markets(template: Any, covered: list[str], name: str) -> Iterator[Hit]:
                 f"{name} does not cover market {market} (it covers {', '.join(covered)})",
                 path=("markets", i),
                 content=f"market:{market}",
+                cause="market",
             )
 
 

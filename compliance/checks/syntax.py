@@ -17,4 +17,9 @@ class Params(CheckParams):
 
 def check(source: Any, params: Params, ctx: Context) -> Iterator[Hit]:
     for problem in source.problems:
-        yield Hit(problem.message, span=problem.span, content=f"{problem.code}:{problem.message}")
+        yield Hit(
+            problem.message,
+            span=problem.span,
+            content=f"{problem.code}:{problem.message}",
+            cause=problem.code,
+        )

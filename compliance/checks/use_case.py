@@ -44,4 +44,5 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
             ),
             path=("sender",),
             content=f"{use_case}:{doc.model.purpose}",
+            cause="purpose",
         )
