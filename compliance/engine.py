@@ -16,7 +16,7 @@ from compliance.baseline import Baseline
 from compliance.checks import registry
 from compliance.checks import suppressions as suppression_check
 from compliance.checks.base import Context, Hit, RepoIndex
-from compliance.config import Config, check_rule_settings, load_config
+from compliance.config import CONFIG_NAMES, Config, check_rule_settings, load_config
 from compliance.countries import ISO_3166_ALPHA2
 from compliance.errors import UsageError
 from compliance.findings import SEVERITIES, Finding, Span, at_or_above
@@ -51,6 +51,9 @@ class LintResult:
     # every document of the repo, valid or not; in a large repo released (see
     # RELEASE_ABOVE_FILES): places and template models are then built again when asked for
     index: RepoIndex | None = None
+    diff_base: str | None = None  # --diff-base: only what changed since it was reported on
+    # the repos linted one by one when a folder held others with their own compliance.yaml
+    parts: list[LintResult] = field(default_factory=list)
 
     def reported(self, include_suppressed: bool = False) -> list[Finding]:
         """What reports show: suppressed and baselined findings only on request."""
@@ -70,6 +73,16 @@ class LintResult:
 
     def failed(self, fail_on: str) -> bool:
         return any(at_or_above(f.severity, fail_on) for f in self.findings if not _quiet(f))
+
+    def failing(self, fail_on: str | None) -> tuple[int, str]:
+        """How many findings fail the run, and the level: `fail_on` (the command line's), else
+        each repo's own `fail_on` for its findings."""
+        parts = self.parts or [self]
+        count = 0
+        for part in parts:
+            level = fail_on or part.config.model.fail_on
+            count += sum(1 for f in part.reported() if at_or_above(f.severity, level))
+        return count, fail_on or self.config.model.fail_on
 
 
 def _quiet(finding: Finding) -> bool:
@@ -96,7 +109,68 @@ def lint(
     holds are marked and do not fail the run.
     """
     with _cycle_collector_paused():
-        return _lint(paths, config_path, markets, today, cwd, config, packs, diff_base, baseline)
+        if config is not None or config_path is not None:
+            result, _ = _lint(
+                paths, config_path, markets, today, cwd, config, packs, diff_base, baseline
+            )
+            return result
+        parts = []
+        for group in _by_repo(paths, cwd):
+            pending = [group]
+            while pending:  # a folder with its own compliance.yaml is a repo of its own
+                part, nested = _lint(
+                    pending.pop(0), None, markets, today, cwd, None, packs, diff_base, baseline
+                )
+                parts.append(part)
+                pending.extend([n] for n in nested)
+        return parts[0] if len(parts) == 1 else _merged(parts)
+
+
+def _by_repo(
+    paths: Iterable[str | os.PathLike[str]], cwd: Path | None
+) -> list[list[str | os.PathLike[str]]]:
+    """The given paths grouped by the repo each is in (the nearest compliance.yaml above it),
+    in the order first given."""
+    from compliance.config import find_config
+
+    base = (cwd or Path.cwd()).absolute()
+    groups: dict[Path | None, list[str | os.PathLike[str]]] = {}
+    for path in list(paths) or ["."]:
+        full = Path(os.path.normpath(base / os.fspath(path)))
+        key = find_config(full) if full.exists() else None
+        groups.setdefault(key, []).append(path)
+    return list(groups.values())
+
+
+def _merged(parts: list[LintResult]) -> LintResult:
+    """One result for repos linted one by one; each keeps its own config (parts)."""
+    first = parts[0]
+    rules: dict[str, Rule] = {}
+    markets: dict[str, Market] = {}
+    index = RepoIndex()
+    for part in parts:
+        for ident, rule in part.packs.rules.items():
+            rules.setdefault(ident, rule)
+        for code, market in part.packs.markets.items():
+            markets.setdefault(code, market)
+        for doc in part.index.documents if part.index is not None else ():
+            index.add(doc)
+    findings = sorted((f for p in parts for f in p.findings), key=Finding.sort_key)
+    return LintResult(
+        findings,
+        sum(p.files for p in parts),
+        sum(p.documents for p in parts),
+        first.config,
+        Packs(rules, markets),
+        [m for p in parts for m in p.missing],
+        first.cwd,
+        [s for p in parts for s in p.skipped],
+        set().union(*(p.targets for p in parts)),
+        [e for p in parts for e in p.stale_baseline],
+        index,
+        first.diff_base,
+        parts,
+    )
 
 
 @contextmanager
@@ -125,7 +199,7 @@ def _lint(
     packs: Packs | None,
     diff_base: str | None,
     baseline: Baseline | None,
-) -> LintResult:
+) -> tuple[LintResult, list[str]]:
     cwd = (cwd or Path.cwd()).absolute()
     raw = [os.fspath(p) for p in (paths or ["."])]
     given = [Path(os.path.normpath(cwd / p)) for p in raw]  # absolute, symlinks kept
@@ -141,7 +215,9 @@ def _lint(
     root = str(config.root)
     own = _own_files(config)
     links: set[str] = set()
-    context_paths = set(_walk(root, root, config, own, links))
+    nested: list[str] = []
+    context_paths = set(_walk(root, root, config, own, links, nested))
+    own += tuple(nested)  # their files belong to them, even when a path given names one
     targets, skipped = _collect_targets(existing, root, config, own, links, context_paths)
     ordered = sorted(targets) + sorted(context_paths - targets)
     paths = _one_path_per_file(ordered) if links else ordered
@@ -201,7 +277,8 @@ def _lint(
         linted,
         stale,
         index,
-    )
+        diff_base,
+    ), _nested_given(nested, existing)
 
 
 @contextmanager
@@ -271,12 +348,25 @@ def _own_files(config: Config) -> tuple[str, ...]:
     return tuple(own)
 
 
+def _nested_given(nested: list[str], given: list[Path]) -> list[str]:
+    """The nested repos to lint apart: those inside a folder given (linting the project root
+    lints the repos below it, each with its own config)."""
+    return [n for n in nested if any(os.path.isdir(g) and _inside(n, str(g)) for g in given)]
+
+
 def _walk(
-    folder: str, root: str, config: Config, own: tuple[str, ...], links: set[str]
+    folder: str,
+    root: str,
+    config: Config,
+    own: tuple[str, ...],
+    links: set[str],
+    nested: list[str] | None = None,
 ) -> Iterator[str]:
     """YAML files under `folder` that the config does not exclude, in name order; symlinked
     files are also added to `links`. Hidden and tool folders below `folder` are skipped (a
-    folder given explicitly is walked whatever its name); symlinked folders are not followed."""
+    folder given explicitly is walked whatever its name); symlinked folders are not followed.
+    A folder below the root with a compliance.yaml of its own is another repo: it is not
+    walked, and is added to `nested`."""
     stack = [folder]
     while stack:
         current = stack.pop()
@@ -290,8 +380,12 @@ def _walk(
             if name.startswith("."):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                if name not in SKIP_DIRS:
-                    folders.append(entry.path)
+                if name in SKIP_DIRS:
+                    continue
+                if nested is not None and _is_repo(entry.path):
+                    nested.append(entry.path)
+                    continue
+                folders.append(entry.path)
             elif name.endswith(YAML_SUFFIXES):
                 path = entry.path
                 if not config.excluded(_relative(path, root)) and not _is_own(path, own):
@@ -299,6 +393,10 @@ def _walk(
                         links.add(path)
                     yield path
         stack.extend(reversed(folders))
+
+
+def _is_repo(folder: str) -> bool:
+    return any(os.path.isfile(os.path.join(folder, name)) for name in CONFIG_NAMES)
 
 
 def _is_own(path: str, own: tuple[str, ...]) -> bool:

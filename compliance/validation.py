@@ -35,7 +35,7 @@ class Document:
     the next `release()`: the engine holds the document it is checking.
     """
 
-    __slots__ = ("yaml", "kind", "problems", "_model", "_valid")
+    __slots__ = ("yaml", "kind", "problems", "_model", "_valid", "dropped")
 
     def __init__(
         self,
@@ -49,6 +49,8 @@ class Document:
         self.problems = [] if problems is None else problems
         self._model = model  # TemplateModel | SenderModel | ConsentScopeModel
         self._valid = model is not None
+        # fields left out of the model because their values are wrong (see _partial)
+        self.dropped: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"Document({self.kind} {self.id!r} at {self.path}, valid={self.valid})"
@@ -58,7 +60,7 @@ class Document:
         """The validated model, None when the document is invalid."""
         model = self._model
         if model is None and self._valid:
-            model = MODELS[self.kind].model_validate(self.yaml.data)
+            model = MODELS[self.kind].model_validate(_without(self.yaml.data, self.dropped))
             if self.yaml.held:
                 self._model = model
         return model
@@ -153,7 +155,40 @@ def validate(yaml_doc: YamlDocument) -> Document | None:
     doc.problems.extend(SchemaProblem(p, m, key=k) for p, m, k in cross)
     if model is not None and not cross:
         doc.model = model
+    elif model is None and not cross:
+        _partial(doc, model_cls)
     return doc
+
+
+# Fields no rule reads to decide anything else about a document: a wrong value in one of them
+# is reported (rule schema) without hiding the document's other findings, which the rules give
+# with the field left out. A field other rules depend on (the sender, the body, the variables,
+# an unknown key that may be a misspelt one) still stops them: their findings would be advice
+# about a document that is not the one written.
+_INDEPENDENT = {
+    "template": frozenset({"status", "locale", "suppress"}),
+    "sender": frozenset({"status", "suppress"}),
+    "consent_scope": frozenset({"suppress"}),
+}
+
+
+def _partial(doc: Document, model_cls: type[BaseModel]) -> None:
+    fields = {problem.path[0] for problem in doc.problems if problem.path}
+    if not fields or any(not p.path for p in doc.problems):
+        return
+    data = doc.yaml.data
+    if not fields <= _INDEPENDENT[doc.kind] or not fields <= set(data):
+        return
+    try:
+        model = model_cls.model_validate(_without(data, frozenset(fields)))
+    except ValidationError:
+        return
+    doc.dropped = frozenset(fields)
+    doc.model = model
+
+
+def _without(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in fields} if fields else data
 
 
 _TYPE_WORDS = {

@@ -126,3 +126,12 @@ def test_diff_base_errors(tmp_path, cli):
     make_history(repo)
     run = cli(["lint", "--diff-base", "no-such-ref"], cwd=repo.path)
     assert run.code == 2 and "'no-such-ref' is not a commit" in run.err
+
+
+def test_diff_base_with_no_change_says_so(tmp_path, cli):
+    repo = Repo(tmp_path / "r", fake_git=False)
+    make_history(repo)
+    run = cli(["lint", "--diff-base", "HEAD"], cwd=repo.path)
+    assert run.code == 0
+    assert "nothing to lint: no document changed since HEAD" in run.out
+    assert "no YAML files found" not in run.out

@@ -194,3 +194,14 @@ def test_python_dash_m_and_version():
 def test_help_names_the_exit_codes(cli):
     run = cli(["lint", "--help"])
     assert "3  internal error" in run.out
+
+
+def test_rules_test_on_a_pack_of_markets_only(repo, cli):
+    """A pack may hold only a market layer (examples/india): it loads and passes; a pack
+    folder with neither rules nor markets is a usage error."""
+    repo.write("pack/markets/in.yaml", "code: IN\nname: India (layer)\nrules: []\n")
+    run = cli(["rules", "test", str(repo.path / "pack")])
+    assert run.code == 0 and "1 market file(s)" in run.out, run.out + run.err
+    (repo.path / "empty").mkdir()
+    run = cli(["rules", "test", str(repo.path / "empty")])
+    assert run.code == 2 and "no rules or markets found" in run.err

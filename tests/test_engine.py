@@ -259,3 +259,74 @@ def test_each_finding_cites_the_source_for_its_own_cause(repo):
     assert "us-10dlc-use-case" in [
         f.rule for f in found if f.document == "promo-from-notifications"
     ]
+
+
+def test_one_cause_one_finding_a_broken_reference_and_a_wrong_status(repo):
+    """A misspelt sender or scope is one finding at the reference, not advice about what it
+    would have resolved to; a wrong value in a field no rule depends on (status) is a schema
+    finding that leaves the document's other findings in place."""
+    repo.write(
+        "t.yaml",
+        """
+        kind: sender
+        id: trailhead
+        channel: sms
+        type: short_code
+        address: "48213"
+        brand: Trailhead
+        ---
+        kind: consent_scope
+        id: offers
+        consent: express
+        purposes: [marketing]
+        ---
+        kind: template
+        id: misspelt
+        channel: sms
+        purpose: marketing
+        markets: [US, SG]
+        sender: trailhed
+        consent_scope: offrs
+        body: "Trailhead: 25% off tents this weekend. trailhead.example. Reply STOP to opt out."
+        ---
+        kind: template
+        id: bad-status
+        channel: sms
+        purpose: marketing
+        markets: [US]
+        sender: trailhead
+        consent_scope: offers
+        status: aproved
+        body: "25% off tents this weekend."
+        """,
+    )
+    found = lint(["."], cwd=repo.path).findings
+    misspelt = sorted(f.rule for f in found if f.document == "misspelt")
+    assert misspelt == ["unknown-reference", "unknown-reference"], misspelt
+    bad = {f.rule for f in found if f.document == "bad-status"}
+    assert {"schema", "us-marketing-brand", "us-marketing-opt-out"} <= bad, bad
+
+
+def test_a_folder_with_its_own_config_is_a_repo_of_its_own(repo, cli):
+    """Linting from above lints each repo with its own config and its own documents: ids may
+    repeat across repos, references do not cross them, and each repo's fail_on holds."""
+    sender = "kind: sender\nid: s\nchannel: push\ntype: long_code\naddress: '+14155550123'\n"
+    template = (
+        "kind: template\nid: t\nchannel: sms\npurpose: transactional\nmarkets: [US]\n"
+        "sender: {sender}\nbody: 'Your order shipped.'\n"
+    )
+    repo.write("compliance.yaml", "fail_on: error\n")
+    repo.write("a/compliance.yaml", "fail_on: never\n")
+    repo.write("a/s.yaml", sender)
+    repo.write("a/t.yaml", template.format(sender="s"))
+    repo.write("b/compliance.yaml", "fail_on: error\n")
+    repo.write("b/t.yaml", template.format(sender="s"))  # s is a's, not b's
+    found = lint(["."], cwd=repo.path).findings
+    assert not [f for f in found if f.rule == "duplicate-id"]
+    refs = [f.path for f in found if f.rule == "unknown-reference"]
+    assert refs == ["b/t.yaml"]
+    run = cli(["lint", ".", "--no-color"], cwd=repo.path)
+    assert run.code == 1 and "b/t.yaml" in run.out
+    (repo.path / "b" / "t.yaml").unlink()
+    run = cli(["lint", ".", "--no-color"], cwd=repo.path)
+    assert run.code == 0, run.out  # a's findings do not fail: its fail_on is never

@@ -113,6 +113,9 @@ def _regex(pattern: str, at: str, ignore_case: bool) -> re.Pattern[str]:
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
     if params.unless_consent or params.only_consent:
+        ident = doc.data.get("consent_scope") if doc.kind == "template" else None
+        if isinstance(ident, str) and ctx.index.get("consent_scope", ident) is None:
+            return  # the consent is unknown: unknown-reference names the scope, once
         consent = _consent(doc, ctx)
         if consent in params.unless_consent:
             return
@@ -155,6 +158,9 @@ def _required(
                 content=f"all:{element.name}",
             )
     if params.require_brand:
+        ident = doc.data.get("sender") if doc.kind == "template" else None
+        if isinstance(ident, str) and ctx.index.get("sender", ident) is None:
+            return  # a sender that is not defined: unknown-reference says so, once
         brands = ctx.index.brands(doc)
         if not brands:
             yield Hit(

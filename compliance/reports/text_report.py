@@ -51,6 +51,9 @@ def summary_line(result: Any) -> str:
         text += f" ({', '.join(quiet)})"
     files = _count(s["files"], "file")
     docs = _count(s["documents"], "document")
+    base = getattr(result, "diff_base", None)
+    if not s["files"] and base:
+        return f"nothing to lint: no document changed since {base}"
     if not s["files"]:
         return "nothing to lint: no YAML files found"
     if not s["documents"]:

@@ -36,7 +36,20 @@ WHATSAPP_SHIPPED = (
     SHIPPED.replace("id: shipped", "id: wa-shipped")
     .replace("channel: sms", "channel: whatsapp")
     .replace("sender: acme-10dlc", "sender: acme-wa")
+    + "consent_scope: wa-service\n"
 )
+# WhatsApp asks for an opt-in before any business-initiated template, service ones included
+WHATSAPP_SCOPE = """
+kind: consent_scope
+id: wa-service
+purposes: [transactional]
+channels: [whatsapp]
+markets: [US]
+consent: express
+capture:
+  - source: checkout
+    text: Send me order updates from Acme on WhatsApp. Reply STOP to stop them.
+"""
 MMS_SENDER = SENDER.replace("id: acme-10dlc", "id: acme-mms").replace(
     "channel: sms", "channel: mms"
 )
@@ -49,6 +62,7 @@ def gate(tmp_path):
     repo.write("senders/acme-mms.yaml", MMS_SENDER)
     repo.write("senders/acme-wa.yaml", WHATSAPP_SENDER)
     repo.write("scopes/offers.yaml", SMS_MMS_SCOPE)
+    repo.write("scopes/wa-service.yaml", WHATSAPP_SCOPE)
     repo.write("templates/sale.yaml", SALE)
     repo.write("templates/shipped.yaml", SHIPPED)
     repo.write(
