@@ -29,6 +29,9 @@ class Requirement(ParamModel):
             "sender_types",
             "dated_rules",
             "allowed_link_domains",
+            "state_do_not_call",
+            "emergency_bans",
+            "opt_out_retention",
         ]
         | None
     ) = Field(default=None, description="The market parameter the runtime gate enforces it by.")

@@ -10,7 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from compliance.documents import Channel, Duration, Purpose, SenderType
 
@@ -57,21 +64,45 @@ class Window(ParamModel):
     days: list[Weekday] = Field(default_factory=lambda: list(ALL_DAYS))
 
 
+TextsCovered = Literal["yes", "unsettled", "no"]
+
+
 class QuietHours(ParamModel):
     """Outside every `allowed` window the gate defers the send to the next allowed instant."""
 
     purposes: list[Purpose] = Field(default_factory=lambda: ["marketing"])
     channels: list[Channel] | None = None
+    region: Region | None = Field(
+        default=None,
+        description="The block applies to numbers in this subdivision only (US-MS), on top of "
+        "the market's; its holidays are the subdivision's.",
+    )
     allowed: Annotated[list[Window], Field(min_length=1)]
     regions: dict[Region, list[Window]] = Field(
         default_factory=dict,
         description="Stricter windows by subdivision (US-FL); the stricter of both applies.",
     )
     no_public_holidays: bool = Field(
-        default=False, description="No sending on the market's public holidays."
+        default=False,
+        description="No sending on public holidays: the market's, or with `region` the "
+        "subdivision's (from the `holidays` library).",
     )
     enforcement: Enforcement = "required"
+    covers_texts: TextsCovered | None = Field(
+        default=None,
+        description="Whether the law behind the block reaches text messages: yes (its own "
+        "words say so), unsettled, or no.",
+    )
+    note: str | None = Field(
+        default=None, description="Scope, exemptions, and why an advisory block is advisory."
+    )
     citations: Citations
+
+    @model_validator(mode="after")
+    def _region_blocks_stand_alone(self) -> QuietHours:
+        if self.region is not None and self.regions:
+            raise ValueError("a block for one `region` has no `regions` of its own")
+        return self
 
 
 class FrequencyCap(ParamModel):
@@ -163,6 +194,47 @@ class DoNotCall(ParamModel):
     citations: Citations
 
 
+class StateList(ParamModel):
+    """A subdivision's own do-not-call list (the Texas No-Call List): imported with
+    `compliance dnc import NAME FILE --registry --market US --region US-TX`. A number on any
+    imported list gets no marketing; `check_valid_for` is how old the import may be for
+    marketing to numbers in the region."""
+
+    region: Region
+    name: Text
+    channels: list[Channel] = Field(default_factory=lambda: ["sms", "mms", "rcs"])
+    check_valid_for: Duration | None = None
+    exempt_consent: list[Literal["express_written", "express", "implied", "soft_opt_in"]] = Field(
+        default_factory=list, description="Consent that makes the freshness check unnecessary."
+    )
+    covers_texts: TextsCovered
+    enforcement: Enforcement = "required"
+    note: str | None = None
+    citations: Citations
+
+
+class RegionBan(ParamModel):
+    """A law that bars marketing to a subdivision while a declared emergency lasts. The gate
+    cannot know of the declaration: an operator pauses the region (`compliance pause --region
+    US-LA`) and resumes it when the declaration ends."""
+
+    region: Region
+    summary: Text
+    covers_texts: TextsCovered
+    note: str | None = None
+    citations: Citations
+
+
+class OptOutRetention(ParamModel):
+    """How long a subdivision's law keeps an opt-out in force (years from the request)."""
+
+    regions: Annotated[list[Region], Field(min_length=1)]
+    years: Annotated[int, Field(ge=1)]
+    covers_texts: TextsCovered
+    note: str | None = None
+    citations: Citations
+
+
 class ConsentRules(ParamModel):
     """Consent lifetimes the market's law caps, by basis (None: no fixed term)."""
 
@@ -210,6 +282,9 @@ class MarketParameters(ParamModel):
     consent: ConsentRules | None = None
     sender_types: SenderTypes | None = None
     dated_rules: list[DatedRule] = Field(default_factory=list)
+    state_do_not_call: list[StateList] = Field(default_factory=list)
+    emergency_bans: list[RegionBan] = Field(default_factory=list)
+    opt_out_retention: list[OptOutRetention] = Field(default_factory=list)
     allowed_link_domains: list[Text] | None = Field(
         default=None, description="Whitelisted link domains (IN); None: no whitelist."
     )

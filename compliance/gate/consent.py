@@ -264,16 +264,19 @@ class ConsentLedger:
     ) -> int:
         """Add phone numbers and email addresses to do-not-contact list `name` (each entry a
         string, or (string, when it was added)). A national registry (`registry`: its market,
-        e.g. "US") lists numbers only and records when it was checked (`checked_at`, default
-        now). Every entry is checked first: one that cannot be honoured raises ValueError
-        naming it, and nothing is written."""
+        e.g. "US", or a state's own list: "US-TX") lists numbers only and records when it
+        was checked (`checked_at`, default now). Every entry is checked first: one that
+        cannot be honoured raises ValueError naming it, and nothing is written."""
         text_arg(name, "name")
         text_arg(registry, "registry", optional=True)
         if registry is not None:
             from compliance.countries import ISO_3166_ALPHA2
 
-            if registry.upper() not in ISO_3166_ALPHA2:
-                raise ValueError(f"registry {registry!r} is not a market code, e.g. US")
+            country, _, sub = registry.upper().partition("-")
+            if country not in ISO_3166_ALPHA2 or (sub and not _subdivision(country, sub)):
+                raise ValueError(
+                    f"registry {registry!r} is not a market code (US) or a state's (US-TX)"
+                )
         if checked_at is not None:
             aware(checked_at, "checked_at")
         rows = [
@@ -347,3 +350,12 @@ def _capture_digest(scope: Any) -> str | None:
     """What a grant records of the consent text shown: the sha256 of each capture text."""
     digests = [hashlib.sha256(c.text.encode("utf-8")).hexdigest() for c in scope.capture]
     return ",".join(digests) or None
+
+
+def _subdivision(country: str, sub: str) -> bool:
+    import holidays
+
+    try:
+        return sub in holidays.country_holidays(country).subdivisions
+    except NotImplementedError:
+        return False

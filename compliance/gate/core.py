@@ -284,6 +284,15 @@ class Gate:
             if key not in memo:
                 memo[key] = self.rules.template(template, sender, code, paused)
             reasons += memo[key]
+        region = recipient.region if recipient is not None else None
+        if region and ("region", region) in paused and template.purpose == "marketing":
+            reasons.append(
+                Reason(
+                    m.PAUSED,
+                    f"marketing to {region} is paused: {paused[('region', region)]}",
+                    region.split("-")[0],
+                )
+            )
         if recipient is not None:
             for code in markets:
                 found, when, warned = self.rules.market(template, recipient, zone, code, at)
@@ -360,10 +369,13 @@ class Gate:
         template: str | None = None,
         sender: str | None = None,
         market: str | None = None,
+        region: str | None = None,
     ) -> int:
         """Stop sends of a template, a sender or a market (exactly one, which must exist)
-        until resumed. Returns the audit entry."""
-        return self._set_pause(True, reason, by, template, sender, market)
+        until resumed; or marketing to numbers in a subdivision (region="US-LA", as during a
+        declared emergency whose law bars telephone solicitation there). Returns the audit
+        entry."""
+        return self._set_pause(True, reason, by, template, sender, market, region)
 
     def resume(
         self,
@@ -373,9 +385,10 @@ class Gate:
         template: str | None = None,
         sender: str | None = None,
         market: str | None = None,
+        region: str | None = None,
     ) -> int:
         """Lift a pause in force; the same keywords as pause()."""
-        return self._set_pause(False, reason, by, template, sender, market)
+        return self._set_pause(False, reason, by, template, sender, market, region)
 
     def _set_pause(
         self,
@@ -385,17 +398,20 @@ class Gate:
         template: str | None,
         sender: str | None,
         market: str | None,
+        region: str | None = None,
     ) -> int:
         m.text_arg(reason, "reason")
         m.text_arg(by, "by")
-        kind, target = _target(template, sender, market)
+        kind, target = _target(template, sender, market, region)
+        markets = {
+            *self.catalog.markets,
+            *(c for t in self.catalog.templates.values() for c in t.markets),
+        }
         known = {
             "template": self.catalog.templates,
             "sender": self.catalog.senders,
-            "market": {
-                *self.catalog.markets,
-                *(c for t in self.catalog.templates.values() for c in t.markets),
-            },
+            "market": markets,
+            "region": {target} if _subdivision(target, markets) else set(),
         }[kind]
         if target not in known:
             raise UsageError(
@@ -476,17 +492,40 @@ def _problem(send: Any) -> Exception | None:
     return None
 
 
-def _target(template: str | None, sender: str | None, market: str | None) -> tuple[str, str]:
+def _target(
+    template: str | None, sender: str | None, market: str | None, region: str | None = None
+) -> tuple[str, str]:
     given = [
         (k, v)
-        for k, v in (("template", template), ("sender", sender), ("market", market))
+        for k, v in (
+            ("template", template),
+            ("sender", sender),
+            ("market", market),
+            ("region", region),
+        )
         if v is not None
     ]
     if len(given) != 1:
-        raise UsageError("pause and resume take exactly one of template=, sender= or market=")
+        raise UsageError(
+            "pause and resume take exactly one of template=, sender=, market= or region="
+        )
     kind, target = given[0]
     m.text_arg(target, kind)
     return kind, target
+
+
+def _subdivision(code: str, markets: set[str]) -> bool:
+    """Whether `code` is an ISO 3166-2 subdivision (US-LA) of a market the repo sends to, as
+    the gate finds it from a number (the `holidays` library knows the subdivisions)."""
+    import holidays
+
+    country, _, sub = code.partition("-")
+    if country not in markets or not sub:
+        return False
+    try:
+        return sub in holidays.country_holidays(country).subdivisions
+    except NotImplementedError:
+        return False
 
 
 def _path(value: Any, name: str) -> Path:

@@ -126,12 +126,16 @@ class Rules:
         if params is None:
             return reasons, None, []
         reasons += self.caps(template, recipient, market, params, at)
+        advised: list[Reason] = []
+        if params.state_do_not_call and not any(r.code == m.DNC_LISTED for r in reasons):
+            for reason, advisory in self._state_list(template, recipient, market, params, at):
+                (advised if advisory else reasons).append(reason)
         when, window = self.window(template, recipient, zone, market, params, at)
         if window is None:
-            return reasons, when, []
+            return reasons, when, advised
         if window[1]:
-            return reasons, when, [window[0]]
-        return [*reasons, window[0]], when, []
+            return reasons, when, [*advised, window[0]]
+        return [*reasons, window[0]], when, advised
 
     def consent(
         self, template: Any, recipient: Recipient, market: str, at: dt.datetime
@@ -275,11 +279,12 @@ class Rules:
                     _cite(dnc.citations) if dnc else None,
                 )
             ]
-        if dnc is None or template.channel not in dnc.channels or "marketing" not in dnc.purposes:
-            return []
         scope = self.catalog.scopes.get(template.consent_scope or "")
+        reasons: list[Reason] = []
+        if dnc is None or template.channel not in dnc.channels or "marketing" not in dnc.purposes:
+            return reasons
         if scope is not None and scope.consent in dnc.exempt_consent:
-            return []
+            return reasons
         checked = self.db.registry_checked(market)
         if checked is None or durations.add(from_us(checked), dnc.check_valid_for) < at:
             when = "never" if checked is None else from_us(checked).date().isoformat()
@@ -290,8 +295,39 @@ class Rules:
                     f"needs a check no older than {dnc.check_valid_for}",
                     market,
                     _cite(dnc.citations),
-                )
+                ),
+                *reasons,
             ]
+        return reasons
+
+    def _state_list(
+        self, template: Any, recipient: Recipient, market: str, params: Any, at: dt.datetime
+    ) -> list[tuple[Reason, bool]]:
+        """The recipient's state list, where the market names one that must be fresh: an
+        import recorded with --region (kept as the check of market 'US-TX')."""
+        if params is None or recipient.region is None or template.purpose != "marketing":
+            return []
+        for state in params.state_do_not_call:
+            if (
+                state.region != recipient.region
+                or state.check_valid_for is None
+                or template.channel not in state.channels
+            ):
+                continue
+            scope = self.catalog.scopes.get(template.consent_scope or "")
+            if scope is not None and scope.consent in state.exempt_consent:
+                continue
+            checked = self.db.registry_checked(state.region)
+            if checked is None or durations.add(from_us(checked), state.check_valid_for) < at:
+                when = "never" if checked is None else from_us(checked).date().isoformat()
+                reason = Reason(
+                    m.DNC_CHECK_STALE,
+                    f"{state.name} ({state.region}) last imported {when}; marketing to "
+                    f"numbers there needs an import no older than {state.check_valid_for}",
+                    market,
+                    _cite(state.citations),
+                )
+                return [(reason, state.enforcement == "advisory")]
         return []
 
     def caps(
@@ -349,7 +385,9 @@ class Rules:
         if not zones:  # a window applies, but the recipient's local time cannot be told
             required = [
                 b
-                for b in applicable(params.quiet_hours, template.purpose, template.channel)
+                for b in applicable(
+                    params.quiet_hours, template.purpose, template.channel, recipient.region
+                )
                 if b.enforcement == "required"
             ]
             if not required:
@@ -401,7 +439,7 @@ def _quiet_hours(
     params: Any,
     at: dt.datetime,
 ) -> tuple[dt.datetime | None, tuple[Reason, bool] | None]:
-    blocks = applicable(params.quiet_hours, purpose, channel)
+    blocks = applicable(params.quiet_hours, purpose, channel, region)
     required = [b for b in blocks if b.enforcement == "required"]
     advisory = [b for b in blocks if b.enforcement == "advisory"]
     shut = [b for b in required if not allowed_at(at, [b], zones, region, market)]
@@ -410,7 +448,9 @@ def _quiet_hours(
         return when, (
             Reason(
                 m.QUIET_HOURS,
-                "outside the sending window in the recipient's local time; "
+                "outside the sending window in the recipient's local time"
+                + (f" ({shut[0].region})" if shut[0].region else "")
+                + "; "
                 + (f"next allowed {when}" if when else "no window opens in the next days"),
                 market,
                 _cite(shut[0].citations),
@@ -420,11 +460,16 @@ def _quiet_hours(
         )
     shut = [b for b in advisory if not allowed_at(at, [b], zones, region, market)]
     if shut:
+        block = shut[0]
         return None, (
             Reason(
                 m.QUIET_HOURS,
-                "outside the advised sending window in the "
-                "recipient's local time (an operator code, not law)",
+                "outside the advised sending window in the recipient's local time"
+                + (
+                    f" ({block.region}: a state law whose reach to this message is not settled)"
+                    if block.region
+                    else " (an operator code, not law)"
+                ),
                 market,
                 _cite(shut[0].citations),
             ),

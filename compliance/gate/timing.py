@@ -15,9 +15,17 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOOKAHEAD_DAYS = 10  # a week of windows and a long holiday weekend
 
 
-def applicable(blocks: Iterable[QuietHours], purpose: str, channel: str) -> list[QuietHours]:
+def applicable(
+    blocks: Iterable[QuietHours], purpose: str, channel: str, region: str | None = None
+) -> list[QuietHours]:
+    """The blocks for a purpose and channel; with `region`, those for another subdivision are
+    left out."""
     return [
-        b for b in blocks if purpose in b.purposes and (b.channels is None or channel in b.channels)
+        b
+        for b in blocks
+        if purpose in b.purposes
+        and (b.channels is None or channel in b.channels)
+        and (b.region is None or b.region == region)
     ]
 
 
@@ -62,7 +70,9 @@ def _windows(block: QuietHours, region: str | None) -> list[list[Window]]:
 
 
 def _fits(local: dt.datetime, block: QuietHours, region: str | None, market: str | None) -> bool:
-    if block.no_public_holidays and market and _holiday(market, local.date()):
+    if block.region is not None and block.region != region:
+        return True  # another subdivision's law
+    if block.no_public_holidays and market and _holiday(market, local.date(), block.region):
         return False
     minute = local.hour * 60 + local.minute
     day = DAYS[local.weekday()]
@@ -108,10 +118,13 @@ def known_zone(name: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _holiday(market: str, day: dt.date) -> bool:
+def _holiday(market: str, day: dt.date, region: str | None = None) -> bool:
+    """Whether `day` is a public holiday in the market, or with `region` (US-LA) in that
+    subdivision (its own holidays and the nation's), by the `holidays` library's calendars."""
     import holidays
 
+    subdiv = region.split("-", 1)[1] if region else None
     try:
-        return day in holidays.country_holidays(market, years=day.year)
+        return day in holidays.country_holidays(market, subdiv=subdiv, years=day.year)
     except NotImplementedError:  # no calendar for this country: no holidays known
         return False

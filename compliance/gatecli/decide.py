@@ -76,11 +76,18 @@ def _pause_command(paused: bool) -> click.Command:
     @click.command(
         verb,
         help=f"{verb.capitalize()} sends of a template, a sender or a market (exactly one, "
-        "which must exist in the repo or bundle), with a reason; audited.",
+        "which must exist in the repo or bundle), or marketing to numbers in a region, with a "
+        "reason; audited.",
     )
     @click.option("--template")
     @click.option("--sender")
     @click.option("--market")
+    @click.option(
+        "--region",
+        help="An ISO 3166-2 subdivision, e.g. US-LA: marketing to numbers there (a declared "
+        "emergency under a state law that bars telephone solicitation; see the market file's "
+        "emergency_bans).",
+    )
     @click.option("--reason", required=True)
     @click.option("--by", required=True, help="Who decided, e.g. an email address.")
     @source_options
@@ -90,6 +97,7 @@ def _pause_command(paused: bool) -> click.Command:
         template: str | None,
         sender: str | None,
         market: str | None,
+        region: str | None,
         reason: str,
         by: str,
         repo: Path | None,
@@ -102,6 +110,7 @@ def _pause_command(paused: bool) -> click.Command:
             template=template,
             sender=sender,
             market=market.upper() if market else None,
+            region=region.upper() if region else None,
             reason=reason,
             by=by,
         )

@@ -33,6 +33,11 @@ def dnc() -> None:
     help="A national registry download (numbers only; records the check time, see --market).",
 )
 @click.option("--market", help="The registry's market (with --registry), e.g. US.")
+@click.option(
+    "--region",
+    help="With --registry: a state's own list (US-TX for the Texas No-Call List); its "
+    "import time is the check the market file's state_do_not_call asks for.",
+)
 @click.option("--checked-at", help="When the registry was checked (default now).")
 @ledger_option()
 @guarded
@@ -41,6 +46,7 @@ def dnc_import(
     file: IO[bytes],
     registry: bool,
     market: str | None,
+    region: str | None,
     checked_at: str | None,
     ledger: Path | None,
 ) -> None:
@@ -59,6 +65,15 @@ def dnc_import(
         raise DataError("--market goes with --registry (a national registry's country)")
     if market and market.upper() not in ISO_3166_ALPHA2:
         raise DataError(f"--market {market!r} is not an ISO 3166-1 country code, e.g. US")
+    if region is not None:
+        region = region.strip().upper()
+        if not registry:
+            raise DataError("--region goes with --registry and --market (a state's own list)")
+        if not _subdivision_of(region, market.upper() if market else ""):
+            raise DataError(
+                f"--region {region!r} is not a subdivision of {market.upper()} "
+                "(ISO 3166-2, e.g. US-TX)"
+            )
     checked = when(checked_at, "--checked-at")
     entries, problems = [], []
     for line, value, added in _rows(file, "added_at"):
@@ -71,11 +86,23 @@ def dnc_import(
     seq = db.import_dnc(
         name,
         entries,
-        registry_market=market.upper() if registry and market else None,
+        registry_market=region or (market.upper() if registry and market else None),
         checked_at=checked,
     )
     count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
     click.echo(f"imported {count} into {name}: audit entry {seq}")
+
+
+def _subdivision_of(region: str, market: str) -> bool:
+    import holidays
+
+    country, _, sub = region.partition("-")
+    if country != market or not sub:
+        return False
+    try:
+        return sub in holidays.country_holidays(country).subdivisions
+    except NotImplementedError:
+        return False
 
 
 @click.group()

@@ -53,6 +53,8 @@ Open questions (TODO: confirm with the gate's owner; the reading chosen is state
   description ("Florida", "Miami, FL"); a description that names several provinces
   ("Nova Scotia/Prince Edward Island") gives all of them: a cap applies if any is listed, and the
   windows of every listed one must admit the minute.
+* Q6b A block with its own `region` (a state's law) applies when that region is among the
+  number's subdivisions; its holidays are that subdivision's calendar (nation's and state's).
 * Q7 `consent.reassigned` when a disconnection is at or after (>=) the grant's effective time;
   the disconnection's effective time is min(disconnected_at, recorded).
 * Q8 Consent lifetimes: `expires_after` and the market's cap are added as calendar durations
@@ -959,11 +961,15 @@ class Model:
                 continue
             if block.channels is not None and channel not in block.channels:
                 continue
+            if block.region is not None and block.region not in subdivisions:
+                continue  # Q6b: a state's own block binds numbers in that state only
             calendar = None
             if block.no_public_holidays:
                 try:
                     calendar = holidays.country_holidays(
-                        market, years=range(t.year - 1, t.year + 2)
+                        market,
+                        subdiv=block.region.split("-")[1] if block.region else None,
+                        years=range(t.year - 1, t.year + 2),
                     )
                 except NotImplementedError:
                     calendar = {}  # Q5: a market the library does not know has no holidays

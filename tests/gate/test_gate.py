@@ -412,7 +412,8 @@ def test_reasons_cite_the_market_file(gate):
     assert "47 CFR 64.1200" in check(gate).reasons[0].citation  # consent.missing
     grant(gate)
     late = dt.datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
-    assert "47 CFR 64.1200" in check(gate, at=late).reasons[0].citation  # quiet hours
+    # 20:30 in Miami: the federal window is open, Florida's is shut, and Florida's law is cited
+    assert "Florida Statutes 501.616" in check(gate, at=late).reasons[0].citation
     for i in range(3):
         check(gate, at=NOON_ET + dt.timedelta(minutes=i))
     capped = check(gate, at=NOON_ET + dt.timedelta(minutes=4))
