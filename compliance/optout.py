@@ -37,6 +37,11 @@ _LINK_WORDING = (
     r"|dar(?:se|te|me)?\s+de\s+baja|cancelar\s+(?:la\s+|tu\s+|su\s+)?suscripci\w*"
     r"|anular\s+(?:la\s+|tu\s+|su\s+)?suscripci\w*|no\s+recibir|dejar\s+de\s+recibir"
     r"|desuscrib\w*|desinscrib\w*"
+    # "Baja: <link>", "Baja de estos SMS: <link>", "solicita la baja en <link>" (baja alone is
+    # also "low": a label, or the baja of something named)
+    r"|baja\s*:|baja\s+(?:de|del)\s+(?:estos|estas|este|esta|los|las|nuestros|nuestras|la|el)?"
+    r"\s*(?:sms|mensajes|comunicaciones|env[ií]os|lista|newsletter|bolet[ií]n|servicio|ofertas)"
+    r"|(?:solicita|solicitar|pide|pedir|tramita|tramitar)\s+(?:la\s+|tu\s+|su\s+)?baja"
     # Portuguese
     r"|descadastr\w*|cancelar\s+(?:a\s+|sua\s+)?inscri\w*|parar\s+de\s+receber"
     r"|deixar\s+de\s+receber"
