@@ -93,8 +93,8 @@ def read_label(path: Path) -> Label:
             label.expect, label.unmapped = _rules(value)
         elif key == "warn":
             label.warn, _ = _rules(value)
-        elif key == "why":
-            label.why = value
+        elif key == "why":  # a relabel adds a line: "relabelled: <reason>"
+            label.why = f"{label.why}\n{value}" if label.why else value
     if "expect" not in seen:
         raise ValueError(f"{label.path}: no `# corpus-expect:` line in its header")
     return label
