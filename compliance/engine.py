@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from compliance.baseline import Baseline
+from compliance.checks import fallback_clean as fallback_check
 from compliance.checks import registry
 from compliance.checks import suppressions as suppression_check
 from compliance.checks.base import Context, Hit, RepoIndex
@@ -570,6 +571,10 @@ class _Runner:
         found: list[Finding] = []
         with _held(doc):  # a fallback: another document, released in a large repo
             for rule in self._rules_for(None, doc.kind):
+                # a fallback's own fallback is judged where it is named, not through this one
+                # (and two templates that fall back to each other would never end)
+                if rule.model.check.kind == fallback_check.KIND:
+                    continue
                 if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
                     found.extend(self._run(rule, doc, None))
             if market is not None:
