@@ -93,8 +93,8 @@ def read_label(path: Path) -> Label:
             label.expect, label.unmapped = _rules(value)
         elif key == "warn":
             label.warn, _ = _rules(value)
-        elif key == "why":
-            label.why = value
+        elif key == "why":  # a relabel adds a line: "relabelled: <reason>"
+            label.why = f"{label.why}\n{value}" if label.why else value
     if "expect" not in seen:
         raise ValueError(f"{label.path}: no `# corpus-expect:` line in its header")
     return label
@@ -104,28 +104,43 @@ def repos() -> list[Path]:
     return sorted(p.parent for p in CORPUS.glob("*/compliance.yaml"))
 
 
-def evaluate() -> list[Outcome]:
+def evaluate_repo(repo: Path) -> list[Outcome]:
+    """Lint one corpus repo and compare each of its documents with its label."""
     from compliance.engine import lint
 
+    result = lint([repo.relative_to(ROOT).as_posix()], cwd=ROOT)
+    errors: dict[str, set[str]] = {}
+    reported: dict[str, set[str]] = {}
+    for finding in result.findings:
+        if finding.suppressed:
+            continue
+        reported.setdefault(finding.path, set()).add(finding.rule)
+        if finding.severity == "error":
+            errors.setdefault(finding.path, set()).add(finding.rule)
     outcomes = []
-    for repo in repos():
-        result = lint([repo.relative_to(ROOT).as_posix()], cwd=ROOT)
-        errors: dict[str, set[str]] = {}
-        reported: dict[str, set[str]] = {}
-        for finding in result.findings:
-            if finding.suppressed:
-                continue
-            reported.setdefault(finding.path, set()).add(finding.rule)
-            if finding.severity == "error":
-                errors.setdefault(finding.path, set()).add(finding.rule)
-        for path in sorted(repo.rglob("*.yaml")):
-            if path.name == "compliance.yaml" or "pack" in path.relative_to(repo).parts:
-                continue
-            label = read_label(path)
-            outcomes.append(
-                Outcome(label, errors.get(label.path, set()), reported.get(label.path, set()))
-            )
+    for path in sorted(repo.rglob("*.yaml")):
+        if path.name == "compliance.yaml" or "pack" in path.relative_to(repo).parts:
+            continue
+        label = read_label(path)
+        outcomes.append(
+            Outcome(label, errors.get(label.path, set()), reported.get(label.path, set()))
+        )
     return outcomes
+
+
+def evaluate() -> list[Outcome]:
+    return [o for repo in repos() for o in evaluate_repo(repo)]
+
+
+def differences(outcomes: list[Outcome]) -> list[str]:
+    """One line per document where linter and label differ: its false errors and misses."""
+    lines = []
+    for o in outcomes:
+        if o.false_errors:
+            lines.append(f"{o.label.path}: false errors: {', '.join(sorted(o.false_errors))}")
+        if o.missed:
+            lines.append(f"{o.label.path}: missed: {', '.join(sorted(o.missed))}")
+    return lines
 
 
 def _table(title: str, rows: list[list[str]], head: list[str]) -> None:

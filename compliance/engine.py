@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from compliance.baseline import Baseline
+from compliance.checks import fallback_clean as fallback_check
 from compliance.checks import registry
 from compliance.checks import suppressions as suppression_check
 from compliance.checks.base import Context, Hit, RepoIndex
@@ -559,16 +560,28 @@ class _Runner:
             found = self._by_kind[key] = [r for r in rules if kind in r.model.applies_to.kinds]
         return found
 
-    def findings_in(self, doc: Document, code: str) -> list[Finding]:
-        """What market `code`'s rules find in `doc`, its suppressions applied."""
-        market = self.packs.markets.get(code)
-        if market is None or not doc.valid:
+    def findings_in(self, doc: Document, code: str | None) -> list[Finding]:
+        """What the generic rules and market `code`'s rules find in `doc` (the generic rules
+        alone for None), one finding per cause (`supersedes`) and its suppressions applied:
+        what a fallback sent in that market would be judged by."""
+        market = self.packs.markets.get(code) if code is not None else None
+        if (code is not None and market is None) or not doc.valid:
             return []
+        rel = doc.yaml.source.key
         found: list[Finding] = []
         with _held(doc):  # a fallback: another document, released in a large repo
-            for rule in self._rules_for(code, doc.kind):
-                if self._applies(rule, doc):
-                    found.extend(self._run(rule, doc, market))
+            for rule in self._rules_for(None, doc.kind):
+                # a fallback's own fallback is judged where it is named, not through this one
+                # (and two templates that fall back to each other would never end)
+                if rule.model.check.kind == fallback_check.KIND:
+                    continue
+                if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
+                    found.extend(self._run(rule, doc, None))
+            if market is not None:
+                for rule in self._rules_for(market.code, doc.kind):
+                    if self._applies(rule, doc):
+                        found.extend(self._run(rule, doc, market))
+            found = _superseded(found, self.packs.rules)
             marked, _, _ = suppression_check.apply(doc, found, self.today, self.packs.rules)
         return [f for f in marked if not f.suppressed]
 

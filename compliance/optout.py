@@ -37,6 +37,11 @@ _LINK_WORDING = (
     r"|dar(?:se|te|me)?\s+de\s+baja|cancelar\s+(?:la\s+|tu\s+|su\s+)?suscripci\w*"
     r"|anular\s+(?:la\s+|tu\s+|su\s+)?suscripci\w*|no\s+recibir|dejar\s+de\s+recibir"
     r"|desuscrib\w*|desinscrib\w*"
+    # "Baja: <link>", "Baja de estos SMS: <link>", "solicita la baja en <link>" (baja alone is
+    # also "low": a label, or the baja of something named)
+    r"|baja\s*:|baja\s+(?:de|del)\s+(?:estos|estas|este|esta|los|las|nuestros|nuestras|la|el)?"
+    r"\s*(?:sms|mensajes|comunicaciones|env[ií]os|lista|newsletter|bolet[ií]n|servicio|ofertas)"
+    r"|(?:solicita|solicitar|pide|pedir|tramita|tramitar)\s+(?:la\s+|tu\s+|su\s+)?baja"
     # Portuguese
     r"|descadastr\w*|cancelar\s+(?:a\s+|sua\s+)?inscri\w*|parar\s+de\s+receber"
     r"|deixar\s+de\s+receber"
@@ -141,19 +146,43 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
     return left + 1, min(rights) if rights else len(text)
 
 
+# keywords offered side by side share what follows the last one: "ARRET ou STOP au 36184",
+# "STOP or END to 60777", "BAJA o STOP al 22555", "STOPP oder ABMELDEN an 80888"
+_OR = r"\s*(?:,?\s*\b(?:or|ou|o|oder|of)\b|,|/)\s*"
+
+
+@lru_cache(maxsize=64)
+def _alternatives(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    words = sorted({k.strip() for k in keywords if k.strip()}, key=len, reverse=True)
+    alternation = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in words) or "(?!)"
+    return re.compile(
+        rf"{_QUOTE}(?:{_OR}{_QUOTE}(?:{alternation}){_QUOTE}(?![\w-]))+", re.IGNORECASE
+    )
+
+
+def _names_number(text: str, end: int, keywords: tuple[str, ...]) -> bool:
+    """Whether a number follows the keyword ending at `end`, directly ("STOP au 36184") or
+    after other keywords offered with it ("ARRET ou STOP SMS au 36184")."""
+    if _NUMBER_AFTER.match(text, end):
+        return True
+    more = _alternatives(keywords).match(text, end)
+    return bool(more and _NUMBER_AFTER.match(text, more.end()))
+
+
 def replies(text: str, keywords: Iterable[str]) -> list[Instruction]:
-    after_verb, as_keyword = _keyword_regexes(tuple(keywords))
+    keywords = tuple(keywords)
+    after_verb, as_keyword = _keyword_regexes(keywords)
     found: dict[int, Instruction] = {}
     for match in after_verb.finditer(text):
         start, end = match.span("kw")
         found[start] = Instruction(
-            match.start(), end, match.group("kw"), bool(_NUMBER_AFTER.match(text, end))
+            match.start(), end, match.group("kw"), _names_number(text, end, keywords)
         )
     for match in as_keyword.finditer(text):
         start, end = match.span("kw")
         if start in found:
             continue
-        names_number = bool(_NUMBER_AFTER.match(text, end))
+        names_number = _names_number(text, end, keywords)
         s, e = _sentence(text, start, end)
         context = text[s:start] + " " + text[end:e]
         # "STOP to end", "Opt out: STOP", "STOPP an 80888", "STOP=Abmelden"

@@ -14,6 +14,7 @@ from compliance.checks import (
     fallback_clean,
     field_length,
     hidden,
+    identification,
     links,
     market_pack,
     opt_out,
@@ -64,6 +65,7 @@ _KINDS: tuple[ModuleType, ...] = (
     dlt_template,
     whatsapp_auth,
     contact_details,
+    identification,
 )
 
 

@@ -165,9 +165,10 @@ class Context:
     known_markets: frozenset[str] = frozenset()
     enforced: frozenset[str] | None = None  # markets to enforce; None: those documents name
     today: dt.date = field(default_factory=dt.date.today)
-    # the findings a market's rules give a document, whether or not it targets that market
-    # (a fallback is checked in the markets of the template that falls back to it)
-    market_findings: Callable[[Document, str], list[Finding]] | None = None
+    # the findings the generic rules and a market's rules give a document, whether or not it
+    # targets that market (a fallback is checked in the markets of the template that falls
+    # back to it); with None, the generic rules' alone
+    market_findings: Callable[[Document, str | None], list[Finding]] | None = None
     # every market with a pack, by code (a generic rule reads the markets a document targets)
     markets: dict[str, Market] = field(default_factory=dict)
 

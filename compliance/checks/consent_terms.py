@@ -1,11 +1,18 @@
 """Implied and soft opt-in consent rest on a basis and last only as long as the market allows
 for it (CASL: 2 years after a purchase, 6 months after an inquiry): a consent scope must say
-which basis it relies on and expire no later than that."""
+which basis it relies on and expire no later than that. Where the basis must be a sale or the
+negotiations for one (PECR's soft opt-in), a rule can list what a collection that is neither
+reads like (`not_a_sale`: a prize draw entry, a competition): a scope whose capture wording or
+source reads so does not rest on the basis it names."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
+
+from pydantic import Field, field_validator
 
 from compliance.checks.base import CheckParams, Context, Hit
 from compliance.documents import parse_duration
@@ -15,8 +22,51 @@ SCOPE = "document"
 BASED = ("implied", "soft_opt_in")
 
 
+class NotASale(CheckParams):
+    """A way of collecting details that is not a sale: `{name, pattern}`."""
+
+    name: str = Field(description="What the collection is, shown in the finding.")
+    pattern: str = Field(description="Matched case-insensitively in capture texts and sources.")
+
+
 class Params(CheckParams):
-    pass
+    not_a_sale: list[NotASale] = Field(
+        default_factory=list,
+        description="Collections that are not a sale or negotiations for one (a prize draw "
+        "entry): a scope whose capture reads so does not rest on a sale basis.",
+    )
+    sale_bases: list[str] = Field(
+        default_factory=lambda: ["purchase", "inquiry", "existing_customer"],
+        description="The bases that claim a sale or negotiations for one.",
+    )
+    unless: list[str] = Field(
+        default_factory=list,
+        description="Wording of a sale in the same capture (an order, a quote): it is one.",
+    )
+    message: str = Field(
+        default="basis {basis!r} claims a sale or negotiations for a sale, but the details "
+        "were collected through {name} ({source}), which is neither",
+        description="The finding for not_a_sale; {basis}, {name}, {source}.",
+    )
+
+    @field_validator("unless")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            _regex(pattern)
+        return patterns
+
+    @field_validator("not_a_sale")
+    @classmethod
+    def _kinds_compile(cls, kinds: list[NotASale]) -> list[NotASale]:
+        for kind in kinds:
+            _regex(kind.pattern)
+        return kinds
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
@@ -41,6 +91,17 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
             content=f"basis:{scope.basis}",
         )
         return
+    if params.not_a_sale and scope.basis in params.sale_bases:
+        found = _not_a_sale(scope, params)
+        if found is not None:
+            i, name = found
+            source = scope.capture[i].source
+            yield Hit(
+                params.message.format(basis=scope.basis, name=name, source=f"capture {source!r}"),
+                path=("capture", i, "text"),
+                content=f"not-a-sale:{name}",
+            )
+            return
     limit = rules.implied_max[scope.basis]
     if limit is None:
         return  # no fixed term for this basis
@@ -58,6 +119,19 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
             path=("expires_after",),
             content=f"expiry:{scope.expires_after}:{limit}",
         )
+
+
+def _not_a_sale(scope: Any, params: Params) -> tuple[int, str] | None:
+    """The first capture that reads as a collection that is not a sale, with what it is; a
+    capture that also speaks of a sale (an order, a quote) is one."""
+    for i, capture in enumerate(scope.capture):
+        text = f"{capture.source}\n{capture.text}".replace("-", " ").replace("_", " ")
+        if any(_regex(p).search(text) for p in params.unless):
+            continue
+        for kind in params.not_a_sale:
+            if _regex(kind.pattern).search(text):
+                return i, kind.name
+    return None
 
 
 def _days(duration: str) -> float:

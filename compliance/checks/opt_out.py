@@ -109,19 +109,27 @@ def _example(variables: dict[str, Any], name: str) -> str | None:
 _URL_SLOT = "https://placeholder.invalid/{}"
 
 
+def _stands_for_link(name: str, example: str | None) -> bool:
+    """Whether a placeholder is an opt-out link the sending code fills in: its example is a
+    link, or it has no example and its name says unsubscribe link. An example that is text
+    ("Text STOP to 60123 to opt out" in {{optout_line}}) says what the placeholder holds,
+    whatever its name: wording the code may or may not put in, not a link."""
+    if example is not None and example.strip():
+        return bool(optout.URL.fullmatch(example.strip()))
+    return bool(optout.LINK_WORDING.search(name.replace("_", " ")))
+
+
 def _own_text(text: str, variables: dict[str, Any]) -> str:
-    """The text as written: a placeholder whose example is a link (or whose name says it is
-    an unsubscribe link) stands for a link, any other for a blank."""
+    """The text as written: a placeholder that stands for a link (its example is one, or it
+    has none and its name says it is an unsubscribe link) stands for a link, any other for a
+    blank."""
     tokens, _ = scan(text)
     if not tokens:
         return text
     parts, last = [], 0
     for token in tokens:
         parts.append(text[last : token.start])
-        example = _example(variables, token.name) or ""
-        if optout.URL.fullmatch(example.strip()) or optout.LINK_WORDING.search(
-            token.name.replace("_", " ")
-        ):
+        if _stands_for_link(token.name, _example(variables, token.name)):
             parts.append(_URL_SLOT.format(token.name))
         else:
             parts.append(" ")

@@ -7,7 +7,11 @@ none, for zero-tap). URLs, media and emoji are not supported, and custom text is
 Meta renders the preset in the template's language. The check reports a URL, an emoji, a
 media header, a button other than a code button, and text beyond the preset: in English word
 for word, in another language by its shape (the code and at most two sentences in the body,
-one in the footer)."""
+one in the footer). The preset is what Meta asks of an AUTHENTICATION template: a template
+registered in another category (a passcode sent as UTILITY) is not checked here, since its
+content is not held to the preset; the rule that compares the category with the purpose
+(`registration_category`) names that one cause once. A template not yet registered is checked
+by its purpose."""
 
 from __future__ import annotations
 
@@ -39,9 +43,21 @@ _CODE_BUTTONS = frozenset({"otp", "copy_code"})
 
 
 class Params(CheckParams):
+    categories: list[str] = Field(
+        default_factory=lambda: ["AUTHENTICATION"],
+        description="The registered WhatsApp categories held to the preset; a template "
+        "registered in another one is left to the category rule.",
+    )
     message: str = Field(
         description="The finding's message; {problem} says what is beyond the preset."
     )
+
+
+def _registered_elsewhere(data: dict[str, Any], categories: list[str]) -> bool:
+    registrations = data.get("registrations")
+    whatsapp = registrations.get("whatsapp") if isinstance(registrations, dict) else None
+    category = whatsapp.get("category") if isinstance(whatsapp, dict) else None
+    return isinstance(category, str) and category.upper() not in categories
 
 
 def _english(locale: Any) -> bool:
@@ -50,6 +66,8 @@ def _english(locale: Any) -> bool:
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
     data = doc.data
+    if _registered_elsewhere(data, params.categories):
+        return
     for field in ("body", "footer"):
         text = data.get(field)
         if not isinstance(text, str):

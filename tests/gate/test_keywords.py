@@ -210,6 +210,9 @@ LANGUAGES = {
     "DE": ENGLISH + GERMAN,
     "FR": ENGLISH + FRENCH,
     "BR": ENGLISH + PORTUGUESE,
+    "ES": ENGLISH + SPANISH + ["BAJA", "Baja", "quiero darme de baja"],
+    # no Italian opt-out word could be cited (markets/it.yaml): STOP and English wording
+    "IT": ENGLISH,
     None: ENGLISH + GERMAN + FRENCH + PORTUGUESE + SPANISH,
 }
 
