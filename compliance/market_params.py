@@ -78,6 +78,11 @@ class QuietHours(ParamModel):
         "the market's; its holidays are the subdivision's.",
     )
     allowed: Annotated[list[Window], Field(min_length=1)]
+    timezone: str | None = Field(
+        default=None,
+        description="The clock the law names, as an IANA zone (Mississippi's Central Standard "
+        "Time all year: Etc/GMT+6); default the recipient's local time.",
+    )
     regions: dict[Region, list[Window]] = Field(
         default_factory=dict,
         description="Stricter windows by subdivision (US-FL); the stricter of both applies.",
@@ -97,6 +102,11 @@ class QuietHours(ParamModel):
         default=None, description="Scope, exemptions, and why an advisory block is advisory."
     )
     citations: Citations
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else iana_zone(value)
 
     @model_validator(mode="after")
     def _region_blocks_stand_alone(self) -> QuietHours:

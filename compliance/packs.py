@@ -410,6 +410,49 @@ def _resolve_markets(raw: dict[str, list[_MarketFile]]) -> dict[str, Market]:
     return {code: m for code, m in resolved.items() if code not in SHARED_CODES}
 
 
+def _block_key(block: Any) -> tuple[Any, ...] | None:
+    """The states a block is for, with what it covers; None for a market-wide block (a
+    quiet-hours block's `regions` mapping is part of a market-wide block)."""
+    region = getattr(block, "region", None)
+    regions = getattr(block, "regions", None)
+    if region is not None:
+        states: tuple[str, ...] = (region,)
+    elif isinstance(regions, list) and regions:  # caps and opt-out terms list their states
+        states = tuple(sorted(regions))
+    else:
+        return None
+    purposes = tuple(getattr(block, "purposes", None) or ())
+    channels = tuple(getattr(block, "channels", None) or ())
+    return (states, purposes, channels, getattr(block, "timezone", None))
+
+
+def _merged_blocks(name: str, parent: Any, layer: Any) -> Any:
+    """A layer's list of blocks over its parent's: a block for a state (US-FL) replaces the
+    parent's block for that state and what it covers, and leaves the other states' alone; the
+    layer's market-wide blocks, if it has any, replace the parent's market-wide ones. So a
+    team's pack can make Florida's window advisory by restating that one block."""
+    if name not in _BY_STATE or not isinstance(parent, list):
+        return layer
+    keys = {_block_key(b) for b in layer}
+    wide = None in keys
+    kept = [
+        b
+        for b in parent
+        if (_block_key(b) is None and not wide)
+        or (_block_key(b) is not None and _block_key(b) not in keys)
+    ]
+    return [*kept, *layer]
+
+
+_BY_STATE = {
+    "quiet_hours",
+    "frequency_caps",
+    "state_do_not_call",
+    "emergency_bans",
+    "opt_out_retention",
+}
+
+
 def _overlay(
     market: Market,
     parameters: MarketParameters,
@@ -417,8 +460,11 @@ def _overlay(
     citations: list[CitationModel],
 ) -> None:
     # only what a layer sets replaces its parent's value (a market that extends EU keeps EU's
-    # keywords unless it states its own)
-    updates = {name: getattr(parameters, name) for name in parameters.model_fields_set}
+    # keywords unless it states its own); lists of blocks by state are merged by state
+    updates = {
+        name: _merged_blocks(name, getattr(market.parameters, name), getattr(parameters, name))
+        for name in parameters.model_fields_set
+    }
     market.parameters = market.parameters.model_copy(update=updates)
     market.rules.update(rules)
     market.citations.extend(c for c in citations if c not in market.citations)

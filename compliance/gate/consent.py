@@ -353,9 +353,6 @@ def _capture_digest(scope: Any) -> str | None:
 
 
 def _subdivision(country: str, sub: str) -> bool:
-    import holidays
+    from compliance.gate.recipient import known_regions
 
-    try:
-        return sub in holidays.country_holidays(country).subdivisions
-    except NotImplementedError:
-        return False
+    return f"{country}-{sub}" in known_regions()

@@ -402,6 +402,8 @@ class Gate:
     ) -> int:
         m.text_arg(reason, "reason")
         m.text_arg(by, "by")
+        if isinstance(region, str):
+            region = region.strip().upper()
         kind, target = _target(template, sender, market, region)
         markets = {
             *self.catalog.markets,
@@ -413,6 +415,11 @@ class Gate:
             "market": markets,
             "region": {target} if _subdivision(target, markets) else set(),
         }[kind]
+        if kind == "region" and target not in known:
+            raise UsageError(
+                f"{target!r} is not a region the gate can tell from a number: a US state as "
+                "ISO 3166-2 (US-LA), in a market the repo's templates target"
+            )
         if target not in known:
             raise UsageError(
                 f"there is no {kind} {target!r} in the repo or bundle" + did_you_mean(target, known)
@@ -515,17 +522,11 @@ def _target(
 
 
 def _subdivision(code: str, markets: set[str]) -> bool:
-    """Whether `code` is an ISO 3166-2 subdivision (US-LA) of a market the repo sends to, as
-    the gate finds it from a number (the `holidays` library knows the subdivisions)."""
-    import holidays
+    """Whether `code` is a subdivision the gate can tell from a number (a US state: US-LA) of
+    a market the repo sends to."""
+    from compliance.gate.recipient import known_regions
 
-    country, _, sub = code.partition("-")
-    if country not in markets or not sub:
-        return False
-    try:
-        return sub in holidays.country_holidays(country).subdivisions
-    except NotImplementedError:
-        return False
+    return code.split("-")[0] in markets and code in known_regions()
 
 
 def _path(value: Any, name: str) -> Path:

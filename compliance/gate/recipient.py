@@ -155,6 +155,23 @@ def _timezones(e164: str, number: Any, kind: int) -> tuple[str, ...]:
 
 
 @cache
+def _area_zones(area: str) -> tuple[str, ...]:
+    """Every zone phonenumbers gives any number in a North American area code, and the ones
+    its table misses (AREA_EXTRA_ZONES)."""
+    from phonenumbers.tzdata import TIMEZONE_DATA
+
+    prefix = "1" + area
+    found = {z for k, v in TIMEZONE_DATA.items() if k.startswith(prefix) for z in v}
+    found.update(AREA_EXTRA_ZONES.get(area, ()))
+    return tuple(sorted(found - {"Etc/Unknown"}))
+
+
+# Area codes whose phonenumbers zone data names one zone though the area code spans two:
+# 432 (West Texas) includes Culberson and Hudspeth counties, on Mountain time
+AREA_EXTRA_ZONES = {"432": ("America/Denver",)}
+
+
+@cache
 def _prefix_sizes(code: int) -> tuple[int, ...]:
     """The lengths of the prefixes phonenumbers' zone table has under a country code, longest
     first: only those are worth looking up."""
@@ -167,17 +184,50 @@ def _prefix_sizes(code: int) -> tuple[int, ...]:
 
 
 def _us_state(number: Any) -> str | None:
-    # an area code lies within one state, so the geocoder is asked once per area code
+    """The state of a US number's area code (US-WA), the same for every number in it."""
     area = _area(number)
-    if area is None:
-        return None
-    if area not in _US_AREA_STATES:
-        from phonenumbers import geocoder
+    return None if area is None else _area_states().get(area)
 
-        place = geocoder.description_for_valid_number(number, "en")
-        state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place)
-        _US_AREA_STATES[area] = f"US-{state}" if state and len(state) == 2 else None
-    return _US_AREA_STATES[area]
+
+@cache
+def _area_states() -> dict[str, str]:
+    """Area code -> state, from phonenumbers' place names: the area code's own entry where it
+    has one ("New Jersey" for 201), else the state most of its exchanges name. Worked out for
+    every area code at once, so that a number's state never depends on which number of its
+    area code was seen first (201-631 alone reads "New York, NY")."""
+    from collections import Counter
+
+    from phonenumbers.geodata import GEOCODE_DATA
+
+    votes: dict[str, Counter[str]] = {}
+    own: dict[str, str] = {}
+    for prefix, names in GEOCODE_DATA.items():
+        if not prefix.startswith("1") or len(prefix) < 4:
+            continue
+        state = _state_of(names.get("en", ""))
+        if state is None:
+            continue
+        if len(prefix) == 4:
+            own[prefix[1:]] = state
+        else:
+            votes.setdefault(prefix[1:4], Counter())[state] += 1
+    found = {area: count.most_common(1)[0][0] for area, count in votes.items()}
+    found.update(own)
+    return {area: f"US-{state}" for area, state in found.items()}
+
+
+def known_regions() -> frozenset[str]:
+    """The subdivisions the gate can tell from a number (US states and DC): the only ones a
+    pause or a state list can be for."""
+    return frozenset(_area_states().values())
+
+
+def _state_of(place: str) -> str | None:
+    """'Miami, FL' -> FL; 'New Jersey' -> NJ; 'Washington State' -> WA; else None."""
+    if ", " in place:
+        code = place.rsplit(", ", 1)[-1]
+        return code if code in _US_CODES else None
+    return US_STATES.get(place) or US_STATES.get(place.removesuffix(" State"))
 
 
 def parse(value: str, channel: str | None = None, region: str | None = None) -> Recipient:
@@ -297,6 +347,11 @@ def _phone(value: str) -> Recipient:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     region = _us_state(number) if market == "US" else None
     zones = _timezones(e164, number, kind)
+    if area is not None and market == "US":
+        # an area code can span two zones (850: Eastern and Central Florida) while an
+        # exchange's own entry names one, or none is placed: every zone the area code's
+        # exchanges keep is checked, so a window must be open in all of them
+        zones = tuple(dict.fromkeys((*zones, *_area_zones(area))))
     main = STATE_MAIN_ZONE.get(region or "")
     if main is not None and main not in zones:
         # the number's zone data can be wrong (phonenumbers places Orlando's 689 in Central
@@ -448,4 +503,4 @@ def _area(number: Any) -> str | None:
 
 UNKNOWN = 99  # phonenumbers.PhoneNumberType.UNKNOWN
 _NANP_AREAS: dict[str, str] = {}
-_US_AREA_STATES: dict[str, str | None] = {}
+_US_CODES = frozenset(US_STATES.values())

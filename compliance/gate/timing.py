@@ -38,8 +38,8 @@ def allowed_at(
 ) -> bool:
     return all(
         _fits(instant.astimezone(_zone(z)), block, region, market)
-        for z in zones
         for block in blocks
+        for z in ((block.timezone,) if block.timezone else zones)
     )
 
 
@@ -86,7 +86,8 @@ def _window_starts(
     instant: dt.datetime, blocks: list[QuietHours], zones: tuple[str, ...], region: str | None
 ) -> Iterable[dt.datetime]:
     starts = {w.start for b in blocks for ws in _windows(b, region) for w in ws}
-    for name in zones:
+    clocks = dict.fromkeys([*zones, *(b.timezone for b in blocks if b.timezone)])
+    for name in clocks:
         zone = _zone(name)
         local_day = instant.astimezone(zone).date()
         for offset in range(LOOKAHEAD_DAYS + 1):

@@ -110,7 +110,7 @@ def _pause_command(paused: bool) -> click.Command:
             template=template,
             sender=sender,
             market=market.upper() if market else None,
-            region=region.upper() if region else None,
+            region=region,
             reason=reason,
             by=by,
         )

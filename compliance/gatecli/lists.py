@@ -30,7 +30,9 @@ def dnc() -> None:
 @click.option(
     "--registry",
     is_flag=True,
-    help="A national registry download (numbers only; records the check time, see --market).",
+    help="A registry download (numbers only; records the check time): the national one with "
+    "--market, a state's own list with --market and --region. A state's list imported without "
+    "--region would count as a check of the national registry.",
 )
 @click.option("--market", help="The registry's market (with --registry), e.g. US.")
 @click.option(
@@ -71,8 +73,8 @@ def dnc_import(
             raise DataError("--region goes with --registry and --market (a state's own list)")
         if not _subdivision_of(region, market.upper() if market else ""):
             raise DataError(
-                f"--region {region!r} is not a subdivision of {market.upper()} "
-                "(ISO 3166-2, e.g. US-TX)"
+                f"--region {region!r} is not a state of {market.upper()} the gate can tell "
+                "from a number (ISO 3166-2, e.g. US-TX)"
             )
     checked = when(checked_at, "--checked-at")
     entries, problems = [], []
@@ -94,15 +96,9 @@ def dnc_import(
 
 
 def _subdivision_of(region: str, market: str) -> bool:
-    import holidays
+    from compliance.gate.recipient import known_regions
 
-    country, _, sub = region.partition("-")
-    if country != market or not sub:
-        return False
-    try:
-        return sub in holidays.country_holidays(country).subdivisions
-    except NotImplementedError:
-        return False
+    return region.split("-")[0] == market and region in known_regions()
 
 
 @click.group()

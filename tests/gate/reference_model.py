@@ -53,6 +53,11 @@ Open questions (TODO: confirm with the gate's owner; the reading chosen is state
   description ("Florida", "Miami, FL"); a description that names several provinces
   ("Nova Scotia/Prince Edward Island") gives all of them: a cap applies if any is listed, and the
   windows of every listed one must admit the minute.
+* Q6c A US number is held to every zone any exchange of its area code keeps (850 spans Eastern
+  and Central Florida; 432 adds Mountain for West Texas), and its state is the one its area code
+  names in the geocoder's data when it names one ("New Jersey" for 201).
+* Q6d A block with a `timezone` (Mississippi's Central Standard Time) is read on that clock,
+  whatever the number's zones.
 * Q6b A block with its own `region` (a state's law) applies when that region is among the
   number's subdivisions; its holidays are that subdivision's calendar (nation's and state's).
 * Q7 `consent.reassigned` when a disconnection is at or after (>=) the grant's effective time;
@@ -106,6 +111,8 @@ import phonenumbers
 from dateutil.relativedelta import relativedelta
 from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
+from phonenumbers.geodata import GEOCODE_DATA
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 from compliance.documents import parse_duration
 from compliance.market_params import MarketParameters
@@ -314,6 +321,23 @@ def subject_key(text: Any) -> Any:
     return text
 
 
+def area_code(number: phonenumbers.PhoneNumber) -> str | None:
+    national = str(number.national_number)
+    return national[:3] if number.country_code == 1 and len(national) == 10 else None
+
+
+def area_code_zones(number: phonenumbers.PhoneNumber) -> list[str]:
+    """Q6c: every zone any exchange of a US number's area code keeps, plus Mountain time for
+    West Texas's 432, which the zone table gives as Central only."""
+    area = area_code(number)
+    if area is None or phonenumbers.region_code_for_number(number) != "US":
+        return []
+    found = {z for k, v in TIMEZONE_DATA.items() if k.startswith("1" + area) for z in v}
+    if area == "432":
+        found.add("America/Denver")
+    return sorted(found - {"Etc/Unknown"})
+
+
 def subdivisions_of(number: phonenumbers.PhoneNumber) -> set[str]:
     """US-FL style codes for a US or CA number, from the geocoder's description."""
     region = phonenumbers.region_code_for_number(number)
@@ -321,6 +345,10 @@ def subdivisions_of(number: phonenumbers.PhoneNumber) -> set[str]:
     if not names:
         return set()
     description = geocoder.description_for_number(number, "en")
+    area = area_code(number)
+    if region == "US" and area is not None:  # Q6c: the area code's own place name, if any
+        own = GEOCODE_DATA.get("1" + area, {}).get("en")
+        description = own.removesuffix(" State") if own else description
     found: set[str] = set()
     if ", " in description:  # "Miami, FL"
         code = description.rsplit(", ", 1)[1].strip()
@@ -948,6 +976,9 @@ class Model:
             for name in phone_timezone.time_zones_for_number(number):
                 if name != "Etc/Unknown" and name not in zones:
                     zones.append(name)
+            for name in area_code_zones(number):  # Q6c
+                if name not in zones:
+                    zones.append(name)
         if zone_given is not None and zone_given not in zones:
             zones.append(zone_given)
         if not zones and params.timezone is not None:
@@ -976,7 +1007,8 @@ class Model:
             requirements.append(
                 {
                     "block": block,
-                    "zones": [ZoneInfo(z) for z in zones],
+                    # Q6d: a block that names the law's clock is read on that clock alone
+                    "zones": [ZoneInfo(z) for z in ([block.timezone] if block.timezone else zones)],
                     "subdivisions": subdivisions,
                     "holidays": calendar,
                 }

@@ -45,14 +45,16 @@ def ours(value: str) -> tuple[str, str | None, tuple[str, ...]] | None:
         found = r.parse(value)
     except r.InvalidRecipient:
         return None
-    # a US number is also held to its state's main zone (recipient.STATE_MAIN_ZONE), which
-    # phonenumbers does not give: that one zone is the only one it may add
+    # a US number is also held to its state's main zone (recipient.STATE_MAIN_ZONE) and to
+    # every zone its area code's exchanges keep (recipient._area_zones), which phonenumbers
+    # does not give for the one number: those are the only zones it may add
     zones = found.timezones
-    main = r.STATE_MAIN_ZONE.get(found.region or "")
-    if main is not None and zones[-1:] == (main,) and main not in zones[:-1]:
+    area = r._area(found.number)
+    if found.market == "US" and area is not None:
         reference_zones = reference(value)
-        if reference_zones is not None and main not in reference_zones[2]:
-            zones = zones[:-1]
+        explained = {*r._area_zones(area), r.STATE_MAIN_ZONE.get(found.region or "")}
+        if reference_zones is not None:
+            zones = tuple(z for z in zones if z in reference_zones[2] or z not in explained)
     return found.subject, found.market, zones
 
 
@@ -114,3 +116,21 @@ def test_a_mobile_without_a_place_has_every_zone_of_its_country():
 @given(st.from_regex(r"\+[0-9]{1,3}[0-9 ]{0,16}", fullmatch=True))
 def test_fuzzed_numbers_agree_with_phonenumbers(value):
     assert ours(value) == reference(value)
+
+
+def test_a_numbers_state_is_its_area_codes_whatever_was_seen_first():
+    # 201-631 alone is placed in "New York, NY" by phonenumbers; 360 in "Washington State"
+    for order in (("+12016310123", "+12015550123"), ("+12015550123", "+12016310123")):
+        r._phone.cache_clear()
+        assert [r.parse(n).region for n in order] == ["US-NJ", "US-NJ"]
+    for number in ("+13605550123", "+15645550123", "+12065550123", "+15095550123"):
+        assert r.parse(number).region == "US-WA", number
+    assert r.parse("+12025550123").region == "US-DC"
+    assert r.parse("+17875550123").region is None  # Puerto Rico is a market of its own
+    assert "US-PR" not in r.known_regions() and "US-WA" in r.known_regions()
+
+
+def test_a_number_is_held_to_every_zone_its_area_code_spans():
+    # 850 covers Eastern and Central Florida; West Texas's 432 reaches Mountain time
+    assert {"America/New_York", "America/Chicago"} <= set(r.parse("+18505550123").timezones)
+    assert "America/Denver" in r.parse("+14322830123").timezones

@@ -72,7 +72,8 @@ def test_an_unsettled_state_law_warns_and_allows(gate):
     assert "US-LA" in sunday.warnings[0].message
     assert check(gate, LA, TUESDAY_NOON_CT).warnings == ()
     # Mardi Gras, a Louisiana holiday (from the holidays library's state calendar)
-    mardi_gras = dt.datetime(2026, 2, 17, 18, 0, tzinfo=UTC)
+    mardi_gras = dt.datetime(2027, 2, 9, 18, 0, tzinfo=UTC)
+    gate.clock.now = mardi_gras - dt.timedelta(hours=1)
     grant(gate, to=LA, at=mardi_gras - dt.timedelta(days=1))
     assert [w.code for w in check(gate, LA, mardi_gras).warnings] == ["quiet_hours"]
     # ...is no holiday in Mississippi, whose holiday ban was repealed
@@ -101,9 +102,16 @@ def test_a_region_pause_stops_marketing_there_only(gate):
     assert check(gate, TX, TUESDAY_NOON_CT).allowed
     gate.resume(region="US-LA", reason="declaration ended", by="ops@acme")
     assert check(gate, LA, TUESDAY_NOON_CT).allowed
-    for bad in ("US-ZZ", "GB-LA", "LA"):
-        with pytest.raises(UsageError, match="no region"):
+    # a region no number is ever found in would be a pause that stops nothing
+    for bad in ("US-ZZ", "GB-LA", "LA", "US-PR", "US-GU", "CA-ON"):
+        with pytest.raises(UsageError, match="not a region the gate can tell from a number"):
             gate.pause(region=bad, reason="x", by="y")
+    with pytest.raises(ValueError, match="region is empty"):
+        gate.pause(region="  ", reason="x", by="y")
+    # written as people write it: the same pause
+    gate.pause(region=" us-la ", reason="again", by="ops@acme")
+    assert check(gate, LA, TUESDAY_NOON_CT).codes == ["paused"]
+    gate.resume(region="US-LA", reason="over", by="ops@acme")
     with pytest.raises(UsageError, match="exactly one"):
         gate.pause(region="US-LA", market="US", reason="x", by="y")
 
@@ -147,8 +155,51 @@ def test_dnc_import_by_region_from_the_command_line(tmp_path):
     assert "imported 1 entry into texas-no-call" in result.output
     for extra, message in (
         (["--region", "US-TX"], "--region goes with --registry"),
-        (["--registry", "--market", "US", "--region", "CA-ON"], "not a subdivision of US"),
-        (["--registry", "--market", "US", "--region", "US-XX"], "not a subdivision of US"),
+        (["--registry", "--market", "US", "--region", "CA-ON"], "not a state of US"),
+        (["--registry", "--market", "US", "--region", "US-XX"], "not a state of US"),
     ):
         result = runner.invoke(main, [*base, *extra])
         assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_a_teams_pack_restates_one_state_and_keeps_the_rest(tmp_path):
+    # the market file's advice: make Florida's window advisory by restating that one block in
+    # your own pack; the federal window and every other state stay as shipped
+    pack = tmp_path / "pack"
+    (pack / "markets").mkdir(parents=True)
+    (pack / "markets" / "us.yaml").write_text(
+        """
+code: US
+name: United States
+parameters:
+  quiet_hours:
+    - region: US-FL
+      purposes: [marketing]
+      channels: [sms, mms, rcs]
+      allowed:
+        - {start: "08:00", end: "20:00"}
+      enforcement: advisory
+      citations:
+        - source: Florida Statutes 501.616
+""",
+        "utf-8",
+    )
+    shipped = load_packs().markets["US"].parameters.quiet_hours
+    ours = load_packs([pack]).markets["US"].parameters.quiet_hours
+    assert len(ours) == len(shipped)
+    assert [b.enforcement for b in ours if b.region == "US-FL"] == ["advisory"]
+    assert [b for b in ours if b.region != "US-FL"] == [b for b in shipped if b.region != "US-FL"]
+
+
+def test_mississippi_reads_central_standard_time_as_its_statute_says(gate):
+    summer = dt.datetime(2027, 7, 13, 13, 30, tzinfo=UTC)  # Tuesday 08:30 CDT, 07:30 CST
+    gate.clock.now = summer - dt.timedelta(hours=1)
+    grant(gate, to=MS, at=summer - dt.timedelta(days=1))
+    early = check(gate, MS, summer)
+    assert early.outcome == "defer"
+    assert early.not_before == dt.datetime(2027, 7, 13, 14, 0, tzinfo=UTC)  # 08:00 CST
+    late = check(gate, MS, dt.datetime(2027, 7, 14, 1, 30, tzinfo=UTC))  # 20:30 CDT
+    assert late.outcome == "defer"  # the local-time reading closes at 20:00 CDT
+    winter = dt.datetime(2027, 12, 7, 14, 30, tzinfo=UTC)  # Tuesday 08:30 CST
+    gate.clock.now = winter - dt.timedelta(hours=1)
+    assert check(gate, MS, winter).allowed

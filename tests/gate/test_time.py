@@ -410,10 +410,12 @@ SEVERAL_ZONES = [
     ("sd-spring-21:00CDT", SD, "2027-03-15 02:00", "2027-03-15 14:00"),
     # 2026-11-01: 08:00 CST is 14:00 UTC, 08:00 MST 15:00 UTC
     ("sd-fall-08:30CST", SD, "2026-11-01 14:30", "2026-11-01 15:00"),
-    # Alaska, 2027-03-14: 08:00 AKDT is 16:00 UTC, 08:00 HDT (Adak) 17:00 UTC
-    ("ak-spring-08:00AKDT", AK, "2027-03-14 16:00", "2027-03-14 17:00"),
-    ("ak-spring-08:00HDT", AK, "2027-03-14 17:00", None),
-    ("ak-spring-21:00AKDT", AK, "2027-03-15 05:00", "2027-03-15 17:00"),
+    # Alaska, 2027-03-14: 08:00 AKDT is 16:00 UTC, 08:00 HDT (Adak) 17:00 UTC; and phonenumbers
+    # places one exchange of 907 in Honolulu time, which keeps no summer time: 08:00 HST is
+    # 18:00 UTC (every zone of the area code is held, recipient._area_zones)
+    ("ak-spring-08:00AKDT", AK, "2027-03-14 16:00", "2027-03-14 18:00"),
+    ("ak-spring-08:00HST", AK, "2027-03-14 18:00", None),
+    ("ak-spring-21:00AKDT", AK, "2027-03-15 05:00", "2027-03-15 18:00"),
     # 2026-11-01: 08:00 AKST is 17:00 UTC, 08:00 HST (Adak) 18:00 UTC
     ("ak-fall-08:30AKST", AK, "2026-11-01 17:30", "2026-11-01 18:00"),
     # a toll-free number is in all 42 zones of +1, from Guam (UTC+10) to Pago Pago (UTC-11):
