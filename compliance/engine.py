@@ -596,6 +596,8 @@ class _Runner:
         applies = rule.model.applies_to
         if applies.commercial_only and not self.index.commercial(doc):
             return False
+        if applies.declared_noncommercial and doc.data.get("commercial") is not False:
+            return False
         if applies.sender_types is not None:
             sender = (
                 doc
@@ -677,14 +679,17 @@ class _Runner:
             severity = entry.severity or severity
             if entry.citations:
                 citations = entry.citations
-        citation = pick_citation(
-            citations,
-            cause=hit.cause,
-            channels=self.index.effective(doc, "channels") if doc is not None else [],
-            markets=[market.code]
-            if market is not None
-            else (self.index.effective(doc, "markets") if doc is not None else []),
-        ).to_citation()
+        citation = (
+            hit.citation
+            or pick_citation(
+                citations,
+                cause=hit.cause,
+                channels=self.index.effective(doc, "channels") if doc is not None else [],
+                markets=[market.code]
+                if market is not None
+                else (self.index.effective(doc, "markets") if doc is not None else []),
+            ).to_citation()
+        )
         settings = self.config.rule_settings(rule.id)
         if settings is not None and settings.severity:
             severity = settings.severity

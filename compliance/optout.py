@@ -212,8 +212,12 @@ def links(text: str) -> list[tuple[int, int]]:
             if u_start >= end:
                 near = u_start - end <= LINK_SPAN and _line_of(text, u_start) - line <= LINK_WINDOW
             elif u_end <= start:
+                # an HTML link around the words (`<a href="URL">Unsubscribe</a>`): a plain
+                # URL before the words ("Info: URL Reply STOP to opt out") is another link
                 between = text[u_end:start]
-                near = len(between) <= _LINK_BEFORE and not _BREAK.search(between)
+                near = (
+                    len(between) <= _LINK_BEFORE and not _BREAK.search(between) and ">" in between
+                )
             else:
                 near = True  # the wording is in the link ("example.com/unsubscribe")
             if near:

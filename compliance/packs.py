@@ -75,6 +75,11 @@ class AppliesTo(PackModel):
         "campaign (10DLC use case CHARITY or POLITICAL), is not checked, nor a consent scope "
         "only such templates use.",
     )
+    declared_noncommercial: bool = Field(
+        default=False,
+        description="Only templates that declare `commercial: false`: a rule that checks the "
+        "declaration against what the message says.",
+    )
 
 
 class CheckSpec(PackModel):

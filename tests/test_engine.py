@@ -261,6 +261,58 @@ def test_each_finding_cites_the_source_for_its_own_cause(repo):
     ]
 
 
+@pytest.mark.parametrize(
+    ("market", "law"),
+    [("GB", "SI 2003/2426"), ("AU", "Spam Act 2003"), ("DE", "2002/58/EC"), ("CA", "CASL")],
+)
+def test_a_rule_that_runs_in_every_market_cites_the_law_of_the_templates(repo, market, law):
+    """A generic rule cites the source of the market its template targets: a dead STOP from an
+    alphanumeric sender is PECR's breach in GB and the Spam Act's in AU, a promotion in a
+    service message the law on marketing of that market."""
+    repo.write(
+        "t.yaml",
+        f"""
+        kind: sender
+        id: alpha
+        channel: sms
+        type: alphanumeric
+        address: Velora
+        brand: Velora
+        markets: [{market}]
+        purposes: [marketing, transactional]
+        ---
+        kind: consent_scope
+        id: offers
+        channels: [sms]
+        purposes: [marketing]
+        consent: express
+        ---
+        kind: template
+        id: dead-stop
+        channel: sms
+        purpose: marketing
+        markets: [{market}]
+        sender: alpha
+        consent_scope: offers
+        body: "Velora: 20% off all week at velora.example. Reply STOP to opt out."
+        ---
+        kind: template
+        id: upsell
+        channel: sms
+        purpose: transactional
+        commercial: true
+        markets: [{market}]
+        sender: alpha
+        body: "Velora: your order has shipped. Take 20% off your next order with code SHIP20."
+        """,
+    )
+    found = lint(["."], cwd=repo.path).findings
+    (dead,) = [f for f in found if f.rule == "opt-out-sender-capability"]
+    assert law in dead.citation.source, dead.citation
+    (promo,) = [f for f in found if f.rule == "content-promotional-in-service"]  # one sentence
+    assert "FCC" not in promo.citation.source, promo
+
+
 def test_one_cause_one_finding_a_broken_reference_and_a_wrong_status(repo):
     """A misspelt sender or scope is one finding at the reference, not advice about what it
     would have resolved to; a wrong value in a field no rule depends on (status) is a schema
@@ -330,3 +382,59 @@ def test_a_folder_with_its_own_config_is_a_repo_of_its_own(repo, cli):
     (repo.path / "b" / "t.yaml").unlink()
     run = cli(["lint", ".", "--no-color"], cwd=repo.path)
     assert run.code == 0, run.out  # a's findings do not fail: its fail_on is never
+
+
+def test_a_fallbacks_finding_cites_the_rule_the_fallback_breaks(repo):
+    """An RCS card whose SMS fallback lacks the US opt-out is reported on the card with the
+    fallback rule's own source (CTIA's opt-out), not the RCS platform page."""
+    repo.write(
+        "t.yaml",
+        """
+        kind: sender
+        id: juniper-rcs
+        channel: rcs
+        type: rcs_agent
+        address: juniper@rbm.goog
+        brand: Juniper Coast
+        ---
+        kind: sender
+        id: juniper-sms
+        channel: sms
+        type: short_code
+        address: "48213"
+        brand: Juniper Coast
+        markets: [US]
+        registrations:
+          US: {program: short_code, status: active}
+        ---
+        kind: consent_scope
+        id: offers
+        channels: [sms, rcs]
+        purposes: [marketing]
+        consent: express_written
+        ---
+        kind: template
+        id: card
+        channel: rcs
+        purpose: marketing
+        markets: [US]
+        sender: juniper-rcs
+        consent_scope: offers
+        fallback: card-sms
+        body: "Juniper Coast: city breaks from $99 this week. Reply STOP to opt out."
+        ---
+        kind: template
+        id: card-sms
+        channel: sms
+        purpose: marketing
+        markets: [US]
+        sender: juniper-sms
+        consent_scope: offers
+        body: "Juniper Coast: city breaks from $99 this week at juniper.example/breaks"
+        """,
+    )
+    found = lint(["."], cwd=repo.path).findings
+    own = [f for f in found if f.document == "card-sms" and f.rule == "us-marketing-opt-out"]
+    (via,) = [f for f in found if f.document == "card" and f.rule == "rcs-fallback-clean"]
+    assert own and via.citation == own[0].citation
+    assert "CTIA" in via.citation.source

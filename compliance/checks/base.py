@@ -36,6 +36,9 @@ class Hit:
     span: Span | None = None  # an explicit place (file-level problems)
     content: str = ""  # the offending value: part of the finding's line-independent key
     cause: str | None = None  # what the finding is about, for the citation that fits it
+    # the source, where the check knows it better than the rule's list (a fallback's finding
+    # cites the rule the fallback breaks)
+    citation: Any = None
 
 
 # 10DLC use cases The Campaign Registry reserves for messages that sell nothing: a 501(c)(3)

@@ -43,4 +43,5 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
                 f"({finding.path}:{finding.line})",
                 path=("fallback",),
                 content=content,
+                citation=finding.citation,  # the source of the rule the fallback breaks
             )

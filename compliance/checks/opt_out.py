@@ -12,6 +12,7 @@ honours when the replies come in."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -41,10 +42,17 @@ class Params(CheckParams):
     keywords: list[str] = Field(
         default_factory=list, description="Keywords beyond the market's and the fallback set."
     )
-    report: Literal["missing", "in_variable", "unreachable"] = Field(
+    report: Literal["missing", "in_variable", "unreachable", "charged"] = Field(
         default="missing",
         description="missing: no accepted means; in_variable: an opt-out only in a "
-        "placeholder's example; unreachable: a keyword reply the sender cannot take.",
+        "placeholder's example; unreachable: a keyword reply the sender cannot take; charged: "
+        "an opt-out whose sentence states a charge beyond a standard message's.",
+    )
+    other_means: Literal["any", "absent", "present"] = Field(
+        default="any",
+        description="With unreachable: report whatever else the message offers (any), only "
+        "when it offers no working means (absent: the opt-out fails), or only when a link, "
+        "button or reachable number works as well (present: the dead instruction misleads).",
     )
     message: str = Field(
         description="The finding's message; {variables} names the placeholders holding the "
@@ -60,7 +68,16 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
     own = "\n".join(_own_text(text, variables) for _, text in found)
     own_found = optout.find(own, keywords)
     buttons = _buttons(doc, keywords)
+    if params.report == "charged":
+        yield from _charged(found, variables, keywords, params)
+        return
     if params.report == "unreachable":
+        if params.other_means != "any":
+            full = "\n".join(_with_examples(text, variables) for _, text in found)
+            reachable = any(r.names_number for r in optout.replies(full, keywords))
+            working = reachable or bool(optout.links(full)) or bool(buttons)
+            if working != (params.other_means == "present"):
+                return
         yield from _unreachable(doc, params, ctx, found, variables, keywords)
         return
     means = set(params.means)
@@ -204,4 +221,59 @@ def _unreachable(
                 path=path,
                 text=(start, end) if own == text else None,
                 content=f"reply:{instruction.keyword.upper()}",
+            )
+
+
+# a price: an amount with a currency, or a word for what it costs, beside the opt-out
+_PRICE = re.compile(
+    r"(?:\d+(?:[.,]\d+)?\s*(?:€|eur\b|euros?\b|£|gbp\b|p\b|pence\b|cts?\b|cent(?:s|imos?)?\b)"
+    r"|(?:€|£)\s*\d|\b(?:coste|costo|cost|coût|kosten|prix|precio|prezzo|preis)\b"
+    r"|\bsurtax\w*|\bpremium\b|\btarificad\w*|\bsovrapprezz\w*)",
+    re.IGNORECASE,
+)
+# what the law allows the sender to leave to the person: the cost of sending the message
+_STANDARD = re.compile(
+    r"standard (?:network |message )?rates?|normal (?:network )?rates?|tarif (?:normal|standard)"
+    r"|coste de (?:un|1) sms (?:normal|est[aá]ndar)|tarifa (?:normal|est[aá]ndar)"
+    r"|costo di un sms|msg\s*&\s*data rates|prix d'un sms|gratuit\w*|gratis|free\b|kostenlos",
+    re.IGNORECASE,
+)
+# a sentence ends at . ! ? before a space or the end ("1,21 EUR" and "brisa.example" go on)
+_CHARGE_REACH = 60  # characters after the opt-out where its charge would be stated
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?]+(?=[^\s.!?]))*(?:[.!?]+(?=\s|$)|\n|$)")
+
+
+def _charged(
+    found: list[tuple[tuple[Any, ...], str]],
+    variables: dict[str, Any],
+    keywords: tuple[str, ...],
+    params: Params,
+) -> Iterator[Hit]:
+    for path, text in found:
+        own = _with_examples(text, variables)
+        spots = [(r.start, r.end) for r in optout.replies(own, keywords)] + optout.links(own)
+        for sentence in _SENTENCE.finditer(own):
+            # the charge stated just after the opt-out, in its sentence ("BAJA al 25521
+            # (coste 1,21 EUR)"): an amount elsewhere in the sentence is the offer's
+            after = [
+                (end, sentence.end()) for s, end in spots if sentence.start() <= s < sentence.end()
+            ]
+            if not after:
+                continue
+            words = sentence.group(0)
+            price = None
+            for begin, stop in after:
+                near = own[begin : min(stop, begin + _CHARGE_REACH)]
+                found = _PRICE.search(near)
+                if found is not None:
+                    price = (begin + found.start(), begin + found.end(), found.group(0))
+                    break
+            if price is None or _STANDARD.search(words):
+                continue
+            start, end, said = price
+            yield Hit(
+                params.message.format(variables="", keyword="", sender=""),
+                path=path,
+                text=(start, end) if own == text else None,
+                content=f"charged:{said.lower()}",
             )

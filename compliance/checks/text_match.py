@@ -43,6 +43,11 @@ class Params(CheckParams):
         default_factory=list, description="Each pattern must match: a finding per one missing."
     )
     forbid: list[str] = Field(default_factory=list, description="A finding per match.")
+    one_per_sentence: bool = Field(
+        default=False,
+        description="Forbidden matches in one sentence are one finding, at the first: 'Take "
+        "20% off' is one promotion, not two.",
+    )
     terms: list[str] = Field(
         default_factory=list, description="Forbidden words or phrases, matched whole."
     )
@@ -177,18 +182,34 @@ def _required(
             )
 
 
+_SENTENCE_END = re.compile(r"[.!?\u3002]+(?=\s|$)|\n")
+
+
 def _forbidden(params: Params, path: tuple[Any, ...], text: str) -> Iterator[Hit]:
-    for regex in _forbidden_regexes(
-        tuple(params.forbid), tuple(params.terms), params.at, params.ignore_case
-    ):
-        for match in regex.finditer(text):
-            if match.end() > match.start():
-                yield Hit(
-                    params.message.format(name="", match=match.group(0).strip(), brand=""),
-                    path=path,
-                    text=(match.start(), match.end()),
-                    content=f"forbid:{match.group(0).lower()}",
-                )
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)] if params.one_per_sentence else []
+    seen: set[int] = set()
+    matches = [
+        match
+        for regex in _forbidden_regexes(
+            tuple(params.forbid), tuple(params.terms), params.at, params.ignore_case
+        )
+        for match in regex.finditer(text)
+        if match.end() > match.start()
+    ]
+    if params.one_per_sentence:
+        matches.sort(key=lambda m: m.start())
+    for match in matches:
+        if params.one_per_sentence:
+            sentence = sum(1 for end in ends if end <= match.start())
+            if sentence in seen:
+                continue
+            seen.add(sentence)
+        yield Hit(
+            params.message.format(name="", match=match.group(0).strip(), brand=""),
+            path=path,
+            text=(match.start(), match.end()),
+            content=f"forbid:{match.group(0).lower()}",
+        )
 
 
 @lru_cache(maxsize=256)
