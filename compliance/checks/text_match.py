@@ -40,7 +40,9 @@ class Params(CheckParams):
         default_factory=list, description="At least one pattern must match the text."
     )
     require_all: list[Element] = Field(
-        default_factory=list, description="Each pattern must match: a finding per one missing."
+        default_factory=list,
+        description="Each pattern must match: a finding per one missing (one for all of them "
+        "with `together`).",
     )
     forbid: list[str] = Field(default_factory=list, description="A finding per match.")
     one_per_sentence: bool = Field(
@@ -60,6 +62,11 @@ class Params(CheckParams):
     each: bool = Field(
         default=False,
         description="Check each value on its own (each capture text), not all fields together.",
+    )
+    together: bool = Field(
+        default=False,
+        description="One finding naming every missing `require_all` element (and the brand, "
+        "with `require_brand`), joined by '; ' into {name}, instead of a finding per element.",
     )
     missing: Literal["ignore", "report"] = Field(
         default="ignore", description="Whether a document without any of the fields fails."
@@ -155,31 +162,50 @@ def _required(
             path=path,
             content=f"any:{'|'.join(params.require_any)}",
         )
-    for element in params.require_all:
-        if not _regex(element.pattern, *flags).search(text):
-            yield Hit(
-                params.message.format(name=element.name, match="", brand=""),
-                path=path,
-                content=f"all:{element.name}",
-            )
+    missing = [  # (name, content) of each required element the text lacks
+        (element.name, f"all:{element.name}")
+        for element in params.require_all
+        if not _regex(element.pattern, *flags).search(text)
+    ]
+    brands: list[str] = []
+    undeclared = False  # the sender declares no brand: a finding of its own, after the rest
     if params.require_brand:
         ident = doc.data.get("sender") if doc.kind == "template" else None
-        if isinstance(ident, str) and ctx.index.get("sender", ident) is None:
-            return  # a sender that is not defined: unknown-reference says so, once
-        brands = ctx.index.brands(doc)
-        if not brands:
+        # a sender that is not defined is skipped: unknown-reference says so, once
+        if not (isinstance(ident, str) and ctx.index.get("sender", ident) is None):
+            brands = ctx.index.brands(doc)
+            undeclared = not brands
+            if brands and not any(brand_pattern(b).search(text) for b in brands):
+                missing.append(("brand", "brand:" + ",".join(brands)))
+    if params.together and missing:
+        yield Hit(
+            params.message.format(
+                name="; ".join(
+                    f"the brand ({' or '.join(brands)})" if name == "brand" else name
+                    for name, _ in missing
+                ),
+                match="",
+                brand=" or ".join(brands),
+            ),
+            path=path,
+            content=";".join(content for _, content in missing),
+        )
+    else:
+        for name, content in missing:
             yield Hit(
-                params.message.format(name="brand", match="", brand="(none declared)")
-                + "; declare the sender's `brand` so this can be checked",
+                params.message.format(
+                    name=name, match="", brand=" or ".join(brands) if name == "brand" else ""
+                ),
                 path=path,
-                content="brand:none",
+                content=content,
             )
-        elif not any(brand_pattern(b).search(text) for b in brands):
-            yield Hit(
-                params.message.format(name="brand", match="", brand=" or ".join(brands)),
-                path=path,
-                content="brand:" + ",".join(brands),
-            )
+    if undeclared:
+        yield Hit(
+            params.message.format(name="brand", match="", brand="(none declared)")
+            + "; declare the sender's `brand` so this can be checked",
+            path=path,
+            content="brand:none",
+        )
 
 
 _SENTENCE_END = re.compile(r"[.!?\u3002]+(?=\s|$)|\n")
