@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# PostgreSQL fixtures: pg_server, pg_database, pg_database_factory, pg_cluster (see tests/pg.py)
+from tests.pg import pg_cluster, pg_database, pg_database_factory, pg_server  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
