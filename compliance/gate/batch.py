@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from compliance.gate.ledger.dialect import Dialect
 
 DAY_US = 86_400_000_000
 
 
-# the newest event per (channel, scope): an opt-out (revoke) ranks above anything else of the
-# same instant. SQLite takes bare columns from the row that reaches MAX, the first one in index
-# order (id descending) among equals, so the later-recorded one (a test holds it to that)
-NEWEST = (
-    "SELECT channel, scope, action, MAX(at_us * 2 + (action = 'revoke')), source, id, at_us "
-    "FROM consent_events"
-)
-
-
 def read_batch(
     conn: sqlite3.Connection,
+    dialect: Dialect,
     known: dict[str, Any],
     sids: list[str],
     since_us: int,
@@ -38,13 +33,8 @@ def read_batch(
         "span": (since_us, until_us),
     }
     queries = [
-        (
-            "events",
-            "SELECT subject, channel, scope, action, MAX(at_us * 2 + (action = 'revoke')), "
-            "source, id, at_us FROM consent_events WHERE subject IN ({}) "
-            "GROUP BY subject, channel, scope",
-            (),
-        ),
+        # the newest event per subject, channel and scope (the dialect says how)
+        ("events", dialect.newest("subject IN ({})", by_subject=True), ()),
         ("dnc", "SELECT subject, list FROM dnc_entries WHERE subject IN ({})", ()),
         ("gone", "SELECT number, disconnected_us FROM reassigned WHERE number IN ({})", ()),
         (

@@ -30,7 +30,7 @@ class Records:
     def _remember(self, subject: str) -> str:
         sid = self.sid(subject)
         if self.subject_key is not None and subject != sid and not self._erased(sid):
-            self.conn.execute("INSERT OR IGNORE INTO subjects VALUES (?, ?)", (sid, subject))
+            self.conn.execute(self.dialect.remember_subject(), (sid, subject))
         return sid
 
     def _erased(self, sid: str) -> bool:
@@ -170,8 +170,7 @@ class Records:
         else:
             marks = ",".join("?" * len(channels))
             rows = self.conn.execute(
-                f"{batch.NEWEST} WHERE subject = ? AND channel IN ({marks}) "
-                "GROUP BY channel, scope",
+                self.dialect.newest(f"subject = ? AND channel IN ({marks})"),
                 (sid, *channels),
             ).fetchall()
         if len(rows) == 1:  # most people: one scope on one channel
@@ -196,6 +195,7 @@ class Records:
             return
         self._batch = batch.read_batch(
             self.conn,
+            self.dialect,
             self._known,
             list(dict.fromkeys(self.sid(s) for s in subjects)),
             since_us,

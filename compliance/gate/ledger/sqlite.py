@@ -26,6 +26,7 @@ from compliance.errors import LedgerError, LedgerMissingError
 from compliance.gate import audit, model, opening
 from compliance.gate.checkpoint import Checkpointer
 from compliance.gate.ledger.common import BUSY_TIMEOUT_S, micros
+from compliance.gate.ledger.dialect import SQLITE
 from compliance.gate.ledger.inbound import Inbound
 from compliance.gate.ledger.lists import Lists
 from compliance.gate.ledger.records import Records
@@ -45,6 +46,8 @@ class Ledger(Records, Lists, Inbound):
     recreated. `readonly=True` opens an existing ledger for reading only (audit verify and
     export on an auditor's copy, on a read-only mount too). One Ledger may be shared by threads:
     each transaction holds its lock."""
+
+    dialect = SQLITE
 
     def __init__(
         self,
