@@ -15,8 +15,7 @@ from compliance.gate.verify import DAY_US
 class Inbound:
     """Replies and reviews; allowed sends for caps."""
 
-    # what the storage backend provides (ledger/sqlite.py): conn, now, write(), reading(),
-    # next_seq(), audit(), _insert(), _forget(), _known, _batch, _fresh, subject_key, key
+    # runs on a storage backend: what it provides is store.Store (sqlite.py is one)
 
     def record_inbound(
         self,

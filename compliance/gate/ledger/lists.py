@@ -13,8 +13,7 @@ from compliance.gate.model import aware, printable
 class Lists:
     """What stops sends whatever the consent: pauses, lists and disconnections."""
 
-    # what the storage backend provides (ledger/sqlite.py): conn, now, write(), reading(),
-    # next_seq(), audit(), _insert(), _forget(), _known, _batch, _fresh, subject_key, key
+    # runs on a storage backend: what it provides is store.Store (sqlite.py is one)
 
     def set_pause(self, kind: str, target: str, paused: bool, reason: str, by: str) -> int:
         with self.write():

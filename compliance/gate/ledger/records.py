@@ -17,8 +17,7 @@ from compliance.gate.opening import SUBJECT_KEY_ENV
 class Records:
     """Consent events and the subjects they are about."""
 
-    # what the storage backend provides (ledger/sqlite.py): conn, now, write(), reading(),
-    # next_seq(), audit(), _insert(), _forget(), _known, _batch, _fresh, subject_key, key
+    # runs on a storage backend: what it provides is store.Store (sqlite.py is one)
 
     def sid(self, subject: str) -> str:
         """How a subject is stored: itself, or a keyed hash when the ledger pseudonymises
