@@ -1,0 +1,229 @@
+"""The ledger's schema on PostgreSQL, pinned as on SQLite (schema.py): the tables the records
+use, as the dialect writes schema.py's, and the audit trail in chains (docs/ledger-postgres-
+design.md): each entry has a global `seq`, its `chain` and its gap-free `pos` in the chain; each
+chain has a head row that a writer locks; checkpoints hold every chain's head.
+
+`problems()` reads PostgreSQL's catalog and names whatever differs from what `create()` makes:
+a table, column, index or constraint added, changed or missing, and any trigger, rule, view,
+row-level security policy or inheritance, none of which the gate makes and any of which could
+change what a decision reads (a trigger that deletes every new STOP).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from compliance.gate import schema
+from compliance.gate.ledger.dialect import POSTGRES
+
+CHAINS = 16  # the chains of the audit trail (bench/pg_chains.py chose the number)
+
+# schema.py's tables but its single-chain audit_log, which PostgreSQL keeps in chains
+DATA_TABLES = {name: sql for name, sql in schema.TABLES.items() if name != "audit_log"}
+CHAIN_TABLES = {
+    "audit_log": "CREATE TABLE audit_log (seq BIGINT PRIMARY KEY, chain BIGINT NOT NULL, "
+    "pos BIGINT NOT NULL, at TEXT NOT NULL, at_us BIGINT NOT NULL, kind TEXT NOT NULL, "
+    "subject TEXT, outcome TEXT, purpose TEXT, channel TEXT, send_us BIGINT, "
+    "data TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, mac TEXT, "
+    "UNIQUE (chain, pos))",
+    # the newest entry of each chain: the row a writer locks (FOR UPDATE) to append to it
+    "chain_heads": "CREATE TABLE chain_heads (chain BIGINT PRIMARY KEY, pos BIGINT NOT NULL, "
+    "hash TEXT NOT NULL)",
+    # every chain's head at an instant, chained and keyed like entries
+    "checkpoints": "CREATE TABLE checkpoints (id BIGINT PRIMARY KEY, at TEXT NOT NULL, "
+    "at_us BIGINT NOT NULL, heads TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, "
+    "mac TEXT)",
+}
+# ids come from sequences: writers on different chains commit at once
+SEQUENCES = ("audit_seq", *(f"{table}_ids" for table in schema.COVERED), "checkpoint_ids")
+
+
+def statements() -> list[str]:
+    """Every statement create() runs, in order."""
+    tables = [POSTGRES.ddl(sql) for sql in DATA_TABLES.values()]
+    indexes = [POSTGRES.ddl(sql) for sql in schema.INDEXES.values()]
+    heads = [
+        "INSERT INTO chain_heads (chain, pos, hash) SELECT g, 0, '' FROM "
+        f"generate_series(0, {CHAINS - 1}) AS g"
+    ]
+    sequences = [f"CREATE SEQUENCE {name} AS BIGINT" for name in SEQUENCES]
+    return [*tables, *CHAIN_TABLES.values(), *indexes, *sequences, *heads]
+
+
+def create(conn: Any) -> None:
+    """Create the schema in the connection's current transaction (psycopg)."""
+    for statement in statements():
+        conn.execute(statement)
+
+
+# what create() makes, as the catalog describes it: tables with their columns (name, type,
+# nullable), indexes with their definition, sequences
+def expected() -> dict[str, Any]:
+    tables: dict[str, list[tuple[str, str, bool]]] = {}
+    for sql in [*DATA_TABLES.values(), *CHAIN_TABLES.values()]:
+        ddl = POSTGRES.ddl(sql)
+        name = re.match(r"CREATE TABLE (\w+) \(", ddl).group(1)  # type: ignore[union-attr]
+        body = ddl[ddl.index("(") + 1 : ddl.rindex(")")]
+        columns = []
+        for part in _split(body):
+            words = part.split()
+            if words[0].upper() in ("PRIMARY", "UNIQUE"):
+                continue
+            column = words[0].strip('"')
+            kind = {"BIGINT": "bigint", "TEXT": "text", "INTEGER": "integer"}[words[1]]
+            nullable = "NOT NULL" not in part and "PRIMARY KEY" not in part
+            columns.append((column, kind, nullable))
+        tables[name] = columns
+    return {
+        "tables": tables,
+        "indexes": sorted(schema.INDEXES),
+        "sequences": sorted(SEQUENCES),
+    }
+
+
+def _split(body: str) -> list[str]:
+    """A table body's comma-separated parts, commas inside parentheses kept."""
+    parts, depth, current = [], 0, ""
+    for char in body:
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+            continue
+        depth += char == "("
+        depth -= char == ")"
+        current += char
+    parts.append(current.strip())
+    return parts
+
+
+def problems(conn: Any) -> list[str]:
+    """What differs from the pinned schema in the connection's current schema (public):
+    empty when it is the one create() makes."""
+    want = expected()
+    out: list[str] = []
+    found_tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'f')"
+        )
+    }
+    for name in sorted(found_tables - set(want["tables"])):
+        out.append(f"unexpected table {name!r}")
+    for name in sorted(set(want["tables"]) - found_tables):
+        out.append(f"table {name!r} is missing")
+    for name in sorted(found_tables & set(want["tables"])):
+        columns = [
+            (r[0], r[1], r[2] == "YES")
+            for r in conn.execute(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s "
+                "ORDER BY ordinal_position",
+                (name,),
+            )
+        ]
+        if columns != want["tables"][name]:
+            out.append(f"table {name!r} differs from the one this version creates")
+    views = [
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('v', 'm')"
+        )
+    ]
+    out += [f"unexpected view {name!r}" for name in sorted(views)]
+    indexes = {
+        r[0]: r[1]
+        for r in conn.execute(
+            "SELECT i.relname, t.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "WHERE n.nspname = current_schema() AND NOT x.indisprimary AND NOT EXISTS (SELECT 1 "
+            "FROM pg_constraint k WHERE k.conindid = x.indexrelid)"
+        )
+    }
+    for name in sorted(set(indexes) - set(want["indexes"])):
+        out.append(f"unexpected index {name!r} on table {indexes[name]}")
+    for name in sorted(set(want["indexes"]) - set(indexes)):
+        out.append(f"index {name!r} is missing")
+    out += _constraints(conn)
+    sequences = {
+        r[0]
+        for r in conn.execute(
+            "SELECT sequence_name FROM information_schema.sequences "
+            "WHERE sequence_schema = current_schema()"
+        )
+    }
+    for name in sorted(sequences - set(want["sequences"])):
+        out.append(f"unexpected sequence {name!r}")
+    for name in sorted(set(want["sequences"]) - sequences):
+        out.append(f"sequence {name!r} is missing")
+    for name, table in conn.execute(
+        "SELECT g.tgname, c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+        "AND NOT g.tgisinternal ORDER BY 1"
+    ):
+        out.append(f"unexpected trigger {name!r} on table {table}")
+    for name, table in conn.execute(
+        "SELECT rulename, tablename FROM pg_rules WHERE schemaname = current_schema() ORDER BY 1"
+    ):
+        out.append(f"unexpected rule {name!r} on table {table}")
+    for name, table in conn.execute(
+        "SELECT policyname, tablename FROM pg_policies WHERE schemaname = current_schema() "
+        "ORDER BY 1"
+    ):
+        out.append(f"unexpected row-level security policy {name!r} on table {table}")
+    for (table,) in conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND (c.relrowsecurity OR c.relhassubclass) "
+        "ORDER BY 1"
+    ):
+        out.append(f"table {table!r} has row-level security or child tables")
+    return out
+
+
+def _constraints(conn: Any) -> list[str]:
+    """Primary keys and unique constraints as create() makes them, and no others (a CHECK
+    that refuses every new STOP would change what a decision reads)."""
+    want: set[tuple[str, str, tuple[str, ...]]] = set()
+    for sql in [*DATA_TABLES.values(), *CHAIN_TABLES.values()]:
+        ddl = POSTGRES.ddl(sql)
+        table = re.match(r"CREATE TABLE (\w+) \(", ddl).group(1)  # type: ignore[union-attr]
+        body = ddl[ddl.index("(") + 1 : ddl.rindex(")")]
+        for part in _split(body):
+            words = part.split()
+            if words[0].upper() == "PRIMARY":
+                cols = tuple(
+                    c.strip().strip('"') for c in part[part.index("(") + 1 : -1].split(",")
+                )
+                want.add((table, "p", cols))
+            elif words[0].upper() == "UNIQUE":
+                cols = tuple(
+                    c.strip().strip('"') for c in part[part.index("(") + 1 : -1].split(",")
+                )
+                want.add((table, "u", cols))
+            elif "PRIMARY KEY" in part:
+                want.add((table, "p", (words[0].strip('"'),)))
+            elif " UNIQUE" in part:
+                want.add((table, "u", (words[0].strip('"'),)))
+    found: set[tuple[str, str, tuple[str, ...]]] = set()
+    names: dict[tuple[str, str, tuple[str, ...]], str] = {}
+    for conname, table, kind, cols in conn.execute(
+        "SELECT k.conname, c.relname, k.contype, ARRAY(SELECT a.attname FROM unnest(k.conkey) "
+        "WITH ORDINALITY AS u(n, o) JOIN pg_attribute a ON a.attrelid = k.conrelid AND "
+        "a.attnum = u.n ORDER BY u.o) FROM pg_constraint k JOIN pg_class c ON c.oid = "
+        "k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+        "current_schema() AND k.contype IN ('p', 'u', 'c', 'f', 'x', 't')"
+    ):
+        key = (table, kind, tuple(cols))
+        found.add(key)
+        names[key] = conname
+    out = [
+        f"unexpected constraint {names[key]!r} on table {key[0]}" for key in sorted(found - want)
+    ]
+    out += [
+        f"{'primary key' if kind == 'p' else 'unique constraint'} on {table} "
+        f"({', '.join(cols)}) is missing"
+        for table, kind, cols in sorted(want - found)
+    ]
+    return out
