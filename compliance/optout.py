@@ -212,11 +212,14 @@ def links(text: str) -> list[tuple[int, int]]:
             if u_start >= end:
                 near = u_start - end <= LINK_SPAN and _line_of(text, u_start) - line <= LINK_WINDOW
             elif u_end <= start:
-                # an HTML link around the words (`<a href="URL">Unsubscribe</a>`): a plain
-                # URL before the words ("Info: URL Reply STOP to opt out") is another link
+                # a link just before the words: an HTML link around them (`<a href="URL">
+                # Unsubscribe</a>`) or "visit URL to opt out"; not when a reply instruction
+                # stands between ("Info: URL Reply STOP to opt out": the words are the reply's)
                 between = text[u_end:start]
                 near = (
-                    len(between) <= _LINK_BEFORE and not _BREAK.search(between) and ">" in between
+                    len(between) <= _LINK_BEFORE
+                    and not _BREAK.search(between)
+                    and (">" in between or not _REPLY_VERB.search(between))
                 )
             else:
                 near = True  # the wording is in the link ("example.com/unsubscribe")
@@ -227,6 +230,12 @@ def links(text: str) -> list[tuple[int, int]]:
 
 
 _LINK_BEFORE = 80  # characters from a link to the words it wraps
+# a verb asking for a reply: the opt-out words after it belong to the reply, not to a link
+_REPLY_VERB = re.compile(
+    r"\b(?:reply|text|txt|send|sms|respond[ae]?|responde|env[ií]a|antworte\w*|r[ée]pond\w*|"
+    r"envoye[zr]|rispondi|invia)\b",
+    re.IGNORECASE,
+)
 _BREAK = re.compile(r"[.!?]\s|\n|</(?:p|div|li|td|tr|table)>", re.IGNORECASE)
 
 
