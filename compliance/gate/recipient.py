@@ -186,40 +186,35 @@ def _prefix_sizes(code: int) -> tuple[int, ...]:
 def _us_state(number: Any) -> str | None:
     """The state of a US number's area code (US-WA), the same for every number in it."""
     area = _area(number)
-    return None if area is None else _area_states().get(area)
+    return None if area is None else _area_state(area)
 
 
-@cache
-def _area_states() -> dict[str, str]:
-    """Area code -> state, from phonenumbers' place names: the area code's own entry where it
-    has one ("New Jersey" for 201), else the state most of its exchanges name. Worked out for
-    every area code at once, so that a number's state never depends on which number of its
+@lru_cache(maxsize=1024)
+def _area_state(area: str) -> str | None:
+    """An area code's state, from phonenumbers' place names: the area code's own entry (
+    "New Jersey" for 201; all but a few have one), else the state most of its exchanges name.
+    Never one exchange's alone, so a number's state does not depend on which number of its
     area code was seen first (201-631 alone reads "New York, NY")."""
     from collections import Counter
 
     from phonenumbers.geodata import GEOCODE_DATA
 
-    votes: dict[str, Counter[str]] = {}
-    own: dict[str, str] = {}
-    for prefix, names in GEOCODE_DATA.items():
-        if not prefix.startswith("1") or len(prefix) < 4:
-            continue
-        state = _state_of(names.get("en", ""))
-        if state is None:
-            continue
-        if len(prefix) == 4:
-            own[prefix[1:]] = state
-        else:
-            votes.setdefault(prefix[1:4], Counter())[state] += 1
-    found = {area: count.most_common(1)[0][0] for area, count in votes.items()}
-    found.update(own)
-    return {area: f"US-{state}" for area, state in found.items()}
+    prefix = "1" + area
+    state = _state_of(GEOCODE_DATA.get(prefix, {}).get("en", ""))
+    if state is None:
+        votes = Counter(
+            found
+            for key, names in GEOCODE_DATA.items()
+            if key.startswith(prefix) and (found := _state_of(names.get("en", ""))) is not None
+        )
+        state = votes.most_common(1)[0][0] if votes else None
+    return f"US-{state}" if state else None
 
 
 def known_regions() -> frozenset[str]:
     """The subdivisions the gate can tell from a number (US states and DC): the only ones a
     pause or a state list can be for."""
-    return frozenset(_area_states().values())
+    return frozenset(f"US-{code}" for code in US_STATES.values())
 
 
 def _state_of(place: str) -> str | None:
