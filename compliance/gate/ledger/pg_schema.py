@@ -57,16 +57,23 @@ def create(conn: Any) -> None:
         conn.execute(statement)
 
 
-# what create() makes, as the catalog describes it: tables with their columns (name, type,
-# nullable), indexes with their definition, sequences
-def expected() -> dict[str, Any]:
-    tables: dict[str, list[tuple[str, str, bool]]] = {}
+def _table_parts() -> list[tuple[str, list[str]]]:
+    """Each table create() makes, with the comma-separated parts of its definition."""
+    found = []
     for sql in [*DATA_TABLES.values(), *CHAIN_TABLES.values()]:
         ddl = POSTGRES.ddl(sql)
         name = re.match(r"CREATE TABLE (\w+) \(", ddl).group(1)  # type: ignore[union-attr]
-        body = ddl[ddl.index("(") + 1 : ddl.rindex(")")]
+        found.append((name, _split(ddl[ddl.index("(") + 1 : ddl.rindex(")")])))
+    return found
+
+
+# what create() makes, as the catalog describes it: tables with their columns (name, type,
+# nullable), indexes, sequences
+def expected() -> dict[str, Any]:
+    tables: dict[str, list[tuple[str, str, bool]]] = {}
+    for name, parts in _table_parts():
         columns = []
-        for part in _split(body):
+        for part in parts:
             words = part.split()
             if words[0].upper() in ("PRIMARY", "UNIQUE"):
                 continue
@@ -79,6 +86,18 @@ def expected() -> dict[str, Any]:
         "tables": tables,
         "indexes": sorted(schema.INDEXES),
         "sequences": sorted(SEQUENCES),
+    }
+
+
+def _relations(conn: Any, kinds: str) -> set[str]:
+    """Names of the current schema's relations of these pg_class kinds ('rpf': tables)."""
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind = ANY(%s)",
+            (list(kinds),),
+        )
     }
 
 
@@ -102,13 +121,7 @@ def problems(conn: Any) -> list[str]:
     empty when it is the one create() makes."""
     want = expected()
     out: list[str] = []
-    found_tables = {
-        r[0]
-        for r in conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'f')"
-        )
-    }
+    found_tables = _relations(conn, "rpf")
     for name in sorted(found_tables - set(want["tables"])):
         out.append(f"unexpected table {name!r}")
     for name in sorted(set(want["tables"]) - found_tables):
@@ -125,14 +138,7 @@ def problems(conn: Any) -> list[str]:
         ]
         if columns != want["tables"][name]:
             out.append(f"table {name!r} differs from the one this version creates")
-    views = [
-        r[0]
-        for r in conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relkind IN ('v', 'm')"
-        )
-    ]
-    out += [f"unexpected view {name!r}" for name in sorted(views)]
+    out += [f"unexpected view {name!r}" for name in sorted(_relations(conn, "vm"))]
     indexes = {
         r[0]: r[1]
         for r in conn.execute(
@@ -186,22 +192,14 @@ def _constraints(conn: Any) -> list[str]:
     """Primary keys and unique constraints as create() makes them, and no others (a CHECK
     that refuses every new STOP would change what a decision reads)."""
     want: set[tuple[str, str, tuple[str, ...]]] = set()
-    for sql in [*DATA_TABLES.values(), *CHAIN_TABLES.values()]:
-        ddl = POSTGRES.ddl(sql)
-        table = re.match(r"CREATE TABLE (\w+) \(", ddl).group(1)  # type: ignore[union-attr]
-        body = ddl[ddl.index("(") + 1 : ddl.rindex(")")]
-        for part in _split(body):
+    for table, parts in _table_parts():
+        for part in parts:
             words = part.split()
-            if words[0].upper() == "PRIMARY":
+            if words[0].upper() in ("PRIMARY", "UNIQUE"):
                 cols = tuple(
                     c.strip().strip('"') for c in part[part.index("(") + 1 : -1].split(",")
                 )
-                want.add((table, "p", cols))
-            elif words[0].upper() == "UNIQUE":
-                cols = tuple(
-                    c.strip().strip('"') for c in part[part.index("(") + 1 : -1].split(",")
-                )
-                want.add((table, "u", cols))
+                want.add((table, "p" if words[0].upper() == "PRIMARY" else "u", cols))
             elif "PRIMARY KEY" in part:
                 want.add((table, "p", (words[0].strip('"'),)))
             elif " UNIQUE" in part:
