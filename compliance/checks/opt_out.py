@@ -224,23 +224,34 @@ def _unreachable(
             )
 
 
-# a price: an amount with a currency, or a word for what it costs, beside the opt-out
-_PRICE = re.compile(
-    r"(?:\d+(?:[.,]\d+)?\s*(?:€|eur\b|euros?\b|£|gbp\b|p\b|pence\b|cts?\b|cent(?:s|imos?)?\b)"
-    r"|(?:€|£)\s*\d|\b(?:coste|costo|cost|coût|kosten|prix|precio|prezzo|preis)\b"
-    r"|\bsurtax\w*|\bpremium\b|\btarificad\w*|\bsovrapprezz\w*)",
+# what the opt-out costs, stated beside it: an amount in a currency, or a word for a charge
+_AMOUNT = re.compile(
+    r"(?:\d+(?:[.,]\d+)?\s*(?:€|eur\b|euros?\b|£|gbp\b|\$|usd\b|cad\b|p\b|pence\b"
+    r"|cts?\b|cent(?:s|imos?)?\b)|(?:€|£|\$)\s*\d)",
     re.IGNORECASE,
 )
-# what the law allows the sender to leave to the person: the cost of sending the message
-_STANDARD = re.compile(
-    r"standard (?:network |message )?rates?|normal (?:network )?rates?|tarif (?:normal|standard)"
-    r"|coste de (?:un|1) sms (?:normal|est[aá]ndar)|tarifa (?:normal|est[aá]ndar)"
-    r"|costo di un sms|msg\s*&\s*data rates|prix d'un sms|gratuit\w*|gratis|free\b|kostenlos",
+_CHARGE_WORD = re.compile(
+    r"\b(?:coste|costo|costs?|cuesta|co[uû]te?|kosten\w*|prix|precio|prezzo|preis"
+    r"|surtax\w*|premium|tarificad\w*|sovrapprezz\w*)\b",
     re.IGNORECASE,
 )
-# a sentence ends at . ! ? before a space or the end ("1,21 EUR" and "brisa.example" go on)
-_CHARGE_REACH = 60  # characters after the opt-out where its charge would be stated
-_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?]+(?=[^\s.!?]))*(?:[.!?]+(?=\s|$)|\n|$)")
+# what leaves the person only a standard message's cost, or nothing: the law allows it
+_FREE_OR_STANDARD = re.compile(
+    r"\b(?:standard|normal\w*|no cost|free of charge|at no charge|sin (?:coste|costo|cargo)"
+    r"|keine kosten|kostenlos|kostenfrei|gratis|sans frais|senza costi?|msg\s*&\s*data rates)"
+    r"\b|(?<!non )\bgratuit\w*",
+    re.IGNORECASE,
+)
+# where an opt-out's own clause ends: a sentence's end, a dash, a line
+_CLAUSE_END = re.compile(r"[.!?](?=\s|$)|\s[-\u2013\u2014]\s|\n")
+# a charge before the instruction counts when it is per message ("Abmeldung (0,49 €/SMS):")
+_PER_MESSAGE = re.compile(
+    r"\s*(?:/\s*(?:sms|msg|mensaje|message|nachricht)|(?:per|par|pro|por|a|al) "
+    r"(?:sms|msg|message|text|mensaje|messaggio|nachricht|request))",
+    re.IGNORECASE,
+)
+_CHARGE_REACH = 90  # characters after the opt-out keyword where its charge would be stated
+_BEFORE_REACH = 40  # and before it
 
 
 def _charged(
@@ -249,31 +260,53 @@ def _charged(
     keywords: tuple[str, ...],
     params: Params,
 ) -> Iterator[Hit]:
+    import unicodedata
+
     for path, text in found:
         own = _with_examples(text, variables)
+        # full-width look-alikes read as what they look like (NFKC keeps these one to one)
+        plain = unicodedata.normalize("NFKC", own)
+        if len(plain) != len(own):
+            plain = own
         spots = [(r.start, r.end) for r in optout.replies(own, keywords)] + optout.links(own)
-        for sentence in _SENTENCE.finditer(own):
-            # the charge stated just after the opt-out, in its sentence ("BAJA al 25521
-            # (coste 1,21 EUR)"): an amount elsewhere in the sentence is the offer's
-            after = [
-                (end, sentence.end()) for s, end in spots if sentence.start() <= s < sentence.end()
-            ]
-            if not after:
+        for begin, finish in spots:
+            charge = _charge_beside(plain, begin, finish)
+            if charge is None:
                 continue
-            words = sentence.group(0)
-            price = None
-            for begin, stop in after:
-                near = own[begin : min(stop, begin + _CHARGE_REACH)]
-                found = _PRICE.search(near)
-                if found is not None:
-                    price = (begin + found.start(), begin + found.end(), found.group(0))
-                    break
-            if price is None or _STANDARD.search(words):
-                continue
-            start, end, said = price
+            start, end, said = charge
             yield Hit(
                 params.message.format(variables="", keyword="", sender=""),
                 path=path,
                 text=(start, end) if own == text else None,
                 content=f"charged:{said.lower()}",
             )
+            break
+
+
+def _charge_beside(text: str, begin: int, finish: int) -> tuple[int, int, str] | None:
+    """A charge stated for the opt-out at text[begin:finish]: an amount in its clause after
+    it, or a per-message amount just before it; or a word for a charge there that no 'free'
+    or 'standard rate' wording answers. An amount beyond the clause is the offer's."""
+    after_end = min(len(text), finish + _CHARGE_REACH)
+    cut = _CLAUSE_END.search(text, finish, after_end)
+    after = (finish, cut.start() if cut else after_end)
+    before_start = max(0, begin - _BEFORE_REACH)
+    ends = [m.end() for m in _CLAUSE_END.finditer(text, before_start, begin)]
+    before = (ends[-1] if ends else before_start, begin)
+    amount = _AMOUNT.search(text, *after)
+    if amount is None:
+        amount = next(
+            (
+                m
+                for m in _AMOUNT.finditer(text, *before)
+                if _PER_MESSAGE.match(text, m.end()) or "(" in text[before[0] : m.start()]
+            ),
+            None,
+        )
+    if amount is not None:
+        return amount.start(), amount.end(), amount.group(0)
+    for lo, hi in (after, before):
+        word = _CHARGE_WORD.search(text, lo, hi)
+        if word is not None and not _FREE_OR_STANDARD.search(text, before[0], after[1]):
+            return word.start(), word.end(), word.group(0)
+    return None
