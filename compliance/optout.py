@@ -28,13 +28,16 @@ from functools import lru_cache
 _LINK_WORDING = (
     r"opt(?:ing)?[\s-]?out|unsubscrib\w*|unsub\b"
     r"|stop\s+(?:receiving|getting|all|these|messages|texts|promotions|offers|marketing|emails?)"
+    r"|stop\s+sms\s*:"
     r"|no\s+(?:more|longer)\s+(?:receive\s+)?(?:messages|texts|offers|promotions|emails?|sms)"
     r"|remove\s+(?:me|yourself)\s+from|manage\s+(?:your\s+)?(?:email\s+|sms\s+|marketing\s+)?"
     r"(?:preferences|subscriptions?|consent)|(?:email|communication|marketing)\s+preferences"
     r"|preference\s+cent(?:er|re)|leave\s+(?:this\s+)?(?:list|programme|program)"
     r"|cancel\s+(?:your\s+|my\s+)?(?:subscription|membership\s+of\s+this\s+list)"
     # Spanish
-    r"|dar(?:se|te|me)?\s+de\s+baja|cancelar\s+(?:la\s+|tu\s+|su\s+)?suscripci\w*"
+    r"|dar(?:se|te|me)?\s+de\s+baja|cancela(?:r)?\s+(?:la\s+|tu\s+|su\s+)?suscripci\w*"
+    # "Baja en <link>" opening a sentence ("precios a la baja en ..." is "low")
+    r"|(?:^|(?<=[.!?]\s)|(?<=\n))baja\s+en\b"
     r"|anular\s+(?:la\s+|tu\s+|su\s+)?suscripci\w*|no\s+recibir|dejar\s+de\s+recibir"
     r"|desuscrib\w*|desinscrib\w*"
     # "Baja: <link>", "Baja de estos SMS: <link>", "solicita la baja en <link>" (baja alone is
@@ -48,7 +51,8 @@ _LINK_WORDING = (
     # French
     r"|d[ée]sinscri\w*|d[ée]sabonn\w*|ne\s+plus\s+recevoir|arr[êe]ter\s+de\s+recevoir"
     # German
-    r"|abmeld\w*|abbestell\w*|austrag\w*|keine\s+(?:weiteren\s+)?(?:nachrichten|sms|werbung"
+    r"|abmeld\w*|abbestell\w*|austrag\w*|(?:werbe)?widerspruch\b"
+    r"|keine\s+(?:weiteren\s+)?(?:nachrichten|sms|werbung"
     r"|angebote|e-?mails?|newsletter)"
     # Italian, Dutch
     r"|disiscri\w*|cancella(?:re)?\s+(?:l'|la\s+)?iscrizione|non\s+ricevere\s+pi[uù]"
@@ -81,11 +85,16 @@ _BETWEEN = (
 )
 _QUOTE = "[\"'“”‘’«»„]?"
 # after the keyword: "STOP to 60777", "STOP au 36173", "STOPP an 80888", "STOP para 2020"
-_TO = r"\s*(?:sms\s+)?(?:to|2|at|au|à|an|al|a|ao|para|pour|zu|naar|til|till|on|:|-)?\s*"
+_TO = (
+    r"\s*(?:sms\s+)?(?:to|2|at|au|aux|à|an|al|allo|alla|al|a|ao|para|pour|zu|naar|til|till|on"
+    r"|:|-)?\s*"
+)
 _NUMBER = r"(?:\+?\d[\d\s().-]{1,16}\d|\d{3,8})(?!\w)"
 # a number named for an instruction: "text STOP to 60777", "send STOP to +44 7700 900123"
 _NUMBER_AFTER = re.compile(
-    rf"{_QUOTE}{_TO}(?:the\s+(?:number|short\s*code)\s+)?{_NUMBER}", re.IGNORECASE
+    rf"{_QUOTE}{_TO}(?:(?:the|die|der|le|el|il|o)\s+)?(?:(?:number|short\s*code|nummer|"
+    rf"kurzwahl|num[ée]ro|n[°º]|n[úu]mero|numero|c[óo]digo)\s+)?{_NUMBER}",
+    re.IGNORECASE,
 )
 
 URL = re.compile(

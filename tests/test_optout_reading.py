@@ -36,3 +36,36 @@ def test_an_opt_out_link_is_found(text):
 )
 def test_a_link_beside_a_reply_instruction_is_not_the_opt_outs(text):
     assert not optout.links(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Werbewiderspruch jederzeit: velora.example/w",
+        "Cancela tu suscripción en velora.example/c",
+        "Baja en velora.example/b",
+        "Stop SMS : velora.example/stop",
+    ],
+)
+def test_opt_out_link_wording_in_the_markets_languages(text):
+    assert optout.links(text), text
+
+
+@pytest.mark.parametrize(
+    ("text", "keyword"),
+    [
+        ("sende STOPP an die 80888", "STOPP"),
+        ("envía BAJA al número 25521", "BAJA"),
+        ("invia STOP allo 48000", "STOP"),
+        ("envoyez STOP au numéro 36184", "STOP"),
+        ("text STOP to the number 60777", "STOP"),
+    ],
+)
+def test_a_keyword_sent_to_a_number_names_it_in_any_of_the_languages(text, keyword):
+    (found,) = optout.replies(text, (keyword,))
+    assert found.names_number, text
+
+
+def test_a_keyword_reply_without_a_number_names_none():
+    (found,) = optout.replies("Reply STOP to opt out", ("STOP",))
+    assert not found.names_number
