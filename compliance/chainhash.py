@@ -144,6 +144,52 @@ def entry_hash(
     ).hexdigest()
 
 
+def chain_hash(
+    prev: str,
+    seq: int,
+    chain: int,
+    pos: int,
+    at: str,
+    at_us: int,
+    kind: str,
+    subject: str | None,
+    outcome: str | None,
+    purpose: str | None,
+    channel: str | None,
+    send_us: int | None,
+    data: str,
+) -> str:
+    """The hash of an entry of a ledger kept in several chains (PostgreSQL): encode() of the
+    previous entry's hash in its chain, its seq, chain and position, then the columns
+    entry_hash() covers. Its place is hashed too, so an entry moved to another chain or
+    position no longer matches."""
+    return hashlib.sha256(
+        row_text(
+            (
+                prev,
+                seq,
+                chain,
+                pos,
+                at,
+                at_us,
+                kind,
+                subject,
+                outcome,
+                purpose,
+                channel,
+                send_us,
+                data,
+            )
+        )  # fmt: skip
+    ).hexdigest()
+
+
+def checkpoint_hash(prev: str, ident: int, at: str, at_us: int, heads: str) -> str:
+    """The hash of a checkpoint: encode() of the previous checkpoint's hash, its id, its time
+    and the heads it holds (JSON: chain -> [position, hash])."""
+    return hashlib.sha256(row_text((prev, ident, at, at_us, heads))).hexdigest()
+
+
 # what an entry's hash covers, in order: the previous entry's hash, then its own columns
 HASHED = ("prev_hash", *COLUMNS[:10])
 
@@ -332,8 +378,8 @@ class Vouching:
     digests must match the rows that name it. The caller hands over an entry when its data
     holds '"rows":' or its seq reaches `next_named`; the others have nothing to check."""
 
-    def __init__(self, conn: sqlite3.Connection, covered: tuple[tuple[str, int], ...]) -> None:
-        self.tables = {name: _Rows(conn, name, at) for name, at in covered}
+    def __init__(self, conn: Any, covered: tuple[tuple[str, int], ...], order: str = "id") -> None:
+        self.tables = {name: _Rows(conn, name, at, order) for name, at in covered}
         self.next_named = _next_named(self.tables)
 
     def entry(self, seq: int, kind: Any, data: Any) -> None:
@@ -396,10 +442,11 @@ class _Rows:
     """A covered table's rows in id order (the order they were written, so audit_seq order),
     consumed alongside the trail."""
 
-    def __init__(self, conn: sqlite3.Connection, name: str, at: int) -> None:
+    def __init__(self, conn: Any, name: str, at: int, order: str = "id") -> None:
         self.name = name
         self.at = at  # where audit_seq is in a row
-        self.cursor = conn.execute(f"SELECT * FROM {name} ORDER BY id")
+        # on SQLite ids follow seqs; on PostgreSQL writers of several chains take ids at once
+        self.cursor = conn.execute(f"SELECT * FROM {name} ORDER BY {order}")
         self.pending: tuple[Any, ...] | None = None
         self.next_seq: float = INF
         self._advance()

@@ -121,3 +121,18 @@ def frozen(monkeypatch):
         return clock
 
     return set_to
+
+
+# The ledger's two backends: a test that takes `ledger_at` runs once on each (a SQLite file,
+# a fresh PostgreSQL database), with what it asserts unchanged (tests/backends.py).
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def ledger_at(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """Where a test's ledger is: tmp_path/ledger.db, or the URL of a new database."""
+    if backend == "sqlite":
+        return tmp_path / "ledger.db"
+    return str(request.getfixturevalue("pg_database"))

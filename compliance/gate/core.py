@@ -27,7 +27,15 @@ from compliance.gate import model as m
 from compliance.gate.catalog import Catalog, from_bundle, from_repo
 from compliance.gate.consent import ConsentLedger, did_you_mean
 from compliance.gate.durations import fixed_us
-from compliance.gate.ledger import BUSY_TIMEOUT_S, Ledger, LedgerError, default_path, micros
+from compliance.gate.ledger import (
+    BUSY_TIMEOUT_S,
+    Ledger,
+    LedgerError,
+    default_path,
+    is_url,
+    micros,
+    open_ledger,
+)
 from compliance.gate.model import Decision, Reason, Send, aware, printable
 from compliance.gate.recipient import InvalidRecipient, Recipient, parse
 from compliance.gate.rules import Rules
@@ -37,21 +45,29 @@ HORIZON = dt.timedelta(days=30)
 
 
 class _Prepared:
-    """A send with its instants, template and parsed recipient (or why it has none)."""
+    """A send with its template and parsed recipient (or why it has none), and once the
+    decision's time is known (stamp()), its instants."""
 
     __slots__ = ("send", "at", "requested", "template", "channel", "recipient", "invalid", "early")
 
-    def __init__(
-        self, send: Send, now: dt.datetime, horizon: dt.timedelta, catalog: Catalog
-    ) -> None:
+    def __init__(self, send: Send, catalog: Catalog) -> None:
         self.send = send
+        self.template = catalog.templates.get(send.template)
+        channel = self.template.channel if self.template else send.channel
+        self.channel = channel
+        self.recipient: Recipient | None = None
+        self.invalid: str | None = None
+        try:
+            self.recipient = parse(send.to, channel)
+        except InvalidRecipient as exc:
+            self.invalid = str(exc)
+
+    def stamp(self, now: dt.datetime, horizon: dt.timedelta, catalog: Catalog) -> _Prepared:
+        send = self.send
         # checked already (_problem): only put in UTC
         self.requested = send.at.astimezone(dt.timezone.utc) if send.at is not None else None
         # a message cannot go out in the past: judged now
         self.at = max(self.requested, now) if self.requested is not None else now
-        self.template = catalog.templates.get(send.template)
-        channel = self.template.channel if self.template else send.channel
-        self.channel = channel
         self.early: Reason | None = None  # a reason that ends the decision before the checks
         if self.requested is not None and self.requested - now > horizon:
             self.early = Reason(
@@ -71,12 +87,7 @@ class _Prepared:
                 f"template {self.template.id!r} is for {self.template.channel}, not "
                 f"{send.channel}: a send's channel is its template's",
             )
-        self.recipient: Recipient | None = None
-        self.invalid: str | None = None
-        try:
-            self.recipient = parse(send.to, channel)
-        except InvalidRecipient as exc:
-            self.invalid = str(exc)
+        return self
 
 
 class Gate:
@@ -109,7 +120,8 @@ class Gate:
         create: bool = False,
     ) -> Gate:
         """From a template repo (linted now) or a bundle CI built, and an existing ledger
-        (default: $COMPLIANCE_DB, else .compliance/ledger.db); `create=True` makes the ledger
+        (a file path or a postgresql:// URL; default: $COMPLIANCE_DB, else
+        .compliance/ledger.db); `create=True` makes the ledger
         when there is none. `clock` returns the time as an aware datetime (default: the
         system's); `horizon` is how far ahead a Send.at may be. `durable` adds an fsync per
         decision (survives power loss, not only a killed process); `busy_timeout` is how long a
@@ -120,13 +132,19 @@ class Gate:
             raise UsageError("Gate.open takes repo= or bundle=, one of them")
         clock = _checked_clock(clock)
         _check_options(durable, busy_timeout, horizon, create)
-        ledger_path = _path(ledger, "ledger") if ledger is not None else default_path()
+        where = (
+            ledger
+            if is_url(ledger)
+            else _path(ledger, "ledger")
+            if ledger is not None
+            else default_path()
+        )
         if bundle is not None:
             catalog = from_bundle(_path(bundle, "bundle"))
         else:
             catalog = from_repo(_path(repo, "repo"))
-        db = Ledger(
-            ledger_path, durable=durable, busy_timeout=busy_timeout, create=create, clock=clock
+        db = open_ledger(
+            where, durable=durable, busy_timeout=busy_timeout, create=create, clock=clock
         )
         return cls(catalog, db, horizon=horizon)
 
@@ -162,12 +180,19 @@ class Gate:
 
     def _decide_all(self, items: list[Any], problems: list[Exception | None]) -> list[Decision]:
         try:
-            with self._db.write():
+            parsed = [
+                _Prepared(s, self.catalog) if p is None else None
+                for s, p in zip(items, problems, strict=True)
+            ]
+            # the subjects whose records the decisions read and write (None: none), which a
+            # ledger kept in several chains locks before it reads
+            subjects = [p.recipient.subject if p and p.recipient else None for p in parsed]
+            with self._db.write(subjects=subjects):
                 now = self._db.now
                 paused = self._db.paused()
                 prepared = [
-                    _Prepared(s, now, self.horizon, self.catalog) if p is None else None
-                    for s, p in zip(items, problems, strict=True)
+                    p.stamp(now, self.horizon, self.catalog) if p is not None else None
+                    for p in parsed
                 ]
                 self._db.prefetch(*self._reads(prepared))
                 memo: dict[tuple[Any, ...], list[Reason]] = {}

@@ -44,6 +44,10 @@ class Verdict:
     legacy: int = 0  # entries written before schema 3 (their hash covers fewer columns)
     subjects_unchecked: int = 0  # raw identifiers not checked (no subject key given)
     subject_key_mismatch: bool = False  # the subject key given is not this ledger's
+    chains: int = 1  # the chains the trail is kept in (PostgreSQL: several)
+    checkpoints: int = 0  # checkpoints that tie the chains together (PostgreSQL)
+    last_checkpoint: str | None = None  # when the newest was written
+    after_checkpoint: int = 0  # entries written since it
 
     def __str__(self) -> str:
         if not self.ok:
@@ -67,6 +71,18 @@ class Verdict:
             notes.append(
                 "entries are not signed: whoever can write the file could rewrite the whole "
                 "chain consistently (set COMPLIANCE_AUDIT_KEY when writing to sign them)"
+            )
+        if self.chains > 1:
+            notes.append(
+                f"{self.chains} chains, tied together by {self.checkpoints:,} checkpoint"
+                f"{'' if self.checkpoints == 1 else 's'}"
+                + (f", the last at {self.last_checkpoint}" if self.last_checkpoint else "")
+                + (
+                    f"; {self.after_checkpoint:,} entries came after it (cutting the newest "
+                    "entries of a chain is seen only below a checkpoint)"
+                    if self.after_checkpoint
+                    else ""
+                )
             )
         if self.legacy:
             notes.append(
@@ -95,6 +111,9 @@ class Verdict:
             "signatures_checked": self.key_checked,
             "legacy_entries": self.legacy,
             "subjects_unchecked": self.subjects_unchecked,
+            "chains": self.chains,
+            "checkpoints": self.checkpoints,
+            "last_checkpoint": self.last_checkpoint,
             "notes": self.notes() if self.ok else [],
         }
 

@@ -9,6 +9,7 @@ import pytest
 
 from compliance import Gate, Send
 from compliance.gate import NaiveDatetimeError
+from tests.backends import db, is_pg, sql, where
 from tests.conftest import Clock, Repo
 
 UTC = dt.timezone.utc
@@ -74,7 +75,7 @@ body: "Acme: your order has shipped."
 
 
 @pytest.fixture
-def gate(tmp_path):
+def gate(tmp_path, ledger_at):
     repo = Repo(tmp_path / "repo")
     repo.write("senders/acme.yaml", SENDER)
     repo.write("scopes/offers.yaml", SCOPE)
@@ -100,7 +101,7 @@ def gate(tmp_path):
         ),
     )
     clock = Clock(NOON_ET - dt.timedelta(minutes=1))
-    opened = Gate.open(repo=repo.path, ledger=tmp_path / "ledger.db", create=True, clock=clock)
+    opened = Gate.open(repo=repo.path, ledger=ledger_at, create=True, clock=clock)
     opened.clock = clock  # the tests move it as their story goes on
     yield opened
     opened.close()
@@ -119,9 +120,11 @@ def test_allow_with_consent_and_an_audit_entry(gate):
     decision = check(gate)
     assert decision.outcome == "allow" and decision.allowed and decision.reasons == ()
     assert decision.id is not None
-    row = gate._db.conn.execute(
-        "SELECT outcome, subject FROM audit_log WHERE seq = ?", (decision.id,)
-    ).fetchone()
+    row = (
+        db(gate)
+        .execute("SELECT outcome, subject FROM audit_log WHERE seq = ?", (decision.id,))
+        .fetchone()
+    )
     assert row == ("allow", FL)
 
 
@@ -210,8 +213,11 @@ def test_pause_and_resume(gate):
 
 def test_ledger_error_fails_closed(gate):
     grant(gate)
-    gate._db.conn.close()
-    gate._db.conn = sqlite3.connect(":memory:", isolation_level=None)  # no tables: unusable
+    if is_pg(gate._db.path):
+        gate._db.pool.close()  # no connection to be had
+    else:
+        gate._db.conn.close()
+        gate._db.conn = sqlite3.connect(":memory:", isolation_level=None)  # no tables: unusable
     decision = check(gate)
     assert decision.outcome == "deny" and decision.codes == ["ledger.error"] and decision.id is None
 
@@ -266,14 +272,15 @@ def test_naive_datetimes_and_bad_input_are_refused(gate):
 
 def test_audit_trail_verifies_and_names_a_tampered_entry(gate):
     grant(gate)
-    for i in range(3):
-        check(gate, at=NOON_ET + dt.timedelta(minutes=i))
+    ids = [check(gate, at=NOON_ET + dt.timedelta(minutes=i)).id for i in range(3)]
     assert gate._db.verify().ok
-    gate._db.conn.execute(
-        "UPDATE audit_log SET data = replace(data, 'allow', 'deny') WHERE seq = 3"
+    sql(
+        where(gate),
+        "UPDATE audit_log SET data = replace(data, 'allow', 'deny') WHERE seq = ?",
+        (ids[0],),
     )
     verdict = gate._db.verify()
-    assert not verdict.ok and verdict.first_bad == 3 and "edited" in verdict.problem
+    assert not verdict.ok and verdict.first_bad == ids[0] and "edited" in verdict.problem
 
 
 def test_what_the_business_knows_of_the_recipient_adds_to_the_number(gate):
@@ -288,7 +295,7 @@ def test_what_the_business_knows_of_the_recipient_adds_to_the_number(gate):
     assert decision.not_before == dt.datetime(2026, 11, 26, 16, 0, tzinfo=UTC)
 
 
-def test_pseudonymised_subjects_and_erasure(tmp_path, monkeypatch):
+def test_pseudonymised_subjects_and_erasure(tmp_path, ledger_at, monkeypatch):
     monkeypatch.setenv("COMPLIANCE_SUBJECT_KEY", "subject-secret")
     repo = Repo(tmp_path / "repo")
     repo.write("senders/acme.yaml", SENDER)
@@ -296,26 +303,26 @@ def test_pseudonymised_subjects_and_erasure(tmp_path, monkeypatch):
     repo.write("templates/sale.yaml", SALE)
     repo.write("templates/shipped.yaml", SHIPPED)
     clock = Clock(NOON_ET - dt.timedelta(minutes=1))
-    gate = Gate.open(repo=repo.path, ledger=tmp_path / "hashed.db", create=True, clock=clock)
+    gate = Gate.open(repo=repo.path, ledger=ledger_at, create=True, clock=clock)
     grant(gate)
     assert check(gate).allowed
-    raw = [row for row in gate._db.conn.execute("SELECT subject, data FROM audit_log")]
+    raw = [row for row in db(gate).execute("SELECT subject, data FROM audit_log")]
     assert all(FL not in (subject or "") + data for subject, data in raw)
-    assert gate._db.conn.execute("SELECT raw FROM subjects").fetchall() == [(FL,)]
+    assert db(gate).execute("SELECT raw FROM subjects").fetchall() == [(FL,)]
     gate.ledger.erase(FL)
-    assert gate._db.conn.execute("SELECT raw FROM subjects").fetchall() == []
+    assert db(gate).execute("SELECT raw FROM subjects").fetchall() == []
     assert check(gate, template="shipped", at=NOON_ET + dt.timedelta(minutes=1)).codes == [
         "dnc.listed"
     ]
     # erasure is permanent: neither a decision nor a new reply writes the identifier back
     gate.ledger.inbound(subject=FL, text="hello?", channel="sms", at=NOON_ET)
     gate.check_many([Send(to=FL, template="sale", at=NOON_ET)])
-    assert gate._db.conn.execute("SELECT raw FROM subjects").fetchall() == []
+    assert db(gate).execute("SELECT raw FROM subjects").fetchall() == []
     assert gate._db.verify().ok
     gate.close()
     monkeypatch.delenv("COMPLIANCE_SUBJECT_KEY")
     with pytest.raises(Exception, match="COMPLIANCE_SUBJECT_KEY"):
-        Gate.open(repo=repo.path, ledger=tmp_path / "hashed.db")
+        Gate.open(repo=repo.path, ledger=ledger_at)
 
 
 def test_erasure_needs_a_pseudonymising_ledger(gate):
@@ -450,6 +457,6 @@ def test_an_address_with_a_lone_surrogate_is_answered_and_stored_escaped(gate):
     gate.ledger.revoke(
         subject="ana\ud83d@example.com", channel="email", source="web\ud83d", at=NOON_ET
     )
-    subjects = [row[0] for row in gate._db.conn.execute("SELECT subject FROM consent_events")]
+    subjects = [row[0] for row in db(gate).execute("SELECT subject FROM consent_events")]
     assert subjects == ["ana\\ud83d@example.com"]
     assert gate._db.verify().ok

@@ -12,6 +12,7 @@ import pytest
 
 from compliance import Gate, LedgerMissingError, Send, UsageError
 from compliance.gate import model
+from tests.backends import db, where
 from tests.conftest import ROOT, Clock, Repo
 from tests.gate.test_gate import SALE, SCOPE, SENDER, SHIPPED
 
@@ -56,7 +57,7 @@ MMS_SENDER = SENDER.replace("id: acme-10dlc", "id: acme-mms").replace(
 
 
 @pytest.fixture
-def gate(tmp_path):
+def gate(tmp_path, ledger_at):
     repo = Repo(tmp_path / "repo")
     repo.write("senders/acme.yaml", SENDER)
     repo.write("senders/acme-mms.yaml", MMS_SENDER)
@@ -70,7 +71,7 @@ def gate(tmp_path):
     )
     repo.write("templates/wa-shipped.yaml", WHATSAPP_SHIPPED)
     clock = Clock(NOON_ET)
-    opened = Gate.open(repo=repo.path, ledger=tmp_path / "ledger.db", create=True, clock=clock)
+    opened = Gate.open(repo=repo.path, ledger=ledger_at, create=True, clock=clock)
     opened.clock = clock
     assert not opened.catalog.lint_errors, opened.catalog.lint_errors
     yield opened
@@ -153,9 +154,9 @@ def test_a_send_in_the_past_is_judged_now(gate):
     decision = check(gate, at=NOON_ET)  # a campaign delayed past closing time
     assert decision.outcome == "defer"
     assert decision.not_before == dt.datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
-    entry = gate._db.conn.execute(
-        "SELECT at, data FROM audit_log WHERE seq = ?", (decision.id,)
-    ).fetchone()
+    entry = (
+        db(gate).execute("SELECT at, data FROM audit_log WHERE seq = ?", (decision.id,)).fetchone()
+    )
     assert entry[0] == gate.clock.now.isoformat()  # when it was decided
     assert f'"requested":"{NOON_ET.isoformat()}"' in entry[1]  # what the caller asked for
     assert f'"scheduled":"{gate.clock.now.isoformat()}"' in entry[1]  # what it was judged at
@@ -177,13 +178,11 @@ def test_caps_count_sends_scheduled_later(gate):
 
 
 def test_a_send_scheduled_far_ahead_does_not_prune_what_caps_count(gate):
-    from compliance.gate.checkpoint import prune
-
     grant(gate)
     for minutes in (0, 1, 2):
         assert check(gate, at=gate.clock.now + minutes * MINUTE).allowed
     assert check(gate, at=gate.clock.now + 10 * DAY).allowed  # another day, far ahead
-    prune(gate._db.conn, gate.clock.now)  # the housekeeping thread's pruning, by the clock
+    gate._db.prune()  # the housekeeping thread's pruning, by the clock
     assert check(gate, at=gate.clock.now + 5 * MINUTE).codes == ["frequency_cap"]
     assert gate._db.verify().ok
 
@@ -255,7 +254,7 @@ def test_casl_implied_consent_lasts_two_calendar_years(tmp_path):
 # email addresses and lists --------------------------------------------------------------------
 
 
-def test_email_addresses_compare_in_any_case(tmp_path):
+def test_email_addresses_compare_in_any_case(tmp_path, ledger_at):
     channels = ROOT / "examples" / "channels"
     clock = Clock(NOON_ET)
     gate = Gate.open(repo=channels, ledger=tmp_path / "l.db", create=True, clock=clock)
@@ -504,7 +503,7 @@ def test_a_stop_stamped_behind_the_grant_it_answers_still_wins(gate):
     assert check(gate, at=gate.clock.now + MINUTE).allowed
 
 
-def test_a_template_with_a_fallback_is_allowed_only_if_its_fallback_is(tmp_path):
+def test_a_template_with_a_fallback_is_allowed_only_if_its_fallback_is(tmp_path, ledger_at):
     channels = ROOT / "examples" / "channels"
     clock = Clock(NOON_ET)
     gate = Gate.open(repo=channels, ledger=tmp_path / "l.db", create=True, clock=clock)
@@ -626,7 +625,7 @@ def test_what_one_gate_writes_the_next_decision_of_another_sees(gate, tmp_path):
     """Gates on one ledger (processes, hosts' workers) keep what they read between decisions
     only while no other connection has committed: a pause, a list entry, a review or a STOP
     written by one is seen by the other's next decision."""
-    other = Gate.open(repo=tmp_path / "repo", ledger=gate._db.path, clock=gate.clock)
+    other = Gate.open(repo=tmp_path / "repo", ledger=where(gate), clock=gate.clock)
     grant(gate)
     grant(gate, to="+13055550124")
     assert check(gate).allowed and check(gate, to="+13055550124").allowed  # caches warm

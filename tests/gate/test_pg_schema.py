@@ -8,6 +8,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from compliance.chainhash import GENESIS
 from compliance.gate.ledger import pg_schema
 
 
@@ -22,7 +23,7 @@ def pg(pg_database):
 def test_the_schema_as_created_has_no_problems(pg):
     assert pg_schema.problems(pg) == []
     heads = pg.execute("SELECT chain, pos, hash FROM chain_heads ORDER BY chain").fetchall()
-    assert heads == [(c, 0, "") for c in range(pg_schema.CHAINS)]
+    assert heads == [(c, 0, GENESIS) for c in range(pg_schema.CHAINS)]
 
 
 @pytest.mark.parametrize(

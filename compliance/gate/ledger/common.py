@@ -16,8 +16,12 @@ TEXT = ("sms", "mms", "rcs")
 FAMILIES = {"sms": TEXT, "mms": TEXT, "rcs": TEXT}
 
 
-def default_path() -> Path:
-    return Path(os.environ.get("COMPLIANCE_DB") or DEFAULT_LEDGER)
+def default_path() -> Path | str:
+    """$COMPLIANCE_DB (a path, or a postgresql:// URL kept as it is), else the default."""
+    found = os.environ.get("COMPLIANCE_DB")
+    if found and found.startswith(("postgresql://", "postgres://")):
+        return found
+    return Path(found or DEFAULT_LEDGER)
 
 
 def family(channel: str) -> tuple[str, ...]:

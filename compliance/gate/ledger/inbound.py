@@ -36,7 +36,7 @@ class Inbound:
             "text": text,
             "action": action,
         }
-        with self.write():
+        with self.write(subjects=[subject]):
             self._forget()
             when = min(aware(at), self.now)
             if action == "opt_out":

@@ -45,8 +45,8 @@ class Lists:
         known = self._known.get("paused")
         if known is not None:
             return known
-        with self._lock:
-            rows = self.conn.execute(
+        with self.reading() as conn:
+            rows = conn.execute(
                 "SELECT target_kind, target, paused, reason FROM pauses p WHERE id = (SELECT "
                 "MAX(id) FROM pauses q WHERE q.target_kind = p.target_kind AND q.target = "
                 "p.target)"

@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from compliance.chainhash import GENESIS
 from compliance.gate import schema
+from compliance.gate.ledger.chains import CHAINS
 from compliance.gate.ledger.dialect import POSTGRES
-
-CHAINS = 16  # the chains of the audit trail (bench/pg_chains.py chose the number)
 
 # schema.py's tables but its single-chain audit_log, which PostgreSQL keeps in chains
 DATA_TABLES = {name: sql for name, sql in schema.TABLES.items() if name != "audit_log"}
@@ -44,7 +44,7 @@ def statements() -> list[str]:
     tables = [POSTGRES.ddl(sql) for sql in DATA_TABLES.values()]
     indexes = [POSTGRES.ddl(sql) for sql in schema.INDEXES.values()]
     heads = [
-        "INSERT INTO chain_heads (chain, pos, hash) SELECT g, 0, '' FROM "
+        f"INSERT INTO chain_heads (chain, pos, hash) SELECT g, 0, '{GENESIS}' FROM "
         f"generate_series(0, {CHAINS - 1}) AS g"
     ]
     sequences = [f"CREATE SEQUENCE {name} AS BIGINT" for name in SEQUENCES]

@@ -68,7 +68,7 @@ class Records:
         them are written, or none. An event's time is when it was given, but never later
         than when it is recorded. Returns their audit entries."""
         seqs = []
-        with self.write():
+        with self.write(subjects=[event["subject"] for event in events]):
             for event in events:
                 stated = aware(event["at"])
                 at = min(stated, self.now)

@@ -17,7 +17,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -147,11 +147,14 @@ class Ledger(Records, Lists, Inbound):
                 self._copy = None
 
     @contextmanager
-    def write(self, *, check: bool = True) -> Iterator[sqlite3.Connection]:
+    def write(
+        self, *, check: bool = True, subjects: Iterable[str | None] | None = None
+    ) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once (BEGIN IMMEDIATE), committed on success, with
         the clock read once the lock is held. Any SQLite error is raised as LedgerError, and
         the next transaction opens a fresh connection (a waiting writer's "locked" excepted:
-        that one passes by itself)."""
+        that one passes by itself). `subjects` (which PostgreSQL locks) changes nothing here:
+        the file has one lock."""
         if self.readonly:
             raise LedgerError(f"ledger {self.path} was opened read-only")
         with self._lock:
@@ -275,6 +278,16 @@ class Ledger(Records, Lists, Inbound):
             marks = ", ".join("?" * len(whole[0]))
             self.conn.executemany(f"INSERT INTO {table} VALUES ({marks})", whole)
         return whole
+
+    def prune(self) -> None:
+        """Drop allowed sends older than frequency caps reach, by the clock (the housekeeping
+        thread does this hourly)."""
+        from compliance.gate.checkpoint import prune
+
+        with self._lock:
+            self._ensure()
+            prune(self.conn, self.clock())
+            self._known = {}
 
     def _params_per_query(self) -> int:
         """How many subjects one IN (...) list may hold: SQLite's bound-parameter limit (32,766

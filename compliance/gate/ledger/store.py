@@ -1,6 +1,6 @@
 """What the ledger's records (records.py, lists.py, inbound.py) ask of the storage under them.
 
-A backend (sqlite.py today) provides these, and the records run on any backend that does:
+A backend (sqlite.py, pg.py) provides these, and the records run on any backend that does:
 they never name the database they run on. Statements are written with `?` parameters in SQL
 both databases take; the few that differ come from `dialect` (dialect.py).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +38,7 @@ class Store(Protocol):
     audit entries `audit()` appended with the rows `_insert()` wrote, or none of them. Reads
     outside a transaction take `reading()`."""
 
-    path: Path
+    path: Path | str
     dialect: Dialect
     conn: Connection
     now: dt.datetime
@@ -51,7 +51,9 @@ class Store(Protocol):
     _known: dict[str, Any]
     _fresh: dict[str, list[tuple[Any, ...]]]
 
-    def write(self, *, check: bool = True) -> AbstractContextManager[Connection]: ...
+    def write(
+        self, *, check: bool = True, subjects: Iterable[str | None] | None = None
+    ) -> AbstractContextManager[Connection]: ...
     def reading(self) -> AbstractContextManager[Connection]: ...
     def next_seq(self) -> int: ...
     def audit(

@@ -1,0 +1,332 @@
+"""`audit verify` and `audit export` on a PostgreSQL ledger, and the checkpoints that tie its
+chains together.
+
+verify reads one snapshot (REPEATABLE READ, READ ONLY: a standby works) and checks what the
+SQLite verify checks, chain by chain:
+- the schema is the pinned one (pg_schema.problems: no trigger, rule, policy, view, column,
+  index or constraint added, changed or dropped);
+- each chain: positions 1, 2, 3... with no gap, each entry following the one before it in its
+  chain, its hash covering its seq, chain, position and every column, its HMAC with the audit
+  key, its seq above the one before it, and its subject's chain its own; the chain's head row
+  is its newest entry;
+- the checkpoints: each following the one before, hashed and signed, and every chain holding
+  the entry each names at the position it names (cutting a chain's newest entries below a
+  checkpoint is seen);
+- the ledger opened by its ledger.init entry, meta as that entry says;
+- the covered tables' rows against the entries that wrote them, and recent_sends against the
+  allowed decisions (in seq order, as on SQLite: verify.py's and chainhash's passes);
+- with the subject key, every raw identifier of a pseudonymising ledger.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from compliance.chainhash import GENESIS, Problem, Vouching, chain_hash, checkpoint_hash, mac
+from compliance.gate import audit, schema
+from compliance.gate.ledger import pg_schema
+from compliance.gate.ledger.chains import CHAINS, chain_of, heads_text, read_heads
+from compliance.gate.opening import SUBJECT_KEY_ENV
+from compliance.gate.verify import DAY_US, RECENT_DAYS, Verdict, _Broken, _Sends, _subjects
+
+if TYPE_CHECKING:
+    from compliance.gate.ledger.pg import PostgresLedger
+
+_COVERED = tuple((name, schema.columns(name).index("audit_seq")) for name in schema.COVERED)
+_CHAIN_WALK = (
+    "SELECT chain, pos, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, "
+    "data, prev_hash, hash, mac FROM audit_log ORDER BY chain, pos"
+)
+
+
+def write_checkpoint(ledger: PostgresLedger) -> int | None:
+    """Inside a write holding every chain: a checkpoint of the heads, unless none moved."""
+    raw = ledger.conn.raw
+    last = raw.execute(
+        "SELECT id, heads, hash FROM checkpoints ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    heads = heads_text(ledger._heads)
+    if last is not None and last[1] == heads:
+        return None
+    ident = raw.execute("SELECT nextval('checkpoint_ids')").fetchone()[0]
+    prev = last[2] if last else GENESIS
+    digest = checkpoint_hash(prev, ident, ledger.now_iso, ledger.now_us, heads)
+    raw.execute(
+        "INSERT INTO checkpoints VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (ident, ledger.now_iso, ledger.now_us, heads, prev, digest,
+         mac(ledger.key, digest) if ledger.key else None),
+    )  # fmt: skip
+    return int(ident)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.count = 0
+        self.signed = 0
+        self.checkpoints = 0
+        self.last_checkpoint: str | None = None
+        self.after = 0
+        self.mode: str | None = None
+        self.version: int | None = None
+        self.key_id: str | None = None
+
+
+def verify(ledger: PostgresLedger) -> Verdict:
+    import psycopg
+
+    key = ledger.key
+    raw = ledger.conn.raw if ledger.pool is None else None
+    own = None
+    if raw is None:
+        own = ledger.pool.getconn(timeout=ledger.busy_timeout)
+        raw = own
+    state = _State()
+    try:
+        if not raw.autocommit:
+            raw.rollback()
+        raw.autocommit = False
+        raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        raw.read_only = True
+        from compliance.gate.ledger.pg import Conn
+
+        conn = Conn(raw)
+        try:
+            found = pg_schema.problems(raw)
+            if found:
+                return Verdict(
+                    False, 0, None, "the schema is not the one the gate made: " + "; ".join(found)
+                )
+            heads = _chains(raw, key, state)
+            _checkpoints(raw, key, heads, state)
+            _in_order(conn, ledger.clock_us(), state)
+            _meta(raw, state)
+            secret = ledger.subject_key
+            if secret is None:
+                import os
+
+                value = os.environ.get(SUBJECT_KEY_ENV)
+                secret = value.encode("utf-8") if value else None
+            mismatch = False
+            if secret is not None and state.key_id not in (None, audit.key_id(secret)):
+                secret, mismatch = None, True
+            unchecked = _subjects(conn, secret, state.mode)  # type: ignore[arg-type]
+        except _Broken as exc:
+            return Verdict(False, state.count, exc.seq, exc.problem, state.signed, key is not None)
+        except psycopg.Error as exc:
+            return Verdict(False, state.count, None, f"the database cannot be read: {exc}")
+        finally:
+            raw.rollback()
+            raw.read_only = False
+            raw.isolation_level = None
+            if own is None:
+                raw.autocommit = True
+    finally:
+        if own is not None:
+            ledger.pool.putconn(own)
+    return Verdict(
+        True,
+        state.count,
+        None,
+        None,
+        state.signed,
+        key is not None,
+        0,
+        unchecked,
+        mismatch,
+        chains=CHAINS,
+        checkpoints=state.checkpoints,
+        last_checkpoint=state.last_checkpoint,
+        after_checkpoint=state.after,
+    )
+
+
+def _chains(raw: Any, key: bytes | None, state: _State) -> dict[int, list[str]]:
+    """Each chain entry by entry; returns every chain's hashes by position (index 0: the
+    genesis), which the checkpoints are held to."""
+    hashes: dict[int, list[str]] = {chain: [GENESIS] for chain in range(CHAINS)}
+    last_seq: dict[int, int] = {}
+    with raw.cursor(name="compliance_verify_chains") as cur:
+        cur.itersize = 5000
+        cur.execute(_CHAIN_WALK)
+        for row in cur:
+            (chain, pos, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us,
+             data, prev, digest, signature) = row  # fmt: skip
+            state.count += 1
+            if chain not in hashes:
+                raise _Broken(
+                    seq, f"it is in chain {chain}, and there are chains 0 to {CHAINS - 1}"
+                )
+            line = hashes[chain]
+            if pos != len(line):
+                raise _Broken(
+                    seq,
+                    f"chain {chain} jumps from position {len(line) - 1} to {pos} (an entry was "
+                    "deleted or inserted)",
+                )
+            if prev != line[-1]:
+                raise _Broken(seq, "it does not follow the entry before it in its chain")
+            if seq <= last_seq.get(chain, 0):
+                raise _Broken(seq, f"its seq is not above the one before it in chain {chain}")
+            if chain_of(subject) != chain:
+                raise _Broken(seq, f"its subject belongs in chain {chain_of(subject)}, not {chain}")
+            if (
+                chain_hash(prev, seq, chain, pos, at, at_us, kind, subject, outcome, purpose,
+                           channel, send_us, data)
+                != digest
+            ):  # fmt: skip
+                raise _Broken(seq, "its content does not match its hash (edited)")
+            if signature is not None:
+                state.signed += 1
+            if key is not None and (
+                signature is None or not hmac.compare_digest(signature, mac(key, digest))
+            ):
+                raise _Broken(
+                    seq,
+                    "it is not signed"
+                    if signature is None
+                    else "its signature does not match the audit key (the chain was "
+                    "rewritten, or the key differs)",
+                )
+            line.append(digest)
+            last_seq[chain] = seq
+    for chain, pos, digest in raw.execute("SELECT chain, pos, hash FROM chain_heads ORDER BY 1"):
+        line = hashes.get(chain)
+        if line is None:
+            raise _Broken(None, f"chain_heads holds a chain {chain}, which there is not")
+        if (pos, digest) != (len(line) - 1, line[-1]):
+            raise _Broken(
+                None,
+                f"the head of chain {chain} says position {pos}, but the chain ends at "
+                f"position {len(line) - 1} (entries cut from it, or its head edited)",
+            )
+    heads = raw.execute("SELECT COUNT(*) FROM chain_heads").fetchone()[0]
+    if heads != CHAINS:
+        raise _Broken(None, f"chain_heads holds {heads} chains, not {CHAINS}")
+    return hashes
+
+
+def _checkpoints(raw: Any, key: bytes | None, hashes: dict[int, list[str]], state: _State) -> None:
+    prev = GENESIS
+    newest: dict[int, tuple[int, str]] = {}
+    for ident, at, at_us, heads, prev_hash, digest, signature in raw.execute(
+        "SELECT id, at, at_us, heads, prev_hash, hash, mac FROM checkpoints ORDER BY id"
+    ):
+        where = f"checkpoint {ident}"
+        if prev_hash != prev:
+            raise _Broken(None, f"{where} does not follow the checkpoint before it")
+        if checkpoint_hash(prev_hash, ident, at, at_us, heads) != digest:
+            raise _Broken(None, f"{where} does not match its hash (edited)")
+        if key is not None and (
+            signature is None or not hmac.compare_digest(signature, mac(key, digest))
+        ):
+            raise _Broken(None, f"{where} is not signed with the audit key")
+        found = read_heads(heads)
+        if found is None or set(found) != set(hashes):
+            raise _Broken(None, f"{where} does not hold every chain's head")
+        for chain, (pos, head) in sorted(found.items()):
+            line = hashes[chain]
+            if pos >= len(line) or line[pos] != head or pos < newest.get(chain, (0, ""))[0]:
+                raise _Broken(
+                    None,
+                    f"{where} says chain {chain} reached position {pos}, but the chain does "
+                    "not hold that entry there (entries cut from the chain, or rewritten)",
+                )
+        newest = found
+        prev = digest
+        state.checkpoints += 1
+        state.last_checkpoint = at
+    state.after = sum(
+        len(line) - 1 - newest.get(chain, (0, ""))[0] for chain, line in hashes.items()
+    )
+
+
+def _in_order(conn: Any, now_us: int, state: _State) -> None:
+    """The entries in seq order: the opening entry first, the covered rows against their
+    entries, recent_sends against the allowed decisions."""
+    raw = conn.raw
+    first = raw.execute("SELECT seq, kind, data FROM audit_log ORDER BY seq LIMIT 1").fetchone()
+    if first is None or first[1] != "ledger.init":
+        raise _Broken(first[0] if first else None, "the trail must open with a ledger.init entry")
+    try:
+        fields = json.loads(first[2])
+        state.mode = fields["subjects"]
+        state.version = int(fields["schema"])
+        state.key_id = fields.get("subject_key_id")
+    except (ValueError, KeyError, TypeError):
+        raise _Broken(
+            first[0], "its data does not say the ledger's schema and subject mode"
+        ) from None
+    vouching = Vouching(conn, _COVERED, order="audit_seq, id")
+    sends = _Sends(conn, now_us // DAY_US - RECENT_DAYS)
+    recent_us = (now_us // DAY_US - RECENT_DAYS) * DAY_US
+    try:
+        with raw.cursor(name="compliance_verify_seq") as cur:
+            cur.itersize = 5000
+            cur.execute(
+                "SELECT seq, kind, outcome, subject, purpose, channel, send_us, data "
+                "FROM audit_log ORDER BY seq"
+            )
+            for seq, kind, outcome, subject, purpose, channel, send_us, data in cur:
+                if '"rows":' in data or seq >= vouching.next_named:
+                    vouching.entry(seq, kind, data)
+                if sends.next_seq <= seq or (
+                    outcome == "allow" and send_us is not None and send_us >= recent_us
+                ):
+                    sends.check(seq, kind, subject, outcome, purpose, channel, send_us)
+        vouching.finish()
+    except Problem as exc:
+        raise _Broken(exc.seq, exc.problem) from None
+    sends.finish()
+
+
+def _meta(raw: Any, state: _State) -> None:
+    found = raw.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+    want = [("schema_version", str(state.version)), ("subjects", str(state.mode))]
+    if state.key_id is not None:
+        want.append(("subject_key_id", str(state.key_id)))
+    want.sort()
+    if [tuple(r) for r in found] != want:
+        shown = ", ".join(f"{k}={v!r}" for k, v in found)
+        raise _Broken(
+            None,
+            f"meta holds {shown or 'nothing'}, but the trail says "
+            + ", ".join(f"{k}={v!r}" for k, v in want),
+        )
+    if state.version != schema.SCHEMA_VERSION:
+        raise _Broken(None, f"the trail says schema {state.version}, not {schema.SCHEMA_VERSION}")
+
+
+def export(
+    ledger: PostgresLedger, since_us: int | None, until_us: int | None
+) -> Iterator[dict[str, Any]]:
+    """Entries in seq order, streamed (a server-side cursor), as audit.export gives them,
+    with each entry's chain and position (its hash covers them)."""
+    names = ("seq", "chain", "pos", *[n for n in audit.EXPORTED if n != "seq"])
+    clauses, args = [], []
+    if since_us is not None:
+        clauses.append("at_us >= %s")
+        args.append(since_us)
+    if until_us is not None:
+        clauses.append("at_us < %s")
+        args.append(until_us)
+    sql = f"SELECT {', '.join(names)} FROM audit_log"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    raw = ledger.conn.raw if ledger.pool is None else ledger.pool.getconn()
+    try:
+        with raw.transaction(), raw.cursor(name="compliance_export") as cur:
+            cur.itersize = 5000
+            cur.execute(sql + " ORDER BY seq", args)
+            for row in cur:
+                found = dict(zip(names, row, strict=True))
+                try:
+                    found["data"] = json.loads(found["data"])
+                except (TypeError, ValueError):
+                    pass
+                yield found
+    finally:
+        if ledger.pool is not None:
+            ledger.pool.putconn(raw)
