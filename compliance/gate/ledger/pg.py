@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from compliance.chainhash import chain_hash, mac
 from compliance.errors import LedgerError
 from compliance.gate import audit, model
+from compliance.gate.checkpoint import PRUNE_EVERY_S
 from compliance.gate.ledger.chains import CHAINS, chain_of
 from compliance.gate.ledger.common import BUSY_TIMEOUT_S, micros
 from compliance.gate.ledger.dialect import POSTGRES, placeholders
@@ -36,7 +37,6 @@ from compliance.gate.ledger.lists import Lists
 from compliance.gate.ledger.records import Records
 from compliance.gate.model import aware, printable
 from compliance.gate.schema import SCHEMA_VERSION
-from compliance.gate.checkpoint import PRUNE_EVERY_S
 from compliance.gate.verify import DAY_US, RECENT_DAYS, Verdict
 
 SCHEMES = ("postgresql://", "postgres://")

@@ -20,6 +20,7 @@ SQLite verify checks, chain by chain:
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 from collections.abc import Iterator
@@ -322,10 +323,8 @@ def export(
             cur.execute(sql + " ORDER BY seq", args)
             for row in cur:
                 found = dict(zip(names, row, strict=True))
-                try:
+                with contextlib.suppress(TypeError, ValueError):
                     found["data"] = json.loads(found["data"])
-                except (TypeError, ValueError):
-                    pass
                 yield found
     finally:
         if ledger.pool is not None:
