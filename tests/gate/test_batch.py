@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from compliance import Gate, Send
 from compliance.gate.catalog import from_repo
-from compliance.gate.ledger import Ledger
+from compliance.gate.ledger import open_ledger
 from tests.conftest import Clock, Repo
 from tests.gate.test_gate import IMPLIED, SALE, SCOPE, SENDER, SHIPPED
 
@@ -57,8 +57,18 @@ def catalog(tmp_path_factory):
     return from_repo(repo.path)
 
 
-def gate_at(catalog, path: Path) -> Gate:
-    return Gate(catalog, Ledger(path, create=True, clock=Clock(START - dt.timedelta(days=2))))
+def gate_at(catalog, where: Path | str) -> Gate:
+    return Gate(catalog, open_ledger(where, create=True, clock=Clock(START - dt.timedelta(days=2))))
+
+
+@pytest.fixture
+def new_ledger(backend, request):
+    """Where the batch-answering gate's ledger is: a file in the folder given, or a new
+    PostgreSQL database (the reference, answering send by send, is on SQLite either way)."""
+    if backend == "sqlite":
+        return lambda folder, name: Path(folder) / f"{name}.db"
+    make = request.getfixturevalue("pg_database_factory")
+    return lambda folder, name: make()
 
 
 def setup(gate: Gate) -> None:
@@ -105,9 +115,10 @@ sends = st.lists(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(batch=sends, cuts=st.lists(st.integers(1, 25), min_size=1, max_size=5))
-def test_check_many_answers_as_check_does(catalog, batch, cuts):
+def test_check_many_answers_as_check_does(catalog, new_ledger, batch, cuts):
     with tempfile.TemporaryDirectory() as tmp:
-        one, many = (gate_at(catalog, Path(tmp) / f"{name}.db") for name in ("one", "many"))
+        one = gate_at(catalog, Path(tmp) / "one.db")
+        many = gate_at(catalog, new_ledger(tmp, "many"))
         try:
             setup(one)
             setup(many)
@@ -149,7 +160,7 @@ def test_sends_of_one_minute_keep_their_own_time_zones(catalog, tmp_path):
     gate.close()
 
 
-def test_a_large_batch_answers_as_check_does(catalog, tmp_path):
+def test_a_large_batch_answers_as_check_does(catalog, tmp_path, new_ledger):
     # a campaign-sized batch, every kind of answer in it: still check()'s, send by send
     import random
 
@@ -163,7 +174,10 @@ def test_a_large_batch_answers_as_check_does(catalog, tmp_path):
         )
         for _ in range(537)
     ]
-    one, many = (gate_at(catalog, tmp_path / f"{name}.db") for name in ("one", "many"))
+    one, many = (
+        gate_at(catalog, tmp_path / "one.db"),
+        gate_at(catalog, new_ledger(tmp_path, "many")),
+    )
     try:
         setup(one)
         setup(many)

@@ -27,7 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from compliance import Gate, Send, UsageError
 from compliance.documents import CHANNELS
 from compliance.gate.catalog import from_repo
-from compliance.gate.ledger import Ledger
+from compliance.gate.ledger import open_ledger
 from tests.conftest import ROOT, Clock, Repo
 from tests.gate.reference_model import Model
 
@@ -152,6 +152,7 @@ def _meaning(text: str, subject: str, channel: str, catalog) -> str:
 
 class GateAgainstModel(RuleBasedStateMachine):
     catalog = None  # set by the test below
+    new_ledger = None  # and where each run's ledger is: a fresh file or PostgreSQL database
 
     @initialize(tmp=st.just(None))
     def open(self, tmp) -> None:
@@ -160,9 +161,8 @@ class GateAgainstModel(RuleBasedStateMachine):
         self.folder = tempfile.TemporaryDirectory()
         self.clock = Clock(START)
         catalog = type(self).catalog
-        self.gate = Gate(
-            catalog, Ledger(Path(self.folder.name) / "ledger.db", create=True, clock=self.clock)
-        )
+        where = type(self).new_ledger() or Path(self.folder.name) / "ledger.db"
+        self.gate = Gate(catalog, open_ledger(where, create=True, clock=self.clock))
         self.model = Model(
             templates=list(catalog.templates.values()),
             senders=list(catalog.senders.values()),
@@ -427,11 +427,15 @@ def _hashed_subjects(monkeypatch):
     monkeypatch.delenv("COMPLIANCE_AUDIT_KEY", raising=False)
 
 
-def test_the_gate_never_allows_what_the_model_refuses(catalog):
+def test_the_gate_never_allows_what_the_model_refuses(catalog, backend, request):
     GateAgainstModel.catalog = catalog
+    if backend == "postgresql":  # a database per run
+        GateAgainstModel.new_ledger = request.getfixturevalue("pg_database_factory")
+    else:
+        GateAgainstModel.new_ledger = lambda: None
     runner = GateAgainstModel.TestCase
     runner.settings = settings(
-        max_examples=100 * max(1, SOAK * 10),
+        max_examples=(100 if backend == "sqlite" else 40) * max(1, SOAK * 10),
         stateful_step_count=60,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
