@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from compliance.gate.verify import DAY_US, RECENT_DAYS, Verdict, _Broken, _Sends
 if TYPE_CHECKING:
     from compliance.gate.ledger.pg import PostgresLedger
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _COVERED = tuple((name, schema.columns(name).index("audit_seq")) for name in schema.COVERED)
 _CHAIN_WALK = (
     "SELECT chain, pos, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, "
@@ -180,6 +182,8 @@ def _chains(raw: Any, key: bytes | None, state: _State) -> dict[int, list[str]]:
             ):  # fmt: skip
                 raise _Broken(seq, "its content does not match its hash (edited)")
             if signature is not None:
+                if not _HEX64.fullmatch(signature):
+                    raise _Broken(seq, "its signature column holds something that is not one")
                 state.signed += 1
             if key is not None and (
                 signature is None or not hmac.compare_digest(signature, mac(key, digest))
@@ -220,6 +224,8 @@ def _checkpoints(raw: Any, key: bytes | None, hashes: dict[int, list[str]], stat
             raise _Broken(None, f"{where} does not follow the checkpoint before it")
         if checkpoint_hash(prev_hash, ident, at, at_us, heads) != digest:
             raise _Broken(None, f"{where} does not match its hash (edited)")
+        if signature is not None and not _HEX64.fullmatch(signature):
+            raise _Broken(None, f"{where}'s signature column holds something that is not one")
         if key is not None and (
             signature is None or not hmac.compare_digest(signature, mac(key, digest))
         ):
