@@ -64,12 +64,12 @@ class Verdict:
         elif self.signed:
             notes.append(
                 f"{self.signed:,} entries carry signatures that were NOT checked: set "
-                "COMPLIANCE_AUDIT_KEY to check them (without it, whoever can write the file "
+                "COMPLIANCE_AUDIT_KEY to check them (without it, whoever can write the ledger "
                 "could rewrite the whole chain consistently)"
             )
         else:
             notes.append(
-                "entries are not signed: whoever can write the file could rewrite the whole "
+                "entries are not signed: whoever can write the ledger could rewrite the whole "
                 "chain consistently (set COMPLIANCE_AUDIT_KEY when writing to sign them)"
             )
         if self.chains > 1:

@@ -25,35 +25,73 @@ from compliance.gatecli.common import (
 
 @click.group()
 def ledger() -> None:
-    """Create the consent ledger."""
+    """Create the consent ledger and see its state."""
 
 
 @ledger.command("init")
 @ledger_option(creates=True)
 @guarded
-def ledger_init(ledger: Path | None) -> None:
-    """Create a new, empty ledger (the only command that creates one). A ledger that exists
-    already is left as it is. With COMPLIANCE_SUBJECT_KEY set, the new ledger stores subjects
-    as keyed hashes, so that a person's identifier can be erased later."""
-    from compliance.gate.ledger import Ledger, LedgerMissingError
+def ledger_init(ledger: Path | str | None) -> None:
+    """Create a new, empty ledger (the only command that creates one): a SQLite file, or the
+    schema in an empty PostgreSQL database given by its URL. A ledger that exists already is
+    left as it is. With COMPLIANCE_SUBJECT_KEY set, the new ledger stores subjects as keyed
+    hashes, so that a person's identifier can be erased later."""
+    from compliance.gate.ledger import LedgerMissingError, describe, open_ledger
 
-    path = ledger_path(ledger)
+    where = ledger_path(ledger)
     try:
-        existing = Ledger(path, readonly=True)
+        existing = open_ledger(where, readonly=True)
     except LedgerMissingError:
         existing = None
     if existing is not None:
-        entries = existing.conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+        entries = existing.entry_count()
         existing.close()
         click.echo(
-            f"ledger {path} exists already ({entries:,} entr{'y' if entries == 1 else 'ies'}); "
-            "nothing changed"
+            f"ledger {describe(where)} exists already ({entries:,} "
+            f"entr{'y' if entries == 1 else 'ies'}); nothing changed"
         )
         return
-    created = Ledger(path, create=True)
+    created = open_ledger(where, create=True)
     mode = "keyed hashes" if created.subject_key else "as given"
     created.close()
-    click.echo(f"created ledger {path} (subjects stored {mode})")
+    click.echo(f"created ledger {describe(where)} (subjects stored {mode})")
+
+
+@ledger.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@ledger_option()
+@guarded
+def ledger_status(as_json: bool, ledger: Path | str | None) -> None:
+    """What the ledger holds: its backend, schema version, how subjects are stored, entries
+    by kind, its chains and their last checkpoint. Reads only (a standby works); `audit
+    verify` checks it."""
+    db = open_ledger(ledger, readonly=True)
+    try:
+        found = db.status()
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    click.echo(f"ledger {found['ledger']} ({found['backend']})")
+    click.echo(f"  schema version {found['schema_version']}, subjects stored {found['subjects']}")
+    click.echo(
+        f"  {found['entries']:,} entries"
+        + (f", the newest at {found['newest']}" if found["newest"] else "")
+    )
+    for kind, count in found["kinds"].items():
+        click.echo(f"    {kind}: {count:,}")
+    click.echo(f"  {found['chains']} chain{'s' if found['chains'] != 1 else ''}")
+    last = found.get("last_checkpoint")
+    if last:
+        click.echo(
+            f"  {found['checkpoints']:,} checkpoint{'s' if found['checkpoints'] != 1 else ''}, "
+            f"the last ({last['id']}) at {last['at']} "
+            f"(hash {last['hash']}): keep this hash elsewhere to prove later that no chain was "
+            "cut after it"
+        )
+    elif found["chains"] > 1:
+        click.echo("  no checkpoint yet")
 
 
 @click.group()
@@ -65,7 +103,7 @@ def audit() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @ledger_option()
 @guarded
-def audit_verify(as_json: bool, ledger: Path | None) -> None:
+def audit_verify(as_json: bool, ledger: Path | str | None) -> None:
     """Check the whole ledger: the hash chain (and the HMACs with COMPLIANCE_AUDIT_KEY), every
     row decisions read against the entry that wrote it, and the schema. Exit 0 when intact,
     1 naming the first problem. Opens the ledger read-only: an auditor's copy or a read-only
@@ -97,7 +135,7 @@ def audit_export(
     if start and end and end <= start:
         raise DataError("--until must be later than --since")
     db = open_ledger(ledger, readonly=True)
-    entries = trail.export(db.conn, micros(start) if start else None, micros(end) if end else None)
+    entries = db.export(micros(start) if start else None, micros(end) if end else None)
     count = 0
     with output(path) as handle:
         writer = csv.writer(handle) if fmt == "csv" else None

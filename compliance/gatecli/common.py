@@ -67,13 +67,32 @@ def when(value: str | None, name: str = "--at") -> dt.datetime | None:
         raise DataError(str(exc)) from None
 
 
+class LedgerTarget(click.ParamType):
+    """A ledger file's path, or a postgresql:// URL (kept as it is: a path would fold its
+    '//')."""
+
+    name = "PATH|URL"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Path | str:
+        from compliance.gate.ledger import is_url
+
+        if isinstance(value, Path) or is_url(value):
+            return value  # type: ignore[no-any-return]
+        text = str(value)
+        if "://" in text:
+            self.fail(
+                f"{text!r} is not a ledger: give a file path or a postgresql:// URL", param, ctx
+            )
+        return Path(text)
+
+
 def ledger_option(*, creates: bool = False) -> Callable[..., Any]:
     note = " Created if missing." if creates else NEVER_CREATES
     return click.option(
         "--ledger",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Ledger file (default: $COMPLIANCE_DB, else .compliance/ledger.db in the template "
-        "repo)." + note,
+        type=LedgerTarget(),
+        help="Ledger file, or PostgreSQL URL postgresql://USER@HOST:PORT/DB (default: "
+        "$COMPLIANCE_DB, else .compliance/ledger.db in the template repo)." + note,
     )
 
 
@@ -100,19 +119,22 @@ def repo_root() -> Path | None:
     return found.parent if found else None
 
 
-def ledger_path(ledger: Path | None) -> Path:
+def ledger_path(ledger: Path | str | None) -> Path | str:
     """--ledger, else $COMPLIANCE_DB, else .compliance/ledger.db in the template repo (so a
-    command run from a subfolder finds the same ledger), else in the working folder."""
+    command run from a subfolder finds the same ledger), else in the working folder. A
+    postgresql:// URL is kept as it is."""
     if ledger is not None:
         return ledger
     if os.environ.get("COMPLIANCE_DB"):
-        return Path(os.environ["COMPLIANCE_DB"])
+        from compliance.gate.ledger import default_path
+
+        return default_path()
     from compliance.gate.ledger import DEFAULT_LEDGER
 
     return (repo_root() or Path.cwd()) / DEFAULT_LEDGER
 
 
-def open_gate(repo: Path | None, bundle: Path | None, ledger: Path | None) -> Any:
+def open_gate(repo: Path | None, bundle: Path | None, ledger: Path | str | None) -> Any:
     from compliance.gate import Gate
 
     if repo is not None and bundle is not None:
@@ -127,11 +149,12 @@ def open_gate(repo: Path | None, bundle: Path | None, ledger: Path | None) -> An
     return Gate.open(repo=repo, bundle=bundle, ledger=ledger_path(ledger))
 
 
-def open_ledger(ledger: Path | None, *, readonly: bool = False) -> Any:
-    """An existing ledger; read-only commands never write to it (an auditor's copy works)."""
-    from compliance.gate.ledger import Ledger
+def open_ledger(ledger: Path | str | None, *, readonly: bool = False) -> Any:
+    """An existing ledger; read-only commands never write to it (an auditor's copy, or a
+    PostgreSQL standby, works)."""
+    from compliance.gate.ledger import open_ledger as opened
 
-    return Ledger(ledger_path(ledger), readonly=readonly)
+    return opened(ledger_path(ledger), readonly=readonly)
 
 
 def now(gate: Any = None) -> dt.datetime:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import sql
+
 ROOT = Path(__file__).resolve().parents[2]
 US = str(ROOT / "examples" / "us")
 TO = "+14155550123"
@@ -25,14 +27,14 @@ def _clock(frozen):
 
 
 @pytest.fixture
-def db(cli, tmp_path) -> Path:
-    path = tmp_path / "l.db"
-    run = cli(["ledger", "init", "--ledger", str(path)])
+def db(cli, ledger_at) -> Path | str:
+    """A new ledger, made by `ledger init`: a file, or a PostgreSQL database's URL."""
+    run = cli(["ledger", "init", "--ledger", str(ledger_at)])
     assert run.code == 0 and "created ledger" in run.out
-    return path
+    return ledger_at
 
 
-def test_check_grant_and_audit_round_trip(cli, db):
+def test_check_grant_and_audit_round_trip(cli, db, tmp_path):
     ledger = ["--ledger", str(db), "--repo", US]
     run = cli(["check", "--to", TO, "--template", "10dlc-weekend-sale", "--at", AT, *ledger])
     assert run.code == 1
@@ -80,13 +82,18 @@ def test_check_grant_and_audit_round_trip(cli, db):
     assert [json.loads(line)["action"] for line in run.out.splitlines()] == ["grant", "revoke"]
     run = cli(["audit", "verify", "--ledger", str(db)])
     assert run.code == 0 and "intact: 6 entries" in run.out
-    out = db.parent / "trail.jsonl"
+    out = tmp_path / "trail.jsonl"
     cli(["audit", "export", "--ledger", str(db), "-o", str(out)])
     kinds = [json.loads(line)["kind"] for line in out.read_text().splitlines()]
     assert kinds == ["ledger.init", "decision", "consent.grant", "decision", "inbound", "decision"]
+    run = cli(["ledger", "status", "--ledger", str(db), "--json"])
+    status = json.loads(run.out)
+    assert status["entries"] == 6 and status["kinds"]["decision"] == 3
+    assert status["backend"] == ("postgresql" if "://" in str(db) else "sqlite")
+    assert status["chains"] == (16 if "://" in str(db) else 1)
 
 
-def test_no_command_but_ledger_init_creates_a_ledger(cli, tmp_path):
+def test_no_command_but_ledger_init_creates_a_ledger(cli, tmp_path, pg_database):
     missing = tmp_path / "typo.db"
     commands = [
         ["check", "--to", TO, "--template", "10dlc-weekend-sale", "--repo", US],
@@ -116,6 +123,10 @@ def test_no_command_but_ledger_init_creates_a_ledger(cli, tmp_path):
         assert "compliance ledger init" in run.err or "there is no ledger" in run.err, run.err
         assert "Usage:" not in run.err and "Traceback" not in run.err
     assert not missing.exists()
+    for args in commands:  # an empty PostgreSQL database is not given tables either
+        run = cli([*args, "--ledger", pg_database])
+        assert run.code == 2 and "holds no ledger" in run.err, (args, run)
+    assert sql(pg_database, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")  # a zero-byte file is not a ledger either
     run = cli(
@@ -309,6 +320,8 @@ def test_csv_export_neutralises_formulas_and_an_unwritable_output_is_said(cli, d
 
 @pytest.mark.parametrize("with_wal", [False, True], ids=["checkpointed", "with-its-wal"])
 def test_verify_and_export_work_on_a_read_only_copy(cli, db, tmp_path, with_wal):
+    if "://" in str(db):
+        pytest.skip("a read-only copy of a file: SQLite only")
     ledger = ["--ledger", str(db), "--repo", US]
     reader = sqlite3.connect(db)  # held open, the WAL outlives the command that wrote to it
     reader.execute("SELECT 1 FROM meta").fetchall()
@@ -364,10 +377,10 @@ def test_verify_and_export_work_on_a_read_only_copy(cli, db, tmp_path, with_wal)
                 path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def test_verify_says_what_it_did_not_check(cli, db, monkeypatch):
+def test_verify_says_what_it_did_not_check(cli, db, tmp_path, pg_database_factory, monkeypatch):
     run = cli(["audit", "verify", "--ledger", str(db)])
     assert "not signed" in run.out
-    signed = db.parent / "signed.db"
+    signed = pg_database_factory() if "://" in str(db) else tmp_path / "signed.db"
     monkeypatch.setenv("COMPLIANCE_AUDIT_KEY", "k")
     cli(["ledger", "init", "--ledger", str(signed)])
     monkeypatch.delenv("COMPLIANCE_AUDIT_KEY")
@@ -382,10 +395,7 @@ def test_verify_says_what_it_did_not_check(cli, db, monkeypatch):
 
 
 def test_a_dropped_table_is_a_broken_trail_not_an_internal_error(cli, db):
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TABLE reviews")
-    conn.commit()
-    conn.close()
+    sql(db, "DROP TABLE reviews")
     run = cli(["audit", "verify", "--ledger", str(db)])
     assert run.code == 1 and "table 'reviews' is missing" in run.out
 

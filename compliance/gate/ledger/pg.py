@@ -417,6 +417,26 @@ class PostgresLedger(Records, Lists, Inbound):
         with self.reading() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0])
 
+    def status(self) -> dict[str, Any]:
+        from compliance.gate.ledger.overview import status
+
+        with self.reading() as conn:
+            count = conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
+            last = conn.execute(
+                "SELECT id, at, hash FROM checkpoints ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return status(
+            self,
+            "postgresql",
+            {
+                "chains": CHAINS,
+                "checkpoints": int(count),
+                "last_checkpoint": {"id": last[0], "at": last[1], "hash": last[2]}
+                if last
+                else None,
+            },
+        )
+
     def export(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Any]:
         from compliance.gate.ledger import pg_verify
 

@@ -297,6 +297,19 @@ class Ledger(Records, Lists, Inbound):
             limit = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         return max(1, min(limit, 32766) - 8)
 
+    def entry_count(self) -> int:
+        with self.reading() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0])
+
+    def status(self) -> dict[str, Any]:
+        from compliance.gate.ledger.overview import status
+
+        return status(self, "sqlite")
+
+    def export(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Any]:
+        """The trail's entries in order, streamed (audit.export)."""
+        return audit.export(self.conn, since_us, until_us)
+
     def verify(self) -> Verdict:
         """Check the whole ledger (verify.py); a ledger of an earlier schema, opened read-only,
         with the rules it was written under."""
