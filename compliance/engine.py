@@ -645,6 +645,8 @@ class _Runner:
 
     def _run(self, rule: Rule, doc: Document, market: Market | None) -> Iterator[Finding]:
         kind = self.kinds[rule.model.check.kind]
+        if doc.kind not in getattr(kind, "DOCUMENTS", (doc.kind,)):
+            return  # a check of senders' fields has nothing to read in a template
         ctx = self.context(market)
         for hit in kind.check(doc, self.params(rule, market), ctx):
             yield self._hit_finding(rule, market, hit, doc)

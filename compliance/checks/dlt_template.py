@@ -15,6 +15,7 @@ from compliance.placeholders import TOKEN
 
 KIND = "dlt_template"
 SCOPE = "document"
+DOCUMENTS = ("template",)  # the documents it can read: a rule aimed at others skips them
 TAG = re.compile(r"\{#(\w+)#\}")
 
 

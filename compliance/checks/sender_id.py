@@ -14,6 +14,7 @@ from compliance.documents import SenderType
 
 KIND = "sender_id"
 SCOPE = "document"
+DOCUMENTS = ("sender",)  # the documents it can read: a rule aimed at others skips them
 
 
 class Params(CheckParams):

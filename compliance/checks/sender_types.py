@@ -11,6 +11,7 @@ from compliance.checks.base import CheckParams, Context, Hit
 
 KIND = "sender_types"
 SCOPE = "document"
+DOCUMENTS = ("sender",)  # the documents it can read: a rule aimed at others skips them
 
 
 class Params(CheckParams):

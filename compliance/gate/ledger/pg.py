@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from compliance.chainhash import chain_hash, mac
-from compliance.errors import LedgerError
+from compliance.errors import LedgerConfigError, LedgerError
 from compliance.gate import audit, model
 from compliance.gate.checkpoint import PRUNE_EVERY_S
 from compliance.gate.ledger.chains import CHAINS, chain_of
@@ -116,6 +116,14 @@ class PostgresLedger(Records, Lists, Inbound):
     ) -> None:
         from compliance.gate.ledger import pg_open
 
+        try:
+            import psycopg  # noqa: F401
+            import psycopg_pool  # noqa: F401
+        except ImportError:
+            raise LedgerConfigError(
+                f"ledger {shown(url)} is a PostgreSQL database, and its driver is not "
+                'installed: pip install "compliance[postgres]"'
+            ) from None
         self.url = url
         self.path = shown(url)  # what messages name
         self.durable = durable  # synchronous commit is always on: every commit is durable
