@@ -132,20 +132,43 @@ def check_opening(ledger: Ledger, mode: str) -> None:
         f"SELECT {', '.join(audit.COLUMNS)} FROM audit_log WHERE kind IN ('ledger.init', "
         "'ledger.migrate') ORDER BY seq LIMIT 1"
     ).fetchone()
+    intact = (
+        row is not None
+        and audit.any_hash((row[10], *row[:10])) == row[11]
+        and (ledger.key is None or row[12] == audit.mac(ledger.key, row[11]))
+    )
+    opened_by(
+        ledger,
+        conn,
+        meta,
+        mode,
+        None if row is None else (row[0], row[3], row[9]),
+        intact,
+    )
+
+
+def opened_by(
+    ledger: Any,
+    conn: Any,
+    meta: dict[str, str],
+    mode: str,
+    opener: tuple[Any, Any, Any] | None,
+    intact: bool,
+) -> None:
+    """Either backend: meta against the opening entry (seq, kind, data) whose hash and
+    signature the caller has checked (`intact`), and the subject key against the ledger's."""
     problem = None
-    if row is None:
+    if opener is None:
         problem = "it has no ledger.init entry"
-    elif audit.any_hash((row[10], *row[:10])) != row[11] or (
-        ledger.key is not None and row[12] != audit.mac(ledger.key, row[11])
-    ):
-        problem = f"its entry {row[0]} ({row[3]}) does not match its hash or signature"
+    elif not intact:
+        problem = f"its entry {opener[0]} ({opener[1]}) does not match its hash or signature"
     else:
         try:
-            said = _facts_of(json.loads(row[9]))
+            said = _facts_of(json.loads(opener[2]))
         except (ValueError, TypeError, KeyError):
             said = None
         if said != meta:
-            problem = f"meta holds {meta}, but entry {row[0]} says {said}"
+            problem = f"meta holds {meta}, but entry {opener[0]} says {said}"
     if problem is None and mode == "raw":
         hashed = conn.execute(
             "SELECT 1 FROM consent_events WHERE subject >= 'h:' AND subject < 'h;' LIMIT 1"

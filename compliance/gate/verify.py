@@ -384,6 +384,8 @@ class _Pass:
         recent_us = self.cutoff_day * DAY_US  # allowed sends from here on must be in recent_sends
         opener = "ledger.migrate" if legacy_through else "ledger.init"
         last = count = 0
+        expect = 1
+        opened = False
         try:
             for (
                 seq,
@@ -398,25 +400,27 @@ class _Pass:
                 data,
             ) in rows:
                 count += 1
-                if seq != last + 1:
+                if seq != expect:
                     if type(seq) is not int:
                         raise _Broken(
                             last + 1, f"its seq is a {type(seq).__name__}, not an integer"
                         )
                     raise _Broken(
-                        last + 1 if seq > last + 1 else seq,
+                        expect if seq > expect else seq,
                         f"sequence jumps from {last} to {seq} (an entry was deleted or inserted)",
                     )
                 if prev_hash != prev:
                     raise _Broken(seq, "it does not follow the entry before it")
-                if seq == legacy_through + 1 and kind != opener:
-                    raise _Broken(
-                        seq,
-                        f"the trail must open with a {opener} entry"
-                        + (" after its entries of an earlier schema" if legacy_through else ""),
-                    )
+                if not opened and seq > legacy_through and kind != GAP:
+                    opened = True  # (seqs a copied ledger never used may come first)
+                    if kind != opener:
+                        raise _Broken(
+                            seq,
+                            f"the trail must open with a {opener} entry"
+                            + (" after its entries of an earlier schema" if legacy_through else ""),
+                        )
                 # an entry that opens the ledger, or a migration
-                if data is not None and seq > legacy_through:
+                if data is not None and seq > legacy_through and kind != GAP:
                     self._opened(seq, data)
                 if sends.next_seq <= seq or (
                     outcome == "allow" and type(send_us) is int and send_us >= recent_us
@@ -424,6 +428,7 @@ class _Pass:
                     sends.check(seq, kind, subject, outcome, purpose, channel, send_us)
                 prev = digest
                 last = seq
+                expect = seq + 1 if kind != GAP else _gap_end(seq, data)
         finally:
             self.last, self.count = last, count
 
@@ -459,10 +464,31 @@ class _Pass:
             )
 
 
+# An entry that stands for seqs a ledger kept in chains (PostgreSQL) did not use, in a copy
+# of it to SQLite (`compliance ledger migrate`), where seqs follow one another: its data says
+# the seq of the entry after it. It is chained and signed like any entry.
+GAP = "ledger.gap"
+
+
+def gap_data(next_seq: int) -> dict[str, Any]:
+    return {"next": next_seq, "why": "seqs the ledger this was copied from did not use"}
+
+
+def _gap_end(seq: int, data: Any) -> int:
+    try:
+        found = json.loads(data)["next"]
+    except (ValueError, KeyError, TypeError):
+        found = None
+    if type(found) is not int or found <= seq:
+        raise _Broken(seq, "its data does not say which seq comes after the gap it stands for")
+    return found
+
+
 # what the structure walk reads of an entry: its data only where it opens the ledger
 _STRUCTURE = (
     "SELECT seq, prev_hash, hash, kind, outcome, subject, purpose, channel, send_us, "
-    "CASE WHEN kind IN ('ledger.init', 'ledger.migrate') THEN data END FROM audit_log "
+    "CASE WHEN kind IN ('ledger.init', 'ledger.migrate', 'ledger.gap') THEN data END "
+    "FROM audit_log "
     "ORDER BY seq"
 )
 

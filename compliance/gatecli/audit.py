@@ -1,4 +1,5 @@
-"""`compliance ledger init`, `compliance audit verify` and `compliance audit export`."""
+"""`compliance ledger init|status|migrate`, `compliance audit verify` and `compliance audit
+export`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from compliance.gatecli.common import (
     EXIT_NO,
     EXIT_OK,
     DataError,
+    LedgerTarget,
     guarded,
     ledger_option,
     ledger_path,
@@ -92,6 +94,50 @@ def ledger_status(as_json: bool, ledger: Path | str | None) -> None:
         )
     elif found["chains"] > 1:
         click.echo("  no checkpoint yet")
+
+
+@ledger.command("migrate")
+@click.argument("source", type=LedgerTarget())
+@click.argument("target", type=LedgerTarget())
+@click.option("--json", "as_json", is_flag=True, help="Print what was copied as JSON.")
+@guarded
+def ledger_migrate(source: Path | str, target: Path | str, as_json: bool) -> None:
+    """Copy the ledger SOURCE to TARGET, from a SQLite file to a PostgreSQL database or back
+    (a path, or a postgresql:// URL).
+
+    \b
+    TARGET must hold nothing: a path where there is no file, or a database with no tables
+    (CREATE DATABASE ledger). SOURCE must verify, and must not be written to meanwhile: stop
+    the gate's workers first. Every record and every entry is copied with its seq, time and
+    content, chained the target's way; a last entry, ledger.copied, names the source and its
+    head. Both sides are verified; with COMPLIANCE_AUDIT_KEY (needed for a signed ledger)
+    the copy is signed too. SOURCE is never changed."""
+    from compliance.gate.ledger.transfer import migrate
+
+    def say(message: str) -> None:
+        if not as_json:
+            click.echo(message, err=True)
+
+    done = migrate(source, target, say=say)
+    if as_json:
+        click.echo(json.dumps(done.to_dict(), indent=2))
+        return
+    rows = sum(done.rows.values())
+    click.echo(
+        f"copied {done.entries:,} entries and {rows:,} records from {done.source} to "
+        f"{done.target}"
+        + (
+            f" ({done.gaps:,} ledger.gap entries stand for seqs the source skipped)"
+            if done.gaps
+            else ""
+        )
+    )
+    click.echo(f"  source: {done.source_verdict}".replace("\n", "\n  "))
+    click.echo(f"  copy: {done.target_verdict}".replace("\n", "\n  "))
+    click.echo(
+        f"  point the gate at the copy: --ledger {done.target} (or COMPLIANCE_DB); keep the "
+        "source as it is, as the evidence the copy was made from"
+    )
 
 
 @click.group()

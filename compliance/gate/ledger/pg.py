@@ -201,14 +201,20 @@ class PostgresLedger(Records, Lists, Inbound):
 
     @contextmanager
     def write(
-        self, *, check: bool = True, subjects: Iterable[str | None] | None = None, raw: Any = None
+        self,
+        *,
+        check: bool = True,
+        subjects: Iterable[str | None] | None = None,
+        raw: Any = None,
+        seqs: int | None = None,
     ) -> Iterator[Conn]:
         """One write transaction: the chains of `subjects` locked (None among them: chain 0;
         no `subjects`: every chain), the clock read once they are held, and the entries
         appended, the heads moved and the transaction committed, or none of it. Any database
         error, and no connection within busy_timeout, is raised as LedgerError. `raw`: a
         connection of the caller's (the opening transaction), committed here but not
-        returned to the pool."""
+        returned to the pool. `seqs`: how many entry seqs to take with the locks (by default
+        one per subject); a write of no entries takes none, so leaves no gap in them."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
@@ -232,7 +238,7 @@ class PostgresLedger(Records, Lists, Inbound):
             self._reset()
             self.conn = conn = Conn(raw)
             try:
-                self._lock_chains(raw, subjects)
+                self._lock_chains(raw, subjects, seqs)
                 self.now = aware(self.clock(), "the clock's time")
                 self.now_us = micros(self.now)
                 self.now_iso = self.now.isoformat()
@@ -257,24 +263,29 @@ class PostgresLedger(Records, Lists, Inbound):
                 if not given:
                     self.pool.putconn(raw)
 
-    def _lock_chains(self, raw: Any, subjects: Iterable[str | None] | None) -> None:
+    def _lock_chains(
+        self, raw: Any, subjects: Iterable[str | None] | None, seqs: int | None
+    ) -> None:
         if subjects is None:
             chains, need = list(range(CHAINS)), 1
         else:
             sids = [self.sid(s) if s is not None else None for s in subjects]
             chains, need = sorted({chain_of(sid) for sid in sids} or {0}), max(1, len(sids))
+        if seqs is not None:
+            need = seqs
         with raw.pipeline():  # one round trip: the locks, then seqs taken under them
             heads = raw.execute(
                 "SELECT chain, pos, hash FROM chain_heads WHERE chain = ANY(%s) ORDER BY chain "
                 "FOR UPDATE",
                 (chains,),
             )
-            seqs = raw.execute(
-                "SELECT nextval('audit_seq') FROM generate_series(1, %s)",
-                (need,),
+            taken = (
+                raw.execute("SELECT nextval('audit_seq') FROM generate_series(1, %s)", (need,))
+                if need
+                else None
             )
         self._heads = {chain: (pos, digest) for chain, pos, digest in heads.fetchall()}
-        self._seqs = sorted(row[0] for row in seqs.fetchall())
+        self._seqs = sorted(row[0] for row in taken.fetchall()) if taken else []
         if len(self._heads) != len(chains):
             raise LedgerError(f"ledger {self.path} is missing chain heads: run audit verify")
 
@@ -392,7 +403,7 @@ class PostgresLedger(Records, Lists, Inbound):
         signed with the audit key. Returns its id, or None when no chain has moved since."""
         from compliance.gate.ledger import pg_verify
 
-        with self.write(check=False):
+        with self.write(check=False, seqs=0):
             found = pg_verify.write_checkpoint(self)
             self._wrote = 0
             return found
@@ -400,7 +411,7 @@ class PostgresLedger(Records, Lists, Inbound):
     def prune(self) -> None:
         """Drop allowed sends older than frequency caps reach, by the clock, never by a
         send's own time (a day of margin for hosts' clocks that disagree)."""
-        with self.write(check=False, subjects=[]):
+        with self.write(check=False, subjects=[], seqs=0):
             today = self.now_us // DAY_US
             self.conn.execute("DELETE FROM recent_sends WHERE day < ?", (today - RECENT_DAYS - 1,))
 

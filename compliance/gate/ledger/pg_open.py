@@ -5,12 +5,11 @@ the ledger, or another subject key; reading one read-only (a replica works)."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
 from compliance.errors import LedgerConfigError, LedgerError, LedgerMissingError
-from compliance.gate import audit, opening
+from compliance.gate import opening
 from compliance.gate.ledger import pg_schema
 from compliance.gate.opening import SUBJECT_KEY_ENV
 from compliance.gate.schema import SCHEMA_VERSION
@@ -153,41 +152,25 @@ def check_schema(ledger: PostgresLedger, conn: Any) -> None:
 
 
 def check_opening(ledger: PostgresLedger, conn: Any, mode: str) -> None:
-    """meta against the ledger.init entry (its hash, and its HMAC with the audit key), and
-    the subject key against the one the ledger was created with."""
+    """meta against the entry that opened the ledger (ledger.init, or ledger.migrate in a
+    ledger copied from a SQLite file that began under an earlier schema), its hash and its
+    HMAC with the audit key; the subject key against the one the ledger was created with."""
     from compliance.chainhash import chain_hash, mac
 
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     row = conn.execute(
         "SELECT seq, chain, pos, at, at_us, kind, subject, outcome, purpose, channel, send_us, "
-        "data, prev_hash, hash, mac FROM audit_log WHERE chain = 0 AND pos = 1"
+        "data, prev_hash, hash, mac FROM audit_log WHERE kind IN ('ledger.init', "
+        "'ledger.migrate') ORDER BY seq LIMIT 1"
     ).fetchone()
-    problem = None
-    if row is None or row[5] != "ledger.init":
-        problem = "it has no ledger.init entry"
-    elif chain_hash(row[12], *row[:12]) != row[13] or (
-        ledger.key is not None and row[14] != mac(ledger.key, row[13])
-    ):
-        problem = f"its entry {row[0]} (ledger.init) does not match its hash or signature"
-    else:
-        try:
-            said = opening._facts_of(json.loads(row[11]))
-        except (ValueError, TypeError, KeyError):
-            said = None
-        if said != meta:
-            problem = f"meta holds {meta}, but entry {row[0]} says {said}"
-    if problem is not None:
-        raise LedgerConfigError(
-            f"ledger {ledger.path} has been altered, so the gate will not use it: {problem}. "
-            "Run `compliance audit verify` and restore the ledger from a backup"
-        )
-    key = ledger.subject_key
-    if mode == "hashed" and key is not None and meta.get("subject_key_id") != audit.key_id(key):
-        raise LedgerConfigError(
-            f"{SUBJECT_KEY_ENV} is not the key ledger {ledger.path} was created with: "
-            "with another key every subject would hash differently and every opt-out on "
-            "record would be missed. Set the key it was created with"
-        )
+    intact = (
+        row is not None
+        and chain_hash(row[12], *row[:12]) == row[13]
+        and (ledger.key is None or row[14] == mac(ledger.key, row[13]))
+    )
+    opening.opened_by(
+        ledger, conn, meta, mode, None if row is None else (row[0], row[5], row[11]), intact
+    )
 
 
 def open_readonly(ledger: PostgresLedger) -> None:

@@ -32,7 +32,15 @@ from compliance.gate import audit, schema
 from compliance.gate.ledger import pg_schema
 from compliance.gate.ledger.chains import CHAINS, chain_of, heads_text, read_heads
 from compliance.gate.opening import SUBJECT_KEY_ENV
-from compliance.gate.verify import DAY_US, RECENT_DAYS, Verdict, _Broken, _Sends, _subjects
+from compliance.gate.verify import (
+    DAY_US,
+    GAP,
+    RECENT_DAYS,
+    Verdict,
+    _Broken,
+    _Sends,
+    _subjects,
+)
 
 if TYPE_CHECKING:
     from compliance.gate.ledger.pg import PostgresLedger
@@ -254,17 +262,30 @@ def _in_order(conn: Any, now_us: int, state: _State) -> None:
     """The entries in seq order: the opening entry first, the covered rows against their
     entries, recent_sends against the allowed decisions."""
     raw = conn.raw
-    first = raw.execute("SELECT seq, kind, data FROM audit_log ORDER BY seq LIMIT 1").fetchone()
-    if first is None or first[1] != "ledger.init":
+    first = raw.execute(
+        "SELECT seq, kind FROM audit_log WHERE kind <> %s ORDER BY seq LIMIT 1", (GAP,)
+    ).fetchone()
+    opener = raw.execute(
+        "SELECT seq, kind, data FROM audit_log WHERE kind IN ('ledger.init', 'ledger.migrate') "
+        "ORDER BY seq LIMIT 1"
+    ).fetchone()
+    if opener is None or (opener[1] == "ledger.init" and opener[0] != first[0]):
         raise _Broken(first[0] if first else None, "the trail must open with a ledger.init entry")
+    legacy_through = 0  # a ledger copied from a SQLite file begun under an earlier schema
     try:
-        fields = json.loads(first[2])
+        fields = json.loads(opener[2])
+        if opener[1] == "ledger.migrate":
+            legacy_through = fields["legacy_through"]
+            if type(legacy_through) is not int or legacy_through != opener[0] - 1:
+                raise _Broken(
+                    opener[0], "its data does not say which entries came before the migration"
+                )
         state.mode = fields["subjects"]
-        state.version = int(fields["schema"])
+        state.version = int(fields.get("schema") or fields["to"])
         state.key_id = fields.get("subject_key_id")
     except (ValueError, KeyError, TypeError):
         raise _Broken(
-            first[0], "its data does not say the ledger's schema and subject mode"
+            opener[0], "its data does not say the ledger's schema and subject mode"
         ) from None
     vouching = Vouching(conn, _COVERED, order="audit_seq, id")
     sends = _Sends(conn, now_us // DAY_US - RECENT_DAYS)
@@ -277,7 +298,7 @@ def _in_order(conn: Any, now_us: int, state: _State) -> None:
                 "FROM audit_log ORDER BY seq"
             )
             for seq, kind, outcome, subject, purpose, channel, send_us, data in cur:
-                if '"rows":' in data or seq >= vouching.next_named:
+                if seq > legacy_through and ('"rows":' in data or seq >= vouching.next_named):
                     vouching.entry(seq, kind, data)
                 if sends.next_seq <= seq or (
                     outcome == "allow" and send_us is not None and send_us >= recent_us
