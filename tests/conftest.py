@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-# PostgreSQL fixtures: pg_server, pg_database, pg_database_factory, pg_cluster (see tests/pg.py)
-from tests.pg import pg_cluster, pg_database, pg_database_factory, pg_server  # noqa: F401
+# PostgreSQL fixtures: pg_server, pg_database(_factory), pg_roles, pg_cluster (see tests/pg.py)
+from tests.pg import (  # noqa: F401
+    pg_cluster,
+    pg_database,
+    pg_database_factory,
+    pg_roles,
+    pg_server,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

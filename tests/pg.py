@@ -177,6 +177,77 @@ def pg_database(pg_database_factory: Callable[[], str]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# The roles a deployment has (README: "Deploying on PostgreSQL"): owner, application, reader
+# --------------------------------------------------------------------------------------------
+
+
+def with_user(url: str, user: str) -> str:
+    """The same database's URL as another role."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+class Roles:
+    """Three login roles (trust authentication): owner, app and reader, named for the worker."""
+
+    def __init__(self, server: str) -> None:
+        stem = f"compliance_t_{worker_id()}_{secrets.token_hex(3)}"
+        self.server = server
+        self.owner, self.app, self.reader = (f"{stem}_{part}" for part in ("owner", "app", "read"))
+
+    def ledger(self, *, reader: bool = True) -> str:
+        """A new database owned by the owner role, a ledger created in it by the owner (with
+        the environment's subject key, as `compliance ledger init` would), `ledger grants`
+        run by the owner; returns the URL the application logs in with."""
+        from psycopg import sql
+
+        from compliance.gate.ledger import open_ledger
+        from compliance.gate.ledger.pg_grants import statements
+
+        psycopg = _psycopg()
+        url = create_database(self.server)
+        name = url.rsplit("/", 1)[-1]
+        with psycopg.connect(self.server, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                    sql.Identifier(name), sql.Identifier(self.owner)
+                )
+            )
+        owner = with_user(url, self.owner)
+        open_ledger(owner, create=True, checkpoint_every=None).close()
+        with psycopg.connect(owner, autocommit=True) as conn:
+            for line in statements(self.app, self.reader if reader else None):
+                if not line.startswith("--"):
+                    conn.execute(line)
+        self.made.append(url)
+        return with_user(url, self.app)
+
+    made: list[str]
+
+
+@pytest.fixture(scope="session")
+def pg_roles(pg_server: str) -> Iterator[Roles]:
+    """Roles owner, app and reader on the shared server; `.ledger()` makes a database with a
+    ledger the owner created and granted, and returns the app's URL. Dropped at the end."""
+    psycopg = _psycopg()
+    roles = Roles(pg_server)
+    roles.made = []
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        for role in (roles.owner, roles.app, roles.reader):
+            conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    yield roles
+    for url in roles.made:
+        with contextlib.suppress(Exception):
+            drop_database(pg_server, url)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        for role in (roles.owner, roles.app, roles.reader):
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(f'DROP OWNED BY "{role}"')
+                conn.execute(f'DROP ROLE "{role}"')
+
+
+# --------------------------------------------------------------------------------------------
 # A private cluster
 # --------------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""`compliance ledger init|status|migrate`, `compliance audit verify` and `compliance audit
+"""`compliance ledger init|status|grants|migrate`, `compliance audit verify` and `compliance audit
 export`."""
 
 from __future__ import annotations
@@ -94,6 +94,33 @@ def ledger_status(as_json: bool, ledger: Path | str | None) -> None:
         )
     elif found["chains"] > 1:
         click.echo("  no checkpoint yet")
+
+
+@ledger.command("grants")
+@click.option("--app", "app", required=True, help="The role the gate's workers log in as.")
+@click.option("--reader", help="A role that only reads (audit verify, export, status).")
+@click.option(
+    "--schema",
+    "in_schema",
+    default="public",
+    show_default=True,
+    help="The schema the ledger is in (its URL's search_path).",
+)
+@guarded
+def ledger_grants(app: str, reader: str | None, in_schema: str) -> None:
+    """Print the SQL that gives a PostgreSQL ledger's roles what they need, table by table,
+    for the ledger's owner (the role that ran `ledger init`) to run once in its database:
+    psql "$OWNER_URL" -v ON_ERROR_STOP=1 -f grants.sql
+
+    \b
+    The application role may append to the audit trail, its checkpoints and every record a
+    decision reads, and read them, but never update or delete them. It may update each
+    chain's head (every append moves it), delete old recent_sends (pruning) and delete
+    subjects (erasure). No role but the owner may create objects in the schema."""
+    from compliance.gate.ledger.pg_grants import statements
+
+    for line in statements(app, reader, in_schema):
+        click.echo(line)
 
 
 @ledger.command("migrate")

@@ -429,8 +429,10 @@ def _hashed_subjects(monkeypatch):
 
 def test_the_gate_never_allows_what_the_model_refuses(catalog, backend, request):
     GateAgainstModel.catalog = catalog
-    if backend == "postgresql":  # a database per run
-        GateAgainstModel.new_ledger = request.getfixturevalue("pg_database_factory")
+    if backend == "postgresql":
+        # a database per run, logged in as the application role a deployment uses: every
+        # write the gate makes, with only the privileges `compliance ledger grants` gives
+        GateAgainstModel.new_ledger = request.getfixturevalue("pg_roles").ledger
     else:
         GateAgainstModel.new_ledger = lambda: None
     runner = GateAgainstModel.TestCase

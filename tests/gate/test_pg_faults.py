@@ -20,6 +20,7 @@ from compliance.gate.catalog import from_repo
 from compliance.gate.ledger.pg import PostgresLedger
 from tests.backends import sql
 from tests.conftest import ROOT
+from tests.pg import with_user
 
 US = ROOT / "examples" / "us"
 AT = dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.timezone.utc)  # 10:00 in California
@@ -209,8 +210,10 @@ def _host(url: str, number: int, rounds: int, out) -> None:
     out.put((number, allowed, denied_ids))
 
 
-def test_eight_hosts_at_once_lose_nothing_and_every_chain_verifies(pg_database):
-    opened(pg_database).close()  # create it
+def test_eight_hosts_at_once_lose_nothing_and_every_chain_verifies(pg_roles):
+    # as a deployment runs them: logged in as the application role, on a ledger its owner
+    # created and granted (`compliance ledger grants`), verified by the reader role
+    pg_database = pg_roles.ledger()
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     hosts = [context.Process(target=_host, args=(pg_database, n, 25, out)) for n in range(8)]
@@ -229,7 +232,8 @@ def test_eight_hosts_at_once_lose_nothing_and_every_chain_verifies(pg_database):
     assert recorded == allowed  # every allow has its entry, and no entry an allow not given
     grants = sql(pg_database, "SELECT COUNT(*) FROM consent_events WHERE action = 'grant'")[0][0]
     assert grants >= 8 * 25 + 1
-    verdict = PostgresLedger(pg_database, readonly=True, clock=lambda: AT).verify()
+    reader = with_user(pg_database, pg_roles.reader)
+    verdict = PostgresLedger(reader, readonly=True, clock=lambda: AT).verify()
     assert verdict.ok, verdict
     chains = sql(pg_database, "SELECT COUNT(DISTINCT chain) FROM audit_log")[0][0]
     assert chains > 8

@@ -1,0 +1,71 @@
+"""The privileges a PostgreSQL ledger's roles need, table by table, as SQL for its owner to run
+(`compliance ledger grants`).
+
+Three roles: the owner creates the ledger (`compliance ledger init`) and owns its tables, so it
+alone could alter them; the application (the gate's workers) appends and reads; the reader
+(an auditor, a replica's verify) reads. The application may never update or delete an entry,
+a checkpoint or a record a decision reads, so a stolen application password can add entries
+(each one attributable, in the chain) but not rewrite or remove one. What it may change, and
+why:
+
+- chain_heads: UPDATE of (pos, hash), the newest entry of each chain, which every append moves
+  (and locks, SELECT ... FOR UPDATE, which needs UPDATE). verify holds each head to its chain.
+- recent_sends: DELETE, the hourly pruning of sends older than frequency caps reach. verify
+  holds the table to the allowed decisions of the last days.
+- subjects: DELETE, erasure (`consent erase`) of a person's raw identifier in a ledger that
+  stores keyed hashes. The trail keeps only the hash.
+- sequences: USAGE, the ids and seqs of new rows.
+"""
+
+from __future__ import annotations
+
+import re
+
+from compliance.gate import schema
+from compliance.gate.ledger import pg_schema
+
+APPEND_ONLY = ("audit_log", "checkpoints", *schema.COVERED)
+_IDENT = re.compile(r"[a-z_][a-z0-9_$]{0,62}")
+
+
+def quote(role: str) -> str:
+    """A role name as SQL: bare when PostgreSQL keeps it as written, else double-quoted."""
+    if not role or "\x00" in role:
+        raise ValueError("a role name must not be empty or hold a NUL character")
+    if _IDENT.fullmatch(role):
+        return role
+    return '"' + role.replace('"', '""') + '"'
+
+
+def statements(app: str, reader: str | None = None, in_schema: str = "public") -> list[str]:
+    """What the owner runs once after `compliance ledger init`, in the ledger's database
+    (`in_schema`: the schema the ledger is in, public unless its URL sets search_path)."""
+    a, s = quote(app), quote(in_schema)
+    tables = sorted(set(pg_schema.DATA_TABLES) | set(pg_schema.CHAIN_TABLES))
+    sequences = ", ".join(pg_schema.SEQUENCES)
+    out = [
+        "-- nobody but the owner creates objects in the ledger's schema (a trigger or a table",
+        "-- of another's would change what decisions read: the gate refuses such a ledger)",
+        f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC;",
+        f"REVOKE ALL ON {', '.join(tables)} FROM PUBLIC;",
+        f"GRANT USAGE ON SCHEMA {s} TO {a};",
+        "-- the trail, its checkpoints and every record a decision reads: appended, never changed",
+        f"GRANT SELECT, INSERT ON {', '.join(APPEND_ONLY)} TO {a};",
+        "-- each chain's newest entry: moved (and locked) by every append",
+        f"GRANT SELECT, UPDATE (pos, hash) ON chain_heads TO {a};",
+        "-- allowed sends of the last days (frequency caps): pruned hourly",
+        f"GRANT SELECT, INSERT, DELETE ON recent_sends TO {a};",
+        "-- raw identifiers of a ledger that stores keyed hashes: deleted on erasure",
+        f"GRANT SELECT, INSERT, DELETE ON subjects TO {a};",
+        f"GRANT SELECT ON meta TO {a};",
+        f"GRANT USAGE ON SEQUENCE {sequences} TO {a};",
+    ]
+    if reader:
+        r = quote(reader)
+        out += [
+            "-- audit verify, audit export and ledger status: reads only",
+            f"GRANT USAGE ON SCHEMA {s} TO {r};",
+            f"GRANT SELECT ON {', '.join(tables)} TO {r};",
+            f"GRANT SELECT ON SEQUENCE {sequences} TO {r};",
+        ]
+    return out
