@@ -4,7 +4,8 @@
     python bench/run.py --quick         # small sizes: a smoke run, figures not comparable
     python bench/run.py --record        # and add (or update) today's section in bench/RESULTS.md
 
-Each benchmark script (lint_speed.py, then gate_speed.py) runs in a process of its own, one after
+Each benchmark script (lint_speed.py, gate_speed.py, then ledger_backends.py: SQLite and
+PostgreSQL side by side, on the server at COMPLIANCE_TEST_PG or 127.0.0.1:5432) runs in a process of its own, one after
 the other, with --json FILE; their progress goes to standard error as it happens, their own
 tables are not shown. The figures are then printed as one table (figure, value, goal, met,
 detail) followed by the machine description, once. The exit status is 1 when a benchmark failed
@@ -49,6 +50,10 @@ BENCHES = (
             *("--events", "100000", "--subjects", "20000", "--history", "100000"),
             *("--checks", "1000", "--many", "5000", "--rounds", "2", "--writer-checks", "200"),
         ),
+    ),
+    Bench(
+        "ledger_backends.py",
+        ("--events", "20000", "--subjects", "5000", "--history", "5000", "--seconds", "1"),
     ),
 )
 

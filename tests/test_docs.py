@@ -82,3 +82,11 @@ def test_rule_citations_to_our_docs_point_at_existing_headings():
                 page, _, anchor = clause.split()[0].rstrip(":,;").partition("#")
                 assert page in headings, (rule.id, clause)
                 assert not anchor or anchor in headings[page], (rule.id, clause)
+
+
+def test_readme_grants_are_what_the_command_prints():
+    from compliance.gate.ledger.pg_grants import statements
+
+    printed = "\n".join(statements("compliance_app", "compliance_auditor"))
+    blocks = re.findall(r"```sql\n(.*?)```", README, flags=re.S)
+    assert printed + "\n" in blocks, "README's grants differ from `compliance ledger grants`"

@@ -114,6 +114,7 @@ class Verdict:
             "chains": self.chains,
             "checkpoints": self.checkpoints,
             "last_checkpoint": self.last_checkpoint,
+            "after_checkpoint": self.after_checkpoint,
             "notes": self.notes() if self.ok else [],
         }
 

@@ -146,7 +146,16 @@ def open_gate(repo: Path | None, bundle: Path | None, ledger: Path | str | None)
                 f"no template repo found at or above {Path.cwd()}: run the command inside one "
                 "(a folder with compliance.yaml, or below it), or pass --repo or --bundle"
             )
-    return Gate.open(repo=repo, bundle=bundle, ledger=ledger_path(ledger))
+    return _closed_with_command(Gate.open(repo=repo, bundle=bundle, ledger=ledger_path(ledger)))
+
+
+def _closed_with_command(opened: Any) -> Any:
+    """Close the gate or ledger when the command ends (a PostgreSQL ledger then writes a
+    checkpoint of what the command appended)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(opened.close)
+    return opened
 
 
 def open_ledger(ledger: Path | str | None, *, readonly: bool = False) -> Any:
@@ -154,7 +163,7 @@ def open_ledger(ledger: Path | str | None, *, readonly: bool = False) -> Any:
     PostgreSQL standby, works)."""
     from compliance.gate.ledger import open_ledger as opened
 
-    return opened(ledger_path(ledger), readonly=readonly)
+    return _closed_with_command(opened(ledger_path(ledger), readonly=readonly))
 
 
 def now(gate: Any = None) -> dt.datetime:

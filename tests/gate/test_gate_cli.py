@@ -417,3 +417,19 @@ def test_pause_resume_and_bundle(cli, db, tmp_path):
     assert "template.lint" in [r["code"] for r in json.loads(run.out)["reasons"]]
     bundle.write_text(bundle.read_text().replace("10dlc-order-shipped", "10dlc-order-shipper"))
     assert cli(["check", "--to", TO, "--template", "x", *ledger]).code == 2
+
+
+def test_every_command_that_writes_leaves_it_under_a_checkpoint(cli, pg_database):
+    # a command closes its ledger as it ends: on PostgreSQL that writes a checkpoint of what it
+    # appended, so no entry a command wrote is left where cutting it would go unseen
+    ledger = ["--ledger", pg_database]
+    assert cli(["ledger", "init", *ledger]).code == 0
+    grant = ["--subject", TO, "--channel", "sms", "--scope", "us-sms-offers", "--source", "web"]
+    assert cli(["consent", "grant", *grant, *ledger, "--repo", US]).code == 0
+    run = cli(
+        ["check", "--to", TO, "--template", "10dlc-weekend-sale", "--at", AT, *ledger, "--repo", US]
+    )
+    assert run.code in (0, 1)
+    found = json.loads(cli(["audit", "verify", "--json", *ledger]).out)
+    assert found["ok"] and found["entries"] == 3
+    assert found["after_checkpoint"] == 0 and found["checkpoints"] >= 2
