@@ -5,10 +5,11 @@
     python bench/run.py --record        # and add (or update) today's section in bench/RESULTS.md
 
 Each benchmark script (lint_speed.py, gate_speed.py, then ledger_backends.py: SQLite and
-PostgreSQL side by side, on the server at COMPLIANCE_TEST_PG or 127.0.0.1:5432) runs in a process of its own, one after
-the other, with --json FILE; their progress goes to standard error as it happens, their own
-tables are not shown. The figures are then printed as one table (figure, value, goal, met,
-detail) followed by the machine description, once. The exit status is 1 when a benchmark failed
+PostgreSQL side by side, on the server at COMPLIANCE_TEST_PG or 127.0.0.1:5432) runs in a
+process of its own, one after the other, with --json FILE; their progress goes to standard
+error as it happens, their own tables are not shown. The figures are then printed as one table
+(figure, value, goal, met, detail) followed by the machine description, once. The exit status
+is 1 when a benchmark failed
 to run, 0 otherwise: a goal that is not met is a figure, not a failure.
 """
 

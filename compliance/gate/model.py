@@ -101,11 +101,14 @@ FIRST_YEAR, LAST_YEAR = 1900, 9000
 
 def printable(text: str) -> str:
     """`text`, with lone surrogates (which JSON from a webhook can carry, and UTF-8 cannot)
-    written as \\udxxx escapes, so that it can be stored and hashed."""
+    written as \\udxxx escapes and NUL characters (which PostgreSQL's text cannot hold) as
+    \\x00, so that it can be stored and hashed on either backend."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
     return text
 
 

@@ -78,7 +78,7 @@ def ledger_status(as_json: bool, ledger: Path | str | None) -> None:
     click.echo(f"ledger {found['ledger']} ({found['backend']})")
     click.echo(f"  schema version {found['schema_version']}, subjects stored {found['subjects']}")
     click.echo(
-        f"  {found['entries']:,} entries"
+        f"  {found['entries']:,} entr{'y' if found['entries'] == 1 else 'ies'}"
         + (f", the newest at {found['newest']}" if found["newest"] else "")
     )
     for kind, count in found["kinds"].items():

@@ -78,10 +78,16 @@ class LedgerTarget(click.ParamType):
 
         if isinstance(value, Path) or is_url(value):
             return value  # type: ignore[no-any-return]
+        from compliance.gate.ledger.pg import looks_like_url
+
         text = str(value)
-        if "://" in text:
+        if "://" in text or looks_like_url(text):
+            from compliance.gate.ledger.pg import shown
+
             self.fail(
-                f"{text!r} is not a ledger: give a file path or a postgresql:// URL", param, ctx
+                f"{shown(text)!r} is not a ledger: give a file path or a postgresql:// URL",
+                param,
+                ctx,
             )
         return Path(text)
 

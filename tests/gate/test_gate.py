@@ -239,6 +239,24 @@ def test_inbound_stop_blocks_every_purpose_and_replies(gate):
     assert check(gate, at=later + dt.timedelta(minutes=1)).allowed
 
 
+@pytest.mark.parametrize("text", ["STOP\x00", "stop\x00\x00 please", "stop? who\x00 is this"])
+def test_a_reply_holding_a_nul_character_is_recorded_on_either_backend(gate, text):
+    # PostgreSQL's text cannot hold NUL: it is stored escaped, never refused (a refused STOP
+    # would be lost)
+    grant(gate)
+    result = gate.ledger.inbound(
+        subject=FL, text=text, channel="sms", sender="acme-10dlc", at=NOON_ET
+    )
+    later = gate.clock.advance(minutes=2)
+    if result.action == "opt_out":
+        assert check(gate, at=later).codes == ["consent.revoked"]
+    else:
+        assert result.action == "review" and gate.ledger.reviews()[-1]["text"] == text.replace(
+            "\x00", "\\x00"
+        )
+    assert gate._db.verify().ok
+
+
 @pytest.mark.parametrize(
     "text, action",
     [

@@ -433,3 +433,42 @@ def test_every_command_that_writes_leaves_it_under_a_checkpoint(cli, pg_database
     found = json.loads(cli(["audit", "verify", "--json", *ledger]).out)
     assert found["ok"] and found["entries"] == 3
     assert found["after_checkpoint"] == 0 and found["checkpoints"] >= 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "POSTGRESQL://gate:s3cret@db.internal/consent",
+        "postgresql+psycopg://gate:s3cret@db.internal/consent",
+        "postgresql:/gate:s3cret@db.internal/consent",
+        "mysql://gate:s3cret@db.internal/consent",
+    ],
+)
+def test_a_mistyped_url_is_refused_everywhere_and_never_becomes_a_file(
+    cli, tmp_path, monkeypatch, url
+):
+    from compliance import Gate
+    from compliance.gate.ledger import LedgerConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LedgerConfigError, match="is not a ledger") as raised:
+        Gate.open(repo=US, ledger=url, create=True)
+    assert "s3cret" not in str(raised.value)
+    run = cli(["ledger", "init", "--ledger", url])
+    assert run.code == 2 and "s3cret" not in run.err + run.out
+    monkeypatch.setenv("COMPLIANCE_DB", url)
+    run = cli(["ledger", "init"])
+    assert run.code == 2 and "is not a ledger" in run.err and "s3cret" not in run.err
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing was created
+
+
+def test_passwords_are_never_shown():
+    from compliance.gate.ledger import describe
+
+    for url in (
+        "postgresql://gate:s3cret@db/consent",
+        "postgresql://gate:s3/cr@et@db/consent",
+        "postgresql://gate@db/consent?sslmode=require&password=s3cret",
+        "postgresql://gate@db/consent?PASSWORD=s3cret",
+    ):
+        assert "s3" not in describe(url), describe(url)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -216,7 +217,7 @@ def test_seqs_postgresql_skipped_become_gap_entries_that_verify(
     entries = sql(copy, "SELECT seq, kind, data FROM audit_log ORDER BY seq")
     source_seqs = [r[0] for r in sql(url, "SELECT seq FROM audit_log ORDER BY seq")]
     assert [seq for seq, kind, _ in entries if kind != "ledger.gap"][:-1] == source_seqs
-    for (seq, kind, data), after in zip(entries, entries[1:]):
+    for (seq, kind, data), after in zip(entries, entries[1:], strict=False):
         # each gap entry takes the first seq skipped and names the seq after the run
         want = json.loads(data)["next"] if kind == "ledger.gap" else seq + 1
         assert after[0] == want
@@ -271,19 +272,39 @@ def test_a_pseudonymising_ledger_copies_and_erases_on_the_copy(tmp_path, pg_data
     assert verdict(pg_database).ok
 
 
-def test_a_source_written_to_during_the_copy_is_refused(source, pg_database, monkeypatch):
-    real = transfer._Reader.legacy_through
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_stop_being_written_as_the_copy_starts_is_in_the_copy(
+    backend, source, pg_database_factory, tmp_path
+):
+    # a STOP whose write has begun (its locks held) when the copy starts: the copy waits for it,
+    # and holds it; a write that begins during the copy waits for the copy
+    import threading
 
-    def meanwhile(self):
-        gate = Gate.open(repo=US, ledger=source, clock=lambda: LATER)
-        gate.ledger.inbound(subject="+14155550111", text="STOP", channel="sms", at=LATER)
-        gate.close()
-        return real(self)
+    where = source
+    if backend == "postgresql":
+        where = pg_database_factory()
+        transfer.migrate(source, where)
+    target = tmp_path / "copy.db" if backend == "postgresql" else pg_database_factory()
+    started = threading.Event()
 
-    monkeypatch.setattr(transfer._Reader, "legacy_through", meanwhile)
-    with pytest.raises(LedgerError, match="written to during the copy"):
-        transfer.migrate(source, pg_database)
-    assert sql(pg_database, "SELECT to_regclass('audit_log')") == [(None,)]
+    def slow_clock():
+        started.set()  # read once the write holds its locks
+        time.sleep(1.5)
+        return LATER
+
+    gate = Gate.open(repo=US, ledger=where, clock=slow_clock)
+    stop = threading.Thread(
+        target=gate.ledger.inbound,
+        kwargs={"subject": "+14155550111", "text": "STOP", "channel": "sms", "at": LATER},
+    )
+    stop.start()
+    assert started.wait(10)
+    done = transfer.migrate(where, target)
+    stop.join()
+    gate.close()
+    assert done.target_verdict.ok
+    kinds = sql(target, "SELECT kind, subject FROM audit_log WHERE subject = '+14155550111'")
+    assert kinds == [("inbound", "+14155550111")]
 
 
 def test_the_cli_copies_and_says_what_it_did(source, pg_database, tmp_path, cli):

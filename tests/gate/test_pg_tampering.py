@@ -283,6 +283,40 @@ def test_meta_must_say_what_the_trail_says(ledger):
         ("CREATE RULE no_stop AS ON INSERT TO consent_events DO INSTEAD NOTHING", "rule 'no_stop'"),
         ("CREATE INDEX extra ON audit_log (kind)", "index 'extra'"),
         ("ALTER TABLE consent_events ADD COLUMN note TEXT", "consent_events"),
+        # a domain whose CHECK refuses every new STOP, a default, a collation
+        (
+            "CREATE DOMAIN act AS TEXT CHECK (length(VALUE) < 100) | "
+            "ALTER TABLE consent_events ALTER COLUMN action TYPE act",
+            "'action' of table consent_events",
+        ),
+        ("ALTER TABLE pauses ALTER COLUMN paused SET DEFAULT 0", "'paused' of table pauses"),
+        (
+            'ALTER TABLE consent_events ALTER COLUMN source TYPE TEXT COLLATE "C"',
+            "'source' of table consent_events",
+        ),
+        ("ALTER TABLE consent_events SET UNLOGGED", "'consent_events' is not logged"),
+        (
+            "DROP INDEX consent_latest | CREATE INDEX consent_latest ON consent_events (subject)",
+            "index 'consent_latest' differs",
+        ),
+        ("ALTER SEQUENCE pauses_ids INCREMENT BY -1 MINVALUE -100", "sequence 'pauses_ids'"),
+        # what would be taken for PostgreSQL's own
+        (
+            "CREATE FUNCTION nextval(text) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint'",
+            "function 'nextval'",
+        ),
+        (
+            "CREATE FUNCTION newer(bigint, bigint) RETURNS boolean LANGUAGE sql AS "
+            "'SELECT $1 < $2' | CREATE OPERATOR >>> (LEFTARG = bigint, RIGHTARG = bigint, "
+            "FUNCTION = newer)",
+            "operator '>>>'",
+        ),
+        ("CREATE TYPE mood AS ENUM ('a', 'b')", "type 'mood'"),
+        (
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = public, "
+            "pg_catalog', current_database()); END $$",
+            "before pg_catalog",
+        ),
     ],  # fmt: skip
 )
 def test_an_unexpected_schema_object_fails_verify_and_the_gate_refuses_it(ledger, statement, named):
@@ -347,3 +381,26 @@ def test_with_the_audit_key_a_consistent_rewrite_is_found(pg_database, monkeypat
     monkeypatch.setenv("COMPLIANCE_AUDIT_KEY", "audit-secret")
     found = verdict(pg_database)
     assert not found.ok and found.first_bad == seq and "signature" in found.problem
+
+
+def test_a_sequence_set_back_is_named_and_the_newest_pause_still_holds(ledger):
+    # ids from a sequence set back: the newest pause has the lowest id; the gate takes the
+    # newest in the trail's order, and verify names the sequence and the order of the ids
+    sale = Send(to="+14155550199", template="10dlc-weekend-sale", at=AT + 20 * MINUTE)
+    gate = Gate.open(repo=US, ledger=ledger, clock=lambda: AT + 20 * MINUTE)
+    try:
+        sql(ledger, "SELECT setval('pauses_ids', 1000000)")
+        gate.resume(template="10dlc-weekend-sale", reason="cleared", by="jane@example.com")
+        sql(ledger, "SELECT setval('pauses_ids', 5)")
+        gate.pause(template="10dlc-weekend-sale", reason="again", by="jane@example.com")
+        assert "paused" in gate.check(sale).codes
+    finally:
+        gate.close()
+    found = verdict(ledger)
+    assert not found.ok and "pauses" in found.problem and "higher id" in found.problem, found
+
+
+def test_the_audit_sequence_set_back_is_named(ledger):
+    sql(ledger, "SELECT setval('audit_seq', 1)")
+    found = verdict(ledger)
+    assert not found.ok and "sequence audit_seq was set back" in found.problem, found

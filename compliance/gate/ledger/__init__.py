@@ -20,7 +20,7 @@ from compliance.gate.ledger.common import (
     from_us,
     micros,
 )
-from compliance.gate.ledger.pg import is_url, shown
+from compliance.gate.ledger.pg import check_where, is_url, shown
 from compliance.gate.ledger.sqlite import Ledger
 
 
@@ -28,6 +28,7 @@ def open_ledger(where: "str | os.PathLike[str]", **options: Any) -> Any:
     """The ledger at `where`: a PostgreSQL database for a postgresql:// (or postgres://) URL,
     else the SQLite file at that path. `options` are the backends' own (durable,
     busy_timeout, readonly, create, clock)."""
+    check_where(where)  # a mistyped URL is never taken for a file to create
     if is_url(where):
         from compliance.gate.ledger.pg import PostgresLedger
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ FAMILIES = {"sms": TEXT, "mms": TEXT, "rcs": TEXT}
 def default_path() -> Path | str:
     """$COMPLIANCE_DB (a path, or a postgresql:// URL kept as it is), else the default."""
     found = os.environ.get("COMPLIANCE_DB")
-    if found and found.startswith(("postgresql://", "postgres://")):
-        return found
+    if found and re.match(r"[A-Za-z][A-Za-z0-9+.-]+:", found):
+        return found  # a URL, kept as written (open_ledger refuses one that is not PostgreSQL's)
     return Path(found or DEFAULT_LEDGER)
 
 

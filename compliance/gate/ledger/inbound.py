@@ -57,7 +57,7 @@ class Inbound:
                 whole = self._insert("consent_events", [row], seq)
                 data["rows"] = {"consent_events": audit.rows_digest(whole)}
             elif action == "review":
-                row = (self.sid(subject), channel, text, when.isoformat())
+                row = (self.sid(subject), channel, printable(text), when.isoformat())
                 whole = self._insert("reviews", [row], seq)
                 data["review"] = whole[0][0]
                 data["rows"] = {"reviews": audit.rows_digest(whole)}

@@ -47,9 +47,11 @@ class Lists:
             return known
         with self.reading() as conn:
             rows = conn.execute(
-                "SELECT target_kind, target, paused, reason FROM pauses p WHERE id = (SELECT "
-                "MAX(id) FROM pauses q WHERE q.target_kind = p.target_kind AND q.target = "
-                "p.target)"
+                # the newest in the trail's order (the entry that wrote it), never by id
+                # alone: ids come from a sequence, which nothing but verify ties to the trail
+                "SELECT target_kind, target, paused, reason FROM pauses p WHERE p.id = (SELECT "
+                "q.id FROM pauses q WHERE q.target_kind = p.target_kind AND q.target = "
+                "p.target ORDER BY q.audit_seq DESC, q.id DESC LIMIT 1)"
             ).fetchall()
         found = {(kind, target): reason for kind, target, paused, reason in rows if paused}
         self._known["paused"] = found

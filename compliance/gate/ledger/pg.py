@@ -17,13 +17,14 @@ runs on a sound one once the server answers again.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from compliance.chainhash import chain_hash, mac
 from compliance.errors import LedgerConfigError, LedgerError
@@ -59,14 +60,32 @@ def is_url(value: object) -> bool:
     return isinstance(value, str) and value.startswith(SCHEMES)
 
 
+# something a person meant as a URL: a scheme of two letters or more, then a colon
+_SCHEME_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def looks_like_url(value: object) -> bool:
+    """A string or path that is not a postgresql:// URL but reads like a URL (another scheme,
+    POSTGRESQL://, postgresql+psycopg://, postgresql:/ with one slash): never taken for a file
+    path, where a new, empty SQLite ledger would be made."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return isinstance(value, str) and not is_url(value) and bool(_SCHEME_LIKE.match(value))
+
+
+def check_where(value: object) -> None:
+    if looks_like_url(value):
+        raise LedgerConfigError(
+            f"{shown(os.fspath(value))!r} is not a ledger: give a PostgreSQL URL "  # type: ignore[arg-type]
+            "(postgresql://USER@HOST:PORT/DB, in lower case) or a file path"
+        )
+
+
 def shown(url: str) -> str:
-    """The URL as messages show it: any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """The URL as messages show it: any password replaced by ***, in the user part (up to its
+    last @, so a password holding / is hidden whole) and in a password= parameter."""
+    text = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/*[^:/@]*:)(.*)@", r"\1***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", text)
 
 
 @lru_cache(maxsize=4096)

@@ -14,7 +14,8 @@ why:
   holds the table to the allowed decisions of the last days.
 - subjects: DELETE, erasure (`consent erase`) of a person's raw identifier in a ledger that
   stores keyed hashes. The trail keeps only the hash.
-- sequences: USAGE, the ids and seqs of new rows.
+- sequences: USAGE (the ids and seqs of new rows) and SELECT (verify reads how far each
+  has gone); never UPDATE, which would let it set one back.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def statements(app: str, reader: str | None = None, in_schema: str = "public") -
         "-- raw identifiers of a ledger that stores keyed hashes: deleted on erasure",
         f"GRANT SELECT, INSERT, DELETE ON subjects TO {a};",
         f"GRANT SELECT ON meta TO {a};",
-        f"GRANT USAGE ON SEQUENCE {sequences} TO {a};",
+        f"GRANT USAGE, SELECT ON SEQUENCE {sequences} TO {a};",
     ]
     if reader:
         r = quote(reader)

@@ -138,6 +138,7 @@ def problems(conn: Any) -> list[str]:
         ]
         if columns != want["tables"][name]:
             out.append(f"table {name!r} differs from the one this version creates")
+    out += _column_details(conn, set(want["tables"]) & found_tables)
     out += [f"unexpected view {name!r}" for name in sorted(_relations(conn, "vm"))]
     indexes = {
         r[0]: r[1]
@@ -152,6 +153,14 @@ def problems(conn: Any) -> list[str]:
         out.append(f"unexpected index {name!r} on table {indexes[name]}")
     for name in sorted(set(want["indexes"]) - set(indexes)):
         out.append(f"index {name!r} is missing")
+    for name, definition in conn.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = "
+        "x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace WHERE n.nspname = "
+        "current_schema() AND i.relname = ANY(%s)",
+        (list(want["indexes"]),),
+    ):
+        if _index_text(definition) != POSTGRES.ddl(schema.INDEXES[name]):
+            out.append(f"index {name!r} differs from the one this version creates")
     out += _constraints(conn)
     sequences = {
         r[0]
@@ -164,6 +173,13 @@ def problems(conn: Any) -> list[str]:
         out.append(f"unexpected sequence {name!r}")
     for name in sorted(set(want["sequences"]) - sequences):
         out.append(f"sequence {name!r} is missing")
+    for name, kind, step, low, cycles in conn.execute(
+        "SELECT sequencename, data_type::text, increment_by, min_value, cycle FROM pg_sequences "
+        "WHERE schemaname = current_schema() ORDER BY 1"
+    ):
+        if name in want["sequences"] and (kind, step, low, cycles) != ("bigint", 1, 1, False):
+            out.append(f"sequence {name!r} differs from the one this version creates")
+    out += _other_objects(conn)
     for name, table in conn.execute(
         "SELECT g.tgname, c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid "
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
@@ -224,4 +240,70 @@ def _constraints(conn: Any) -> list[str]:
         f"({', '.join(cols)}) is missing"
         for table, kind, cols in sorted(want - found)
     ]
+    return out
+
+
+def _index_text(definition: str) -> str:
+    """pg_get_indexdef() as schema.INDEXES writes it: no schema before the table, no USING
+    btree."""
+    text = re.sub(r" ON (?:\w+|\"[^\"]+\")\.", " ON ", definition)
+    return text.replace(" USING btree ", " ")
+
+
+def _column_details(conn: Any, tables: set[str]) -> list[str]:
+    """What a column's type and nullability do not say, and could change what is stored: a
+    domain (whose CHECK could refuse every new STOP), a default, a collation, a generated or
+    identity column; and tables that are not logged (a crash empties them)."""
+    out = []
+    for table, column in conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
+        "current_schema() AND table_name = ANY(%s) AND (domain_name IS NOT NULL OR "
+        "column_default IS NOT NULL OR collation_name IS NOT NULL OR is_generated <> 'NEVER' "
+        "OR is_identity <> 'NO') ORDER BY 1, 2",
+        (sorted(tables),),
+    ):
+        out.append(
+            f"column {column!r} of table {table} has a domain, default, collation or generation "
+            "this version does not create"
+        )
+    for (table,) in conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+        "n.nspname = current_schema() AND c.relname = ANY(%s) AND c.relpersistence <> 'p' "
+        "ORDER BY 1",
+        (sorted(tables),),
+    ):
+        out.append(f"table {table!r} is not logged (a crash would empty it)")
+    return out
+
+
+def _other_objects(conn: Any) -> list[str]:
+    """Functions, operators, types, collations and conversions in the ledger's schema, none of
+    which the gate creates (a nextval() or an operator there could change what a statement
+    does), and a search_path that puts a schema before pg_catalog."""
+    out = []
+    queries = (
+        ("function", "SELECT proname FROM pg_proc WHERE pronamespace = {ns}"),
+        ("operator", "SELECT oprname FROM pg_operator WHERE oprnamespace = {ns}"),
+        (
+            "type",
+            "SELECT t.typname FROM pg_type t WHERE t.typnamespace = {ns} AND t.typelem = 0 AND "
+            "NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.reltype = t.oid AND c.relkind <> 'c')",
+        ),
+        ("collation", "SELECT collname FROM pg_collation WHERE collnamespace = {ns}"),
+        ("conversion", "SELECT conname FROM pg_conversion WHERE connamespace = {ns}"),
+    )
+    ns = "(SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+    for kind, sql in queries:
+        for (name,) in conn.execute(sql.format(ns=ns) + " ORDER BY 1"):
+            out.append(f"unexpected {kind} {name!r}")
+    schemas = [
+        name
+        for name in conn.execute("SELECT current_schemas(true)").fetchone()[0]
+        if not name.startswith("pg_temp")  # searched for relations only, never functions
+    ]
+    if schemas and schemas[0] != "pg_catalog":
+        out.append(
+            f"the search_path puts {schemas[0]!r} before pg_catalog (its functions and "
+            "operators would be taken for PostgreSQL's own)"
+        )
     return out

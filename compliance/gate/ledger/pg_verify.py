@@ -113,6 +113,7 @@ def verify(ledger: PostgresLedger) -> Verdict:
             heads = _chains(raw, key, state)
             _checkpoints(raw, key, heads, state)
             _in_order(conn, ledger.clock_us(), state)
+            _sequences(raw)
             _meta(raw, state)
             secret = ledger.subject_key
             if secret is None:
@@ -308,6 +309,39 @@ def _in_order(conn: Any, now_us: int, state: _State) -> None:
     except Problem as exc:
         raise _Broken(exc.seq, exc.problem) from None
     sends.finish()
+
+
+def _sequences(raw: Any) -> None:
+    """Ids rise with the entries that wrote their rows (a reader that takes the newest row by
+    id would otherwise read another than the trail's newest), and every sequence is past the
+    ids and seqs it has given (set back, it would make every write fail, or collide)."""
+    for table in schema.COVERED:
+        # rows about a subject are written under its chain's lock: their ids rise subject by
+        # subject (writes about different subjects take ids side by side); the others are
+        # written holding every chain, so theirs rise throughout
+        by = "PARTITION BY subject " if "subject" in schema.columns(table) else ""
+        found = raw.execute(
+            f"SELECT id, audit_seq FROM (SELECT id, audit_seq, lag(id) OVER ({by}ORDER BY "
+            f"audit_seq, id) AS before FROM {table}) x WHERE before >= id ORDER BY audit_seq "
+            "LIMIT 1"
+        ).fetchone()
+        if found is not None:
+            raise _Broken(
+                found[1],
+                f"a row of {table} written before it has a higher id than its row {found[0]} "
+                "(ids must rise with the entries that write them: edited)",
+            )
+    tops = [(f"{table}_ids", table, "id") for table in schema.COVERED]
+    tops += [("audit_seq", "audit_log", "seq"), ("checkpoint_ids", "checkpoints", "id")]
+    for sequence, table, column in tops:
+        last, called = raw.execute(f"SELECT last_value, is_called FROM {sequence}").fetchone()
+        top = raw.execute(f"SELECT MAX({column}) FROM {table}").fetchone()[0]
+        if top is not None and (last if called else last - 1) < top:
+            raise _Broken(
+                None,
+                f"sequence {sequence} was set back to {last}, below the {column} {top} of "
+                f"{table} (every later write would fail or collide)",
+            )
 
 
 def _meta(raw: Any, state: _State) -> None:

@@ -5,7 +5,10 @@ SQLite file to a PostgreSQL database, or back), and proved on both sides.
    tables. A copy never merges into, or overwrites, records that exist.
 2. The source must verify (`audit verify`); a signed source is copied only with its audit key
    (COMPLIANCE_AUDIT_KEY), so the copy is signed too.
-3. One snapshot of the source is copied in one transaction: every table's rows as they are (ids,
+3. The source is held against writes (PostgreSQL: its tables locked in SHARE mode, which
+   only its owner may do; SQLite: its write lock), writes in flight finish first, and only
+   then is it verified: what is verified is what is copied. One snapshot is copied in one
+   transaction: every table's rows as they are (ids,
    subjects, digests), and every entry with its seq, time and content, chained the target's
    way (PostgreSQL: the subject's chain; SQLite: one chain). The rows' digests still match,
    since the entries' content and the rows' ids and seqs are kept. Seqs the source skipped
@@ -55,6 +58,7 @@ ENTRY = (
 # every table but the trail, copied row for row (the same columns on both backends)
 TABLES = tuple(name for name in schema.TABLES if name != "audit_log")
 BATCH = 5000
+LOCK_WAIT_S = 30.0  # how long the copy waits for writes in flight to finish
 
 
 @dataclass
@@ -99,26 +103,32 @@ def migrate(
     writer = _writer(target)
     writer.check_empty()
     key = audit.audit_key()
-    say(f"verifying {done.source} ...")
-    db = open_ledger(source, readonly=True)
+    # the source is held against writes (and in-flight writes finish) before it is verified,
+    # so what is verified is what is copied
+    db = open_ledger(source, readonly=True)  # (names a missing or foreign source)
     try:
-        verdict = db.verify()
-    finally:
+        reader = _reader(source)
+    except BaseException:
         db.close()
-    done.source_verdict = verdict
-    if not verdict.ok:
-        raise LedgerError(
-            f"ledger {done.source} does not verify, so it is not copied: {verdict}. Restore it "
-            "from a backup, or keep it as evidence"
-        )
-    if verdict.signed and key is None:
-        raise LedgerConfigError(
-            f"ledger {done.source} is signed with an audit key: set {audit.KEY_ENV} to it, so "
-            "that the source is checked against it and the copy is signed too"
-        )
-    say(f"copying {verdict.entries:,} entries to {done.target} ...")
-    reader = _reader(source)
+        raise
     try:
+        say(f"verifying {done.source} ...")
+        try:
+            verdict = db.verify()
+        finally:
+            db.close()
+        done.source_verdict = verdict
+        if not verdict.ok:
+            raise LedgerError(
+                f"ledger {done.source} does not verify, so it is not copied: {verdict}. Restore "
+                "it from a backup, or keep it as evidence"
+            )
+        if verdict.signed and key is None:
+            raise LedgerConfigError(
+                f"ledger {done.source} is signed with an audit key: set {audit.KEY_ENV} to it, "
+                "so that the source is checked against it and the copy is signed too"
+            )
+        say(f"copying {verdict.entries:,} entries to {done.target} ...")
         writer.begin(key)
         for table in TABLES:
             done.rows[table] = writer.rows(table, reader.rows(table))
@@ -222,8 +232,19 @@ class _SqliteReader(_Reader):
         from compliance.gate.opening import read_uri
 
         self.path = path
-        self.conn = sqlite3.connect(read_uri(path), uri=True, isolation_level=None)
-        self.conn.execute("BEGIN")  # one snapshot for the whole copy
+        try:  # the write lock: no other writer commits until the copy ends
+            self.conn = sqlite3.connect(path.absolute().as_uri() + "?mode=rw", uri=True,
+                                        isolation_level=None, timeout=LOCK_WAIT_S)  # fmt: skip
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LedgerError(
+                    f"ledger {path} is being written to: stop every process that writes to it "
+                    "(the gate's workers), then run the copy again"
+                ) from None
+            # a read-only file: one snapshot, and a look at the end for writes meanwhile
+            self.conn = sqlite3.connect(read_uri(path), uri=True, isolation_level=None)
+            self.conn.execute("BEGIN")
         self.conn.execute("SELECT 1 FROM audit_log LIMIT 1").fetchall()
         self.seen = self.last_seq()
 
@@ -259,9 +280,31 @@ class _PgReader(_Reader):
         import psycopg
 
         self.url = url
-        self.conn = psycopg.connect(url, options="-c default_transaction_read_only=on")
+        self.conn = psycopg.connect(url, options=f"-c lock_timeout={int(LOCK_WAIT_S * 1000)}")
         self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        self.conn.read_only = True
         self._n = 0
+        # every table held against writes (writes in flight finish first), then the snapshot:
+        # the one that is verified and copied, with nothing committed in between
+        from compliance.gate.ledger import pg_schema
+
+        tables = sorted({*pg_schema.DATA_TABLES, *pg_schema.CHAIN_TABLES} - {"chain_heads"})
+        try:
+            # (EXCLUSIVE on the heads also waits for writers that hold a chain's lock)
+            self.conn.execute("LOCK TABLE chain_heads IN EXCLUSIVE MODE")
+            self.conn.execute(f"LOCK TABLE {', '.join(tables)} IN SHARE MODE")
+        except psycopg.errors.InsufficientPrivilege:
+            self.conn.close()
+            raise LedgerConfigError(
+                f"ledger {shown(url)} can be copied only by a role that may hold its tables "
+                "against writes: its owner (the role that ran `ledger init`)"
+            ) from None
+        except psycopg.errors.LockNotAvailable:
+            self.conn.close()
+            raise LedgerError(
+                f"ledger {shown(url)} is being written to: stop every process that writes to "
+                "it (the gate's workers), then run the copy again"
+            ) from None
         self.seen = self.last_seq()
 
     def _query(self, sql: str) -> Iterator[tuple[Any, ...]]:
@@ -291,6 +334,8 @@ def _reader(where: str | os.PathLike[str]) -> _Reader:
         if is_url(where):
             return _PgReader(str(where))
         return _SqliteReader(Path(where))
+    except LedgerError:
+        raise
     except Exception as exc:
         raise LedgerError(f"cannot read ledger {_name(where)}: {exc}") from exc
 
@@ -462,7 +507,7 @@ class _PgWriter(_Writer):
     def _tables(self, conn: Any) -> list[str]:
         from compliance.gate.ledger import pg_schema
 
-        return sorted(pg_schema._relations(conn, "rpfvm"))
+        return sorted(pg_schema._relations(conn, "rpfvmSc"))  # sequences and types too
 
     def check_empty(self) -> None:
         conn = self._connect()
@@ -562,6 +607,10 @@ class _PgWriter(_Writer):
             )
             cur.execute("SELECT setval('checkpoint_ids', 1)")
             self.conn.commit()
+            # statistics for the planner now, not when autovacuum comes round to the new rows
+            self.conn.autocommit = True
+            with suppress(psycopg.Error):  # (the copy is kept without them)
+                self.conn.execute("ANALYZE")
         except psycopg.Error as exc:
             self.abort()
             raise LedgerError(f"cannot write {shown(self.url)}: {str(exc).strip()}") from exc
