@@ -258,3 +258,26 @@ def test_threads_sharing_one_ledger_take_turns(pg_database, size):
         assert gate._db.verify().ok
     finally:
         gate.close()
+
+
+def test_a_host_whose_clock_runs_ahead_does_not_prune_what_other_hosts_caps_count(pg_database):
+    # hosts share one ledger but not one clock: pruning goes by the earlier of the host's
+    # clock and the server's, so a host ten days ahead keeps the sends of today
+    # noon in Florida today (inside its sending window), near the server's own clock
+    now = dt.datetime.now(dt.timezone.utc).replace(hour=17, minute=0, second=0, microsecond=0)
+    ahead = opened(pg_database, clock=lambda: now + dt.timedelta(days=10))
+    here = opened(pg_database, clock=lambda: now)
+    try:
+        here.ledger.grant(
+            subject="+13055550123", channel="sms", scope="us-sms-offers", source="web", at=now
+        )
+        florida = Send(to="+13055550123", template="10dlc-weekend-sale", at=now)
+        before = sql(pg_database, "SELECT COUNT(*) FROM recent_sends")[0][0]
+        decided = [here.check(florida) for _ in range(4)]
+        kept = sql(pg_database, "SELECT COUNT(*) FROM recent_sends")[0][0]
+        ahead._db.prune()
+        assert sql(pg_database, "SELECT COUNT(*) FROM recent_sends")[0][0] == kept
+        assert kept - before == sum(d.allowed for d in decided) >= 1, decided
+    finally:
+        ahead.close()
+        here.close()

@@ -431,7 +431,12 @@ class PostgresLedger(Records, Lists, Inbound):
         """Drop allowed sends older than frequency caps reach, by the clock, never by a
         send's own time (a day of margin for hosts' clocks that disagree)."""
         with self.write(check=False, subjects=[], seqs=0):
-            today = self.now_us // DAY_US
+            # by the earlier of this host's clock and the server's: a host whose clock runs
+            # ahead never drops sends that the other hosts' caps still count
+            server = self.conn.execute(
+                "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
+            ).fetchone()[0]
+            today = min(self.now_us, int(server)) // DAY_US
             self.conn.execute("DELETE FROM recent_sends WHERE day < ?", (today - RECENT_DAYS - 1,))
 
     def _checkpoints(self, every: float) -> None:
