@@ -323,3 +323,14 @@ def test_the_cli_copies_and_says_what_it_did(source, pg_database, tmp_path, cli)
     assert missing.code == 2 and "no ledger at" in missing.err
     bad = cli(["ledger", "migrate", "mysql://host/db", str(tmp_path / "y.db")])
     assert bad.code == 2 and "postgresql:// URL" in bad.err
+
+
+def test_a_copy_that_does_not_verify_is_never_put_in_place(
+    source, pg_database, tmp_path, monkeypatch
+):
+    transfer.migrate(source, pg_database)
+    monkeypatch.setattr(transfer, "entry_hash", lambda *values: "0" * 64)  # a broken writer
+    target = tmp_path / "copy.db"
+    with pytest.raises(LedgerError, match="does not verify"):
+        transfer.migrate(pg_database, target)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("copy", ".copy"))]

@@ -16,8 +16,9 @@ SQLite file to a PostgreSQL database, or back), and proved on both sides.
    SQLite, whose seqs follow one another. A last entry, `ledger.copied`, says where the trail
    came from and the source's head: its newest entry's hash (SQLite) or every chain's head
    (PostgreSQL), which a copy of the source proves.
-4. The copy is verified before it is kept: SQLite writes a file beside the target and renames
-   it into place; PostgreSQL commits, then verifies, and says so if that fails.
+4. The copy is verified before it is used: SQLite writes a file beside the target and links it
+   into place once it verifies (it is removed if not); PostgreSQL commits, then verifies, and
+   says so if that fails.
 
 A source written to during the copy is refused: the copy would not hold the newest records.
 """
@@ -154,16 +155,18 @@ def migrate(
         raise
     finally:
         reader.close()
-    db = open_ledger(writer.final, readonly=True)
+    db = open_ledger(writer.written, readonly=True)
     try:
         done.target_verdict = db.verify()
     finally:
         db.close()
     if not done.target_verdict.ok:
+        writer.discard()
         raise LedgerError(
             f"the copy at {done.target} does not verify ({done.target_verdict}): do not use it; "
             "the source is unchanged"
         )
+    writer.publish()
     return done
 
 
@@ -344,8 +347,14 @@ def _reader(where: str | os.PathLike[str]) -> _Reader:
 
 
 class _Writer:
-    final: str | os.PathLike[str]
+    written: str | os.PathLike[str]  # where the copy is, to be verified before it is used
     key: bytes | None
+
+    def publish(self) -> None:
+        """The verified copy into place."""
+
+    def discard(self) -> None:
+        """A copy that does not verify: removed where it can be."""
 
     def check_empty(self) -> None:
         raise NotImplementedError
@@ -378,8 +387,8 @@ class _SqliteWriter(_Writer):
     """A new file beside the target, renamed into place once the copy verifies."""
 
     def __init__(self, path: Path) -> None:
-        self.path = self.final = path
-        self.temp = path.with_name(f".{path.name}.copying")
+        self.path = path
+        self.temp = self.written = path.with_name(f".{path.name}.copying")
         self.conn: sqlite3.Connection | None = None
 
     def check_empty(self) -> None:
@@ -465,8 +474,15 @@ class _SqliteWriter(_Writer):
         try:
             self.conn.execute(audit.INSERT, row)
             self.conn.execute("COMMIT")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one file to move
             self.conn.close()
             self.conn = None
+        except (OSError, sqlite3.Error) as exc:
+            self.abort()
+            raise LedgerError(f"cannot write {self.temp}: {exc}") from exc
+
+    def publish(self) -> None:
+        try:
             # into place only if still nothing is there (never over a file made meanwhile)
             os.link(self.temp, self.path)
         except FileExistsError:
@@ -474,10 +490,13 @@ class _SqliteWriter(_Writer):
             raise LedgerConfigError(
                 f"target {self.path} appeared during the copy: it is left as it is"
             ) from None
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             self.abort()
             raise LedgerError(f"cannot write {self.path}: {exc}") from exc
-        self.temp.unlink()
+        self.abort()  # the working file's name, and its -wal and -shm if any
+
+    def discard(self) -> None:
+        self.abort()
 
     def abort(self) -> None:
         if self.conn is not None:
@@ -493,7 +512,7 @@ class _PgWriter(_Writer):
     every id, a last entry and a checkpoint."""
 
     def __init__(self, url: str) -> None:
-        self.url = self.final = url
+        self.url = self.written = url
         self.conn: Any = None
 
     def _connect(self) -> Any:
