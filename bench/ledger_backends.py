@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import random
 import secrets
 import sys
@@ -33,15 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from _machine import machine_rows
 from gate_speed import AT, MARKETING, REPO, bench_clock, build_ledger, subjects_for, table
+from pg_chains import find_server, with_dbname
 
-DEFAULT_URLS = (
-    "postgresql://postgres@127.0.0.1:5432/postgres",
-    "postgresql://root@127.0.0.1:5432/postgres",
-)
 PROCESSES = (1, 2, 4, 8)
 MANY_PROCESSES = (1, 4)
 SCALE_GOAL = 1.5  # PostgreSQL check(): 4 processes against 1
@@ -56,26 +52,6 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------------------------
 # PostgreSQL
 # --------------------------------------------------------------------------------------------
-
-
-def find_server(explicit: str | None) -> str:
-    import psycopg
-
-    candidates = [explicit] if explicit else []
-    if not candidates and os.environ.get("COMPLIANCE_TEST_PG"):
-        candidates = [os.environ["COMPLIANCE_TEST_PG"]]
-    errors = []
-    for url in candidates or DEFAULT_URLS:
-        try:
-            with psycopg.connect(url, connect_timeout=5):
-                return url
-        except psycopg.Error as exc:
-            errors.append(f"{url}: {str(exc).strip()}")
-    sys.exit("PostgreSQL is not reachable:\n" + "\n".join(errors))
-
-
-def with_dbname(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 def create_database(server: str) -> str:

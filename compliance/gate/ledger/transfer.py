@@ -34,7 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compliance.chainhash import GENESIS, chain_hash, checkpoint_hash, entry_hash, legacy_hash, mac
+from compliance.chainhash import (
+    COLUMNS,
+    GENESIS,
+    chain_hash,
+    checkpoint_hash,
+    entry_hash,
+    legacy_hash,
+    mac,
+)
 from compliance.errors import LedgerConfigError, LedgerError
 from compliance.gate import audit, model, schema
 from compliance.gate.ledger.chains import CHAINS, chain_of, heads_text
@@ -44,18 +52,7 @@ from compliance.gate.verify import GAP, Verdict, gap_data
 
 COPIED = "ledger.copied"
 # what both backends keep of an entry, and hash, in this order
-ENTRY = (
-    "seq",
-    "at",
-    "at_us",
-    "kind",
-    "subject",
-    "outcome",
-    "purpose",
-    "channel",
-    "send_us",
-    "data",
-)
+ENTRY = COLUMNS[:10]
 # every table but the trail, copied row for row (the same columns on both backends)
 TABLES = tuple(name for name in schema.TABLES if name != "audit_log")
 BATCH = 5000
