@@ -9,6 +9,11 @@ if TYPE_CHECKING:
     from compliance.gate.ledger.dialect import Dialect
 
 DAY_US = 86_400_000_000
+# which of the tables a decision may read have rows (one with none is not asked about)
+HAS = (
+    "SELECT EXISTS (SELECT 1 FROM dnc_entries), EXISTS (SELECT 1 FROM reassigned), "
+    "(SELECT COUNT(*) FROM reviews) > (SELECT COUNT(*) FROM review_resolutions)"
+)
 
 
 def read_batch(
@@ -47,10 +52,7 @@ def read_batch(
     # a table with nothing in it is not asked about each subject
     has = known.get("has")
     if has is None:
-        has = known["has"] = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM dnc_entries), EXISTS (SELECT 1 FROM reassigned), "
-            "(SELECT COUNT(*) FROM reviews) > (SELECT COUNT(*) FROM review_resolutions)"
-        ).fetchone()
+        has = known["has"] = conn.execute(HAS).fetchone()
     empty = {name for name, found in zip(("dnc", "gone", "review"), has, strict=True) if not found}
     queries = [q for q in queries if q[0] not in empty]
     if until_us > since_us:

@@ -9,6 +9,19 @@ from compliance.gate import audit
 from compliance.gate.ledger.common import micros
 from compliance.gate.model import aware, printable
 
+# each target's newest pause event, in the trail's order (the entry that wrote it), never by
+# id alone: ids come from a sequence, which nothing but verify ties to the trail
+PAUSED = (
+    "SELECT target_kind, target, paused, reason FROM pauses p WHERE p.id = (SELECT q.id FROM "
+    "pauses q WHERE q.target_kind = p.target_kind AND q.target = p.target ORDER BY "
+    "q.audit_seq DESC, q.id DESC LIMIT 1)"
+)
+
+
+def in_force(rows: Any) -> dict[tuple[str, str], str]:
+    """(kind, target) -> reason of the targets PAUSED finds paused."""
+    return {(kind, target): reason for kind, target, paused, reason in rows if paused}
+
 
 class Lists:
     """What stops sends whatever the consent: pauses, lists and disconnections."""
@@ -46,14 +59,8 @@ class Lists:
         if known is not None:
             return known
         with self.reading() as conn:
-            rows = conn.execute(
-                # the newest in the trail's order (the entry that wrote it), never by id
-                # alone: ids come from a sequence, which nothing but verify ties to the trail
-                "SELECT target_kind, target, paused, reason FROM pauses p WHERE p.id = (SELECT "
-                "q.id FROM pauses q WHERE q.target_kind = p.target_kind AND q.target = "
-                "p.target ORDER BY q.audit_seq DESC, q.id DESC LIMIT 1)"
-            ).fetchall()
-        found = {(kind, target): reason for kind, target, paused, reason in rows if paused}
+            rows = conn.execute(PAUSED).fetchall()
+        found = in_force(rows)
         self._known["paused"] = found
         return found
 

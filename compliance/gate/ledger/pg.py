@@ -29,12 +29,13 @@ from typing import Any
 from compliance.chainhash import chain_hash, mac
 from compliance.errors import LedgerConfigError, LedgerError
 from compliance.gate import audit, model
+from compliance.gate.batch import HAS
 from compliance.gate.checkpoint import PRUNE_EVERY_S
 from compliance.gate.ledger.chains import CHAINS, chain_of
 from compliance.gate.ledger.common import BUSY_TIMEOUT_S, micros
 from compliance.gate.ledger.dialect import POSTGRES, placeholders
 from compliance.gate.ledger.inbound import Inbound
-from compliance.gate.ledger.lists import Lists
+from compliance.gate.ledger.lists import PAUSED, Lists, in_force
 from compliance.gate.ledger.records import Records
 from compliance.gate.model import aware, printable
 from compliance.gate.schema import SCHEMA_VERSION
@@ -235,52 +236,67 @@ class PostgresLedger(Records, Lists, Inbound):
         returned to the pool. `seqs`: how many entry seqs to take with the locks (by default
         one per subject); a write of no entries takes none, so leaves no gap in them."""
         import psycopg
-        from psycopg_pool import PoolTimeout
 
         if self.readonly:
             raise LedgerError(f"ledger {self.path} was opened read-only")
         with self._lock:
             given = raw is not None
             if not given:
-                if self.pool is None:
-                    raise LedgerError(f"ledger {self.path} is closed")
-                try:
-                    raw = self.pool.getconn(timeout=self.busy_timeout)
-                except PoolTimeout as exc:
-                    raise LedgerError(
-                        f"ledger {self.path} cannot be written: no connection within "
-                        f"{self.busy_timeout:g} s (the server does not answer, or all "
-                        f"{self.pool.max_size} connections of the pool are busy): {exc}"
-                    ) from exc
-                except psycopg.Error as exc:  # the pool closed
-                    raise self._error(exc) from exc
+                raw = self._getconn()
             self._reset()
-            self.conn = conn = Conn(raw)
+            self._known = {}  # other hosts write too: nothing is known from before
             try:
-                self._lock_chains(raw, subjects, seqs)
+                try:
+                    self._lock_chains(raw, subjects, seqs)
+                except psycopg.OperationalError:
+                    if given or not raw.broken:
+                        raise
+                    # a pooled connection the server dropped (a restart, a terminated
+                    # backend): nothing was done on it, so a fresh one tries again
+                    self.pool.putconn(raw)  # the pool discards a broken connection
+                    raw = None
+                    raw = self._getconn()
+                    self._lock_chains(raw, subjects, seqs)
+                self.conn = conn = Conn(raw)
                 self.now = aware(self.clock(), "the clock's time")
                 self.now_us = micros(self.now)
                 self.now_iso = self.now.isoformat()
-                self._known = {}  # other hosts write too: nothing is known from before
                 if check and time.monotonic() - self._checked > SCHEMA_CHECK_EVERY_S:
                     from compliance.gate.ledger import pg_open
 
                     pg_open.check_schema(self, raw)
                 yield conn
-                self._flush(raw)
-                raw.commit()
+                self._flush(raw)  # and commit
                 self._wrote += len(self._pending)
             except BaseException as exc:
-                with suppress(Exception):
-                    raw.rollback()
+                if raw is not None:
+                    with suppress(Exception):
+                        raw.rollback()
                 if isinstance(exc, psycopg.Error):
                     raise self._error(exc) from exc
                 raise
             finally:
                 self._pending, self._sends = [], []
                 self.conn = None
-                if not given:
+                if not given and raw is not None:
                     self.pool.putconn(raw)
+
+    def _getconn(self) -> Any:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        if self.pool is None:
+            raise LedgerError(f"ledger {self.path} is closed")
+        try:
+            return self.pool.getconn(timeout=self.busy_timeout)
+        except PoolTimeout as exc:
+            raise LedgerError(
+                f"ledger {self.path} cannot be written: no connection within "
+                f"{self.busy_timeout:g} s (the server does not answer, or all "
+                f"{self.pool.max_size} connections of the pool are busy): {exc}"
+            ) from exc
+        except psycopg.Error as exc:  # the pool closed
+            raise self._error(exc) from exc
 
     def _lock_chains(
         self, raw: Any, subjects: Iterable[str | None] | None, seqs: int | None
@@ -292,7 +308,10 @@ class PostgresLedger(Records, Lists, Inbound):
             chains, need = sorted({chain_of(sid) for sid in sids} or {0}), max(1, len(sids))
         if seqs is not None:
             need = seqs
-        with raw.pipeline():  # one round trip: the locks, then seqs taken under them
+        # one round trip: the locks, then, under them, the seqs taken, the pauses and which
+        # tables have rows (pauses and lists are written holding every chain, a review holding
+        # its subject's: none that these decisions read can be half-way while they are held)
+        with raw.pipeline():
             heads = raw.execute(
                 "SELECT chain, pos, hash FROM chain_heads WHERE chain = ANY(%s) ORDER BY chain "
                 "FOR UPDATE",
@@ -303,13 +322,21 @@ class PostgresLedger(Records, Lists, Inbound):
                 if need
                 else None
             )
+            pauses = raw.execute(PAUSED) if need else None
+            has = raw.execute(HAS) if need else None
         self._heads = {chain: (pos, digest) for chain, pos, digest in heads.fetchall()}
         self._seqs = sorted(row[0] for row in taken.fetchall()) if taken else []
+        if pauses is not None and has is not None:
+            self._known["paused"] = in_force(pauses.fetchall())
+            self._known["has"] = has.fetchone()
         if len(self._heads) != len(chains):
             raise LedgerError(f"ledger {self.path} is missing chain heads: run audit verify")
 
     def _flush(self, raw: Any) -> None:
+        """The entries, the heads and the recent sends, and the COMMIT, in one round trip;
+        it returns once the commit is flushed (synchronous_commit)."""
         if not self._pending:
+            raw.commit()
             return
         with raw.pipeline(), raw.cursor() as cur:
             cur.executemany(INSERT_ENTRY, self._pending)
@@ -321,6 +348,7 @@ class PostgresLedger(Records, Lists, Inbound):
                 cur.executemany(
                     "INSERT INTO recent_sends VALUES (%s, %s, %s, %s, %s, %s)", self._sends
                 )
+            raw.commit()
 
     @contextmanager
     def reading(self) -> Iterator[Conn]:

@@ -68,7 +68,8 @@ def open_pool(ledger: PostgresLedger, *, create: bool, size: int) -> None:
         min_size=1,
         max_size=size,
         kwargs={"autocommit": False, "options": _session(ledger)},
-        check=ConnectionPool.check_connection,
+        # no check before each use (a round trip per decision): write() replaces a connection
+        # the server dropped, on the first statement, before anything was done on it
         name="compliance-ledger",
         open=False,
     )
