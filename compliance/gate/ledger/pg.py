@@ -51,6 +51,7 @@ AUDIT_COLUMNS = (
     "seq", "chain", "pos", "at", "at_us", "kind", "subject", "outcome", "purpose", "channel",
     "send_us", "data", "prev_hash", "hash", "mac",
 )  # fmt: skip
+COPY_FROM = 32  # entries from which a write sends them with COPY rather than row by row
 INSERT_ENTRY = (
     f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) "
     f"VALUES ({', '.join(['%s'] * len(AUDIT_COLUMNS))})"
@@ -338,16 +339,27 @@ class PostgresLedger(Records, Lists, Inbound):
         if not self._pending:
             raw.commit()
             return
+        bulk = len(self._pending) >= COPY_FROM
+        if bulk:  # a batch: COPY, one statement for them all, not one per row
+            with raw.cursor() as cur:
+                with cur.copy(f"COPY audit_log ({', '.join(AUDIT_COLUMNS)}) FROM STDIN") as copy:
+                    for row in self._pending:
+                        copy.write_row(row)
+                if self._sends:
+                    with cur.copy("COPY recent_sends FROM STDIN") as copy:
+                        for row in self._sends:
+                            copy.write_row(row)
         with raw.pipeline(), raw.cursor() as cur:
-            cur.executemany(INSERT_ENTRY, self._pending)
+            if not bulk:
+                cur.executemany(INSERT_ENTRY, self._pending)
+                if self._sends:
+                    cur.executemany(
+                        "INSERT INTO recent_sends VALUES (%s, %s, %s, %s, %s, %s)", self._sends
+                    )
             cur.executemany(
                 "UPDATE chain_heads SET pos = %s, hash = %s WHERE chain = %s",
                 [(*self._heads[chain], chain) for chain in sorted(self._touched)],
             )
-            if self._sends:
-                cur.executemany(
-                    "INSERT INTO recent_sends VALUES (%s, %s, %s, %s, %s, %s)", self._sends
-                )
             raw.commit()
 
     @contextmanager

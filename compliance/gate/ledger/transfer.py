@@ -623,10 +623,11 @@ class _PgWriter(_Writer):
             )
             cur.execute("SELECT setval('checkpoint_ids', 1)")
             self.conn.commit()
-            # statistics for the planner now, not when autovacuum comes round to the new rows
+            # the visibility map (the consent index is read without the table) and the
+            # planner's statistics now, not when autovacuum comes round to the new rows
             self.conn.autocommit = True
             with suppress(psycopg.Error):  # (the copy is kept without them)
-                self.conn.execute("ANALYZE")
+                self.conn.execute("VACUUM (ANALYZE)")
         except psycopg.Error as exc:
             self.abort()
             raise LedgerError(f"cannot write {shown(self.url)}: {str(exc).strip()}") from exc
