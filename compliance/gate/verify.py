@@ -571,6 +571,20 @@ def _subjects(conn: sqlite3.Connection, subject_key: bytes | None, mode: str | N
     ).fetchone()
     if back is not None:
         raise _Broken(None, f"subjects holds the identifier of {back[0]!r}, which was erased")
+    if mode == "hashed":
+        # a person whose consent is on record keeps their identifier until an erase entry
+        # removes it (and puts them on the erased list): a row deleted otherwise is an edit
+        gone = conn.execute(
+            "SELECT c.subject, c.audit_seq FROM consent_events c WHERE NOT EXISTS (SELECT 1 "
+            "FROM subjects s WHERE s.sid = c.subject) AND NOT EXISTS (SELECT 1 FROM "
+            "dnc_entries d WHERE d.subject = c.subject AND d.list = 'erased') LIMIT 1"
+        ).fetchone()
+        if gone is not None:
+            raise _Broken(
+                gone[1],
+                f"the identifier of {gone[0]!r} is gone from subjects, and no erase entry "
+                "removed it",
+            )
     rows = conn.execute("SELECT sid, raw FROM subjects")
     count = 0
     for sid, raw in rows:

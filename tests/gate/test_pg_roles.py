@@ -126,3 +126,18 @@ def test_grants_quote_role_names_and_name_every_table():
     assert quote('we"ird') == '"we""ird"'
     with pytest.raises(ValueError):
         quote("")
+
+
+def test_an_identifier_the_application_role_deletes_without_erasing_is_named(app, pg_roles):
+    # the role may delete from subjects (erasure): a deletion without its erase entry is seen
+    gate = Gate.open(repo=US, ledger=app, clock=lambda: AT)
+    gate.ledger.grant(subject=TO, channel="sms", scope="us-sms-offers", source="web", at=AT)
+    gate.close()
+    with psycopg.connect(app, autocommit=True) as conn:
+        assert conn.execute("DELETE FROM subjects").rowcount == 1
+    db = open_ledger(with_user(app, pg_roles.reader), readonly=True)
+    try:
+        found = db.verify()
+    finally:
+        db.close()
+    assert not found.ok and "no erase entry removed it" in found.problem, found

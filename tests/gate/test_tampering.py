@@ -575,6 +575,17 @@ def test_an_erased_identifier_put_back_is_named(tmp_path, monkeypatch):
     assert not found.ok and "was erased" in found.problem
 
 
+def test_an_identifier_removed_without_an_erase_entry_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPLIANCE_SUBJECT_KEY", "subject-secret")
+    path = tmp_path / "hashed.db"
+    build(path)
+    tamper(path, f"DELETE FROM subjects WHERE raw = '{TO}'")
+    found = verdict(path)
+    assert not found.ok and "no erase entry removed it" in found.problem, found
+    monkeypatch.delenv("COMPLIANCE_SUBJECT_KEY")  # seen without the key too
+    assert not verdict(path).ok
+
+
 @pytest.mark.parametrize(
     "data",
     ["[1, 2]", "not json", "CAST('{\"rows\": 1}' AS BLOB)", "'{\"rows\":[]}'"],
