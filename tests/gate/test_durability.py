@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from compliance.gate.ledger import Ledger
+from compliance.gate.ledger import open_ledger
+from tests.backends import sql
 
 ROOT = Path(__file__).resolve().parents[2]
 US = ROOT / "examples" / "us"
@@ -120,9 +121,9 @@ def _consenter(bundle: str, ledger: str, go, stop, results) -> None:
     results.put(("consenter", 0, changes))
 
 
-def test_four_checkers_and_a_consent_writer_see_committed_consent(tmp_path, bundle):
-    ledger = str(tmp_path / "shared.db")
-    Ledger(ledger, create=True).close()  # create the ledger once, as a deployment would
+def test_four_checkers_and_a_consent_writer_see_committed_consent(ledger_at, bundle):
+    ledger = str(ledger_at)
+    open_ledger(ledger, create=True).close()  # create the ledger once, as a deployment would
     ctx = multiprocessing.get_context("spawn")
     go, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
     checkers = [
@@ -158,18 +159,14 @@ def test_four_checkers_and_a_consent_writer_see_committed_consent(tmp_path, bund
                 p.kill()
                 p.join()
 
-    db = Ledger(ledger)
+    db = open_ledger(ledger)
     try:
         verdict = db.verify()
         assert verdict.ok, verdict
-        rows = db.conn.execute(
-            "SELECT seq, kind, subject, outcome, data FROM audit_log ORDER BY seq"
-        ).fetchall()
-        events = db.conn.execute(
-            "SELECT audit_seq, action, subject, channel, scope FROM consent_events"
-        ).fetchall()
     finally:
         db.close()
+    rows = sql(ledger, "SELECT seq, kind, subject, outcome, data FROM audit_log ORDER BY seq")
+    events = sql(ledger, "SELECT audit_seq, action, subject, channel, scope FROM consent_events")
     trail = {
         seq: (kind, subject, outcome, json.loads(data))
         for seq, kind, subject, outcome, data in rows
@@ -308,15 +305,15 @@ def _wait_ready(outs: list[Path], procs: list, timeout: float = 30) -> None:
         time.sleep(0.01)
 
 
-def _count(db: Ledger, sql: str) -> int:
-    return db.conn.execute(sql).fetchone()[0]
+def _count(ledger: str, statement: str) -> int:
+    return sql(ledger, statement)[0][0]  # type: ignore[no-any-return]
 
 
-def test_sigkill_during_bursts_loses_nothing_that_was_returned(tmp_path, bundle):
+def test_sigkill_during_bursts_loses_nothing_that_was_returned(tmp_path, ledger_at, bundle):
     from compliance.gate.recipient import parse
 
-    ledger = str(tmp_path / "killed.db")
-    Ledger(ledger, create=True).close()
+    ledger = str(ledger_at)
+    open_ledger(ledger, create=True).close()
     parse(POOL[0], "sms")  # the children inherit the loaded modules and number metadata
     ctx = multiprocessing.get_context("fork")
     rng = random.Random(20261126)
@@ -346,26 +343,26 @@ def test_sigkill_during_bursts_loses_nothing_that_was_returned(tmp_path, bundle)
                     p.join()
         assert all(p.exitcode == -signal.SIGKILL for p in procs)
 
-        db = Ledger(ledger)  # opens after every kill
+        db = open_ledger(ledger)  # opens after every kill
         try:
             verdict = db.verify()
             assert verdict.ok, f"round {round_}: {verdict}"
             # a consent event and its audit entry are written in one transaction: both or none
             orphans = _count(
-                db,
+                ledger,
                 "SELECT COUNT(*) FROM consent_events c WHERE NOT EXISTS (SELECT 1 FROM audit_log a"
                 " WHERE a.seq = c.audit_seq AND a.kind = 'consent.' || c.action)",
             )
             assert orphans == 0, f"round {round_}: {orphans} consent events lack their entry"
             unrecorded = _count(
-                db,
+                ledger,
                 "SELECT COUNT(*) FROM audit_log WHERE kind IN ('consent.grant', 'consent.revoke')"
                 " AND seq NOT IN (SELECT audit_seq FROM consent_events)",
             )
             assert unrecorded == 0, f"round {round_}: {unrecorded} consent entries lack an event"
             # and an allow counts toward frequency caps from the transaction that wrote it
             uncounted = _count(
-                db,
+                ledger,
                 "SELECT COUNT(*) FROM audit_log WHERE kind = 'decision' AND outcome = 'allow'"
                 " AND seq NOT IN (SELECT seq FROM recent_sends)",
             )
@@ -373,9 +370,8 @@ def test_sigkill_during_bursts_loses_nothing_that_was_returned(tmp_path, bundle)
             # whatever a process was given back before it died is in the trail, as given
             for out in outs:
                 for tag, seq in _claims(out):
-                    row = db.conn.execute(
-                        "SELECT kind, outcome FROM audit_log WHERE seq = ?", (seq,)
-                    ).fetchone()
+                    found = sql(ledger, "SELECT kind, outcome FROM audit_log WHERE seq = ?", (seq,))
+                    row = found[0] if found else None
                     assert row == CLAIMED[tag], f"round {round_}: {out.name}: {tag} {seq} is {row}"
                     announced[tag] += 1
         finally:

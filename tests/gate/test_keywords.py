@@ -399,7 +399,7 @@ registrations:
 
 
 @pytest.fixture
-def gate(tmp_path):
+def gate(tmp_path, ledger_at):
     repo = Repo(tmp_path / "repo")
     for example, name in [
         ("europe/senders/velora-de.yaml", "senders/de.yaml"),
@@ -415,7 +415,7 @@ def gate(tmp_path):
     repo.write("templates/in.yaml", IN_OFFER)
     opened = Gate.open(
         repo=repo.path,
-        ledger=tmp_path / "ledger.db",
+        ledger=ledger_at,
         create=True,
         clock=lambda: NOON_CET - dt.timedelta(minutes=5),
     )

@@ -412,7 +412,7 @@ NOON_SGT = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.timezone.utc)  # a Wednesda
 NOON_BRT = dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.timezone.utc)
 
 
-def open_gate(tmp_path: Path, now: dt.datetime) -> Gate:
+def open_gate(tmp_path: Path, now: dt.datetime, ledger: Path | str) -> Gate:
     repo = Repo(tmp_path / "repo")
     for name in [
         "senders/kestrel-sg.yaml",
@@ -423,7 +423,7 @@ def open_gate(tmp_path: Path, now: dt.datetime) -> Gate:
         "templates/clean/br-promocao.yaml",
     ]:
         repo.write(name, (EXAMPLES / name).read_text("utf-8"))
-    return Gate.open(repo=repo.path, ledger=tmp_path / "ledger.db", create=True, clock=lambda: now)
+    return Gate.open(repo=repo.path, ledger=ledger, create=True, clock=lambda: now)
 
 
 @pytest.mark.parametrize(
@@ -436,9 +436,9 @@ def open_gate(tmp_path: Path, now: dt.datetime) -> Gate:
     ],
 )
 def test_an_opt_out_in_the_markets_language_stops_marketing(
-    tmp_path, subject, scope, template, noon, reply
+    tmp_path, ledger_at, subject, scope, template, noon, reply
 ):
-    gate = open_gate(tmp_path, noon - dt.timedelta(minutes=5))
+    gate = open_gate(tmp_path, noon - dt.timedelta(minutes=5), ledger_at)
     try:
         before = noon - dt.timedelta(days=1)
         gate.ledger.grant(subject=subject, channel="sms", scope=scope, source="form", at=before)
@@ -451,8 +451,8 @@ def test_an_opt_out_in_the_markets_language_stops_marketing(
         gate.close()
 
 
-def test_russian_to_a_singapore_number_holds_marketing_for_a_person(tmp_path):
-    gate = open_gate(tmp_path, NOON_SGT - dt.timedelta(minutes=5))
+def test_russian_to_a_singapore_number_holds_marketing_for_a_person(tmp_path, ledger_at):
+    gate = open_gate(tmp_path, NOON_SGT - dt.timedelta(minutes=5), ledger_at)
     try:
         before = NOON_SGT - dt.timedelta(days=1)
         gate.ledger.grant(

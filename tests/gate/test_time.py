@@ -19,6 +19,7 @@ from compliance import Gate, Send
 from compliance.gate.recipient import parse
 from tests.conftest import Repo
 from tests.gate.test_gate import SALE, SCOPE, SENDER, SHIPPED
+from tests.pg import create_database, drop_database
 
 UTC = dt.timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
@@ -196,11 +197,16 @@ MARKETING = {"US": "sale", "FR": "fr-soldes-hiver", "IN": "weekend-thali-offer"}
 TRANSACTIONAL = {"US": "shipped", "FR": "fr-commande-expediee", "IN": "out-for-delivery"}
 
 
-@pytest.fixture(scope="module")
-def gate(tmp_path_factory):
-    """One gate for the module: its decisions change nothing the others read (no recipient is
-    in a state with a frequency cap)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def gate(tmp_path_factory, request):
+    """One gate for the module, on either backend: its decisions change nothing the others
+    read (no recipient is in a state with a frequency cap)."""
     root = tmp_path_factory.mktemp("time")
+    where = root / "ledger.db"
+    if request.param == "postgresql":
+        server = request.getfixturevalue("pg_server")
+        where = create_database(server)
+        request.addfinalizer(lambda: drop_database(server, where))
     repo = Repo(root / "repo")
     for rel, text in DOCUMENTS.items():
         repo.write(rel, text)
@@ -208,7 +214,7 @@ def gate(tmp_path_factory):
     # these tests are about windows, not about how far ahead a send may be decided
     opened = Gate.open(
         repo=repo.path,
-        ledger=root / "ledger.db",
+        ledger=where,
         create=True,
         clock=lambda: GRANTED + dt.timedelta(hours=1),
         horizon=dt.timedelta(days=3 * 366),
