@@ -367,6 +367,21 @@ class PgCluster:
     def connect(self, **kwargs):
         return _psycopg().connect(self.url, connect_timeout=5, **kwargs)
 
+    def standby(self) -> PgCluster:
+        """A hot standby of this (running) cluster, streaming from it: pg_basebackup -R into a
+        folder beside this one's data, started on a port of its own."""
+        replica = PgCluster(self.base, self.bindir, self.run_as)
+        replica.datadir = self.base / "standby"
+        replica.logfile = self.base / "standby.log"
+        done = self._run(
+            "pg_basebackup", "-D", str(replica.datadir), "-h", "127.0.0.1", "-p", str(self.port),
+            "-U", self.user, "-R", "-X", "stream", "--no-sync", "--checkpoint=fast",
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed: {done.stdout}{done.stderr}")
+        replica.start()
+        return replica
+
 
 def _cluster_base(tmp_path: Path) -> tuple[Path, str | None, bool]:
     """The cluster's folder, the OS user to run it as, and whether we must delete the folder."""
