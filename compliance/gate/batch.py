@@ -14,6 +14,12 @@ HAS = (
     "SELECT EXISTS (SELECT 1 FROM dnc_entries), EXISTS (SELECT 1 FROM reassigned), "
     "(SELECT COUNT(*) FROM reviews) > (SELECT COUNT(*) FROM review_resolutions)"
 )
+# the same without counting (PostgreSQL asks at every decision, SQLite once per change): any
+# review at all, open or not, has its subjects asked about
+HAS_ANY = (
+    "SELECT EXISTS (SELECT 1 FROM dnc_entries), EXISTS (SELECT 1 FROM reassigned), "
+    "EXISTS (SELECT 1 FROM reviews)"
+)
 
 
 def read_batch(

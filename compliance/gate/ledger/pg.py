@@ -29,7 +29,7 @@ from typing import Any
 from compliance.chainhash import chain_hash, mac
 from compliance.errors import LedgerConfigError, LedgerError
 from compliance.gate import audit, model
-from compliance.gate.batch import HAS
+from compliance.gate.batch import HAS_ANY
 from compliance.gate.checkpoint import PRUNE_EVERY_S
 from compliance.gate.ledger.chains import CHAINS, chain_of
 from compliance.gate.ledger.common import BUSY_TIMEOUT_S, micros
@@ -324,7 +324,7 @@ class PostgresLedger(Records, Lists, Inbound):
                 else None
             )
             pauses = raw.execute(PAUSED) if need else None
-            has = raw.execute(HAS) if need else None
+            has = raw.execute(HAS_ANY) if need else None
         self._heads = {chain: (pos, digest) for chain, pos, digest in heads.fetchall()}
         self._seqs = sorted(row[0] for row in taken.fetchall()) if taken else []
         if pauses is not None and has is not None:
