@@ -268,6 +268,8 @@ class ConsentLedger:
         was checked (`checked_at`, default now). Every entry is checked first: one that
         cannot be honoured raises ValueError naming it, and nothing is written."""
         text_arg(name, "name")
+        if "\x00" in name:  # a list is found by its name: stored escaped, it would differ
+            raise ValueError("name holds a NUL character: name the list in printable text")
         text_arg(registry, "registry", optional=True)
         if registry is not None:
             from compliance.countries import ISO_3166_ALPHA2

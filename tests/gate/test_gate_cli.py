@@ -442,6 +442,9 @@ def test_every_command_that_writes_leaves_it_under_a_checkpoint(cli, pg_database
         "postgresql+psycopg://gate:s3cret@db.internal/consent",
         "postgresql:/gate:s3cret@db.internal/consent",
         "mysql://gate:s3cret@db.internal/consent",
+        "host=db.internal password=s3cret dbname=consent",
+        " postgresql://gate:s3cret@db.internal/consent",
+        "postgresql//gate:s3cret@db.internal/consent",
     ],
 )
 def test_a_mistyped_url_is_refused_everywhere_and_never_becomes_a_file(

@@ -281,3 +281,32 @@ def test_a_host_whose_clock_runs_ahead_does_not_prune_what_other_hosts_caps_coun
     finally:
         ahead.close()
         here.close()
+
+
+def test_a_commit_whose_answer_is_lost_is_looked_up_not_denied(pg_database, monkeypatch):
+    # the connection drops with the COMMIT on its way: the transaction may have committed. A
+    # fresh connection looks for its entry; found, the decision given is the one recorded
+    gate = opened(pg_database)
+    try:
+        real = PostgresLedger._flush
+
+        def lost(self, raw):
+            real(self, raw)  # committed...
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(PostgresLedger, "_flush", lost)
+        decision = gate.check(SALE)
+        assert decision.allowed and decision.id is not None
+        recorded = sql(pg_database, "SELECT outcome FROM audit_log WHERE seq = ?", (decision.id,))
+        assert recorded == [("allow",)]
+
+        def dropped(self, raw):  # ...or not: then it is a fault, and the answer deny
+            raw.rollback()
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(PostgresLedger, "_flush", dropped)
+        assert gate.check(SALE).codes == ["ledger.error"]
+        monkeypatch.setattr(PostgresLedger, "_flush", real)
+        assert gate._db.verify().ok
+    finally:
+        gate.close()

@@ -15,7 +15,7 @@ from compliance.gate import schema
 from compliance.gate.ledger import open_ledger
 from compliance.gate.ledger.pg_grants import APPEND_ONLY, quote, statements
 from tests.gate.test_tampering import AT, MINUTE, TO, US
-from tests.pg import with_user
+from tests.pg import with_dbname, with_user
 
 SALE = "10dlc-weekend-sale"
 
@@ -141,3 +141,36 @@ def test_an_identifier_the_application_role_deletes_without_erasing_is_named(app
     finally:
         db.close()
     assert not found.ok and "no erase entry removed it" in found.problem, found
+
+
+def test_a_search_path_set_for_the_role_cannot_point_the_gate_at_another_copy(
+    app, pg_roles, pg_server
+):
+    # a copy of the ledger in another schema, without the STOP, and the application role's
+    # search_path pointed at it: the gate keeps to the schema its URL names (public), the one
+    # its auditors verify, and the STOP holds
+    owner = with_user(app, pg_roles.owner)
+    gate = Gate.open(repo=US, ledger=app, clock=lambda: AT)
+    gate.ledger.grant(subject=TO, channel="sms", scope="us-sms-offers", source="web", at=AT)
+    gate.ledger.inbound(subject=TO, text="STOP", channel="sms", at=AT)
+    gate.close()
+    with psycopg.connect(owner, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA shadow")
+    shadow = owner + "?options=-csearch_path%3Dshadow"
+    copy = Gate.open(repo=US, ledger=shadow, create=True, clock=lambda: AT)
+    copy.ledger.grant(subject=TO, channel="sms", scope="us-sms-offers", source="web", at=AT)
+    assert copy.check(Send(to=TO, template=SALE, at=AT)).allowed  # the URL's schema is used
+    copy.close()
+    database = app.rsplit("/", 1)[-1]
+    with psycopg.connect(with_dbname(pg_server, database), autocommit=True) as conn:
+        conn.execute(f'GRANT USAGE ON SCHEMA shadow TO "{pg_roles.app}"')
+        conn.execute(
+            f'ALTER ROLE "{pg_roles.app}" IN DATABASE "{database}" SET search_path = shadow, public'
+        )
+    gate = Gate.open(repo=US, ledger=app, clock=lambda: AT)
+    try:
+        assert "consent.revoked" in gate.check(Send(to=TO, template=SALE, at=AT)).codes
+    finally:
+        gate.close()
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'ALTER ROLE "{pg_roles.app}" IN DATABASE "{database}" RESET search_path')

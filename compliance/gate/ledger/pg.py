@@ -10,8 +10,11 @@ exists only once its entry is durable on the server (and its synchronous standby
 
 A fault (the server gone or restarted, the connection killed, a statement or lock timeout, no
 free connection in the pool) makes the write that meets it raise LedgerError, which the gate
-answers with deny; the pool checks each connection before handing it out, so the next write
-runs on a sound one once the server answers again.
+answers with deny. A connection the server dropped is found at the first statement of the
+write that takes it, before anything was done on it, and replaced; the next write runs on a
+sound one once the server answers again. When the connection drops while the COMMIT is on its
+way, a fresh one looks for the transaction's first entry: found, the write stands (the answer
+given is the one recorded); not found, it is a fault like any other.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def is_url(value: object) -> bool:
 
 # something a person meant as a URL: a scheme of two letters or more, then a colon
 _SCHEME_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+_CONNINFO = re.compile(r"(?:^|\s)(?:host|hostaddr|dbname|user|password|port|service)\s*=")
 
 
 def looks_like_url(value: object) -> bool:
@@ -72,7 +76,15 @@ def looks_like_url(value: object) -> bool:
     path, where a new, empty SQLite ledger would be made."""
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
-    return isinstance(value, str) and not is_url(value) and bool(_SCHEME_LIKE.match(value))
+    if not isinstance(value, str) or is_url(value):
+        return False
+    text = value.strip()
+    return (
+        text != value  # white space around it: a pasted URL, never a file's name
+        or bool(_SCHEME_LIKE.match(text))
+        or text.lower().startswith("postgres")  # postgresql//host, postgres:host
+        or bool(_CONNINFO.search(text))  # a libpq key=value string: host=db password=...
+    )
 
 
 def check_where(value: object) -> None:
@@ -85,9 +97,11 @@ def check_where(value: object) -> None:
 
 def shown(url: str) -> str:
     """The URL as messages show it: any password replaced by ***, in the user part (up to its
-    last @, so a password holding / is hidden whole) and in a password= parameter."""
-    text = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/*[^:/@]*:)(.*)@", r"\1***@", url)
-    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", text)
+    last @, so a password holding / is hidden whole), in a password= parameter and in a libpq
+    password=... pair."""
+    text = re.sub(r"([/\s][^/:@\s]+:)(.*)@", r"\1***@", url, count=1)
+    text = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", text)
+    return re.sub(r"(?i)((?:^|\s)password\s*=\s*)('[^']*'|\S*)", r"\1***", text)
 
 
 @lru_cache(maxsize=4096)
@@ -267,7 +281,11 @@ class PostgresLedger(Records, Lists, Inbound):
 
                     pg_open.check_schema(self, raw)
                 yield conn
-                self._flush(raw)  # and commit
+                try:
+                    self._flush(raw)  # and commit
+                except psycopg.OperationalError:
+                    if given or not self._pending or not self._landed(self._pending[0][0]):
+                        raise
                 self._wrote += len(self._pending)
             except BaseException as exc:
                 if raw is not None:
@@ -281,6 +299,21 @@ class PostgresLedger(Records, Lists, Inbound):
                 self.conn = None
                 if not given and raw is not None:
                     self.pool.putconn(raw)
+
+    def _landed(self, seq: int) -> bool:
+        """Whether the entry `seq` is in the trail, read on a fresh connection: a transaction
+        whose COMMIT was sent when its connection dropped may have committed."""
+        import psycopg
+
+        from compliance.gate.ledger.pg_open import _session
+
+        with suppress(psycopg.Error), psycopg.connect(
+            self.url, connect_timeout=max(2, int(self.busy_timeout) + 1), autocommit=True,
+            options=_session(self),
+        ) as other:  # fmt: skip
+            found = other.execute("SELECT 1 FROM audit_log WHERE seq = %s", (seq,)).fetchone()
+            return found is not None
+        return False
 
     def _getconn(self) -> Any:
         import psycopg

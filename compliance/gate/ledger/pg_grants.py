@@ -44,7 +44,8 @@ def statements(app: str, reader: str | None = None, in_schema: str = "public") -
     a, s = quote(app), quote(in_schema)
     tables = sorted(set(pg_schema.DATA_TABLES) | set(pg_schema.CHAIN_TABLES))
     sequences = ", ".join(pg_schema.SEQUENCES)
-    out = [
+    out = [] if in_schema == "public" else [f"SET search_path = {s};"]
+    out += [
         "-- nobody but the owner creates objects in the ledger's schema (a trigger or a table",
         "-- of another's would change what decisions read: the gate refuses such a ledger)",
         f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC;",

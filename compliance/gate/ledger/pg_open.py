@@ -31,16 +31,31 @@ def _connect(ledger: PostgresLedger, **kwargs: Any) -> Any:
         raise ledger._error(exc, "opened") from exc
 
 
+def with_schema(url: str, options: str) -> str:
+    """Connection options: the URL's own (options=...), then `options`, and the ledger's schema
+    as the search_path. The schema is the one the URL's options name (-c search_path=...),
+    else public, set on the connection itself: a search_path set for a role or a database
+    (ALTER ROLE ... SET) cannot point the gate at another copy of the ledger than the one
+    its auditors read."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    own = str(conninfo_to_dict(url).get("options") or "")
+    if "search_path" in own:
+        return f"{own} {options}".strip()
+    return f"{own} {options} -c search_path=public".strip()
+
+
 def _session(ledger: PostgresLedger) -> str:
     """What every connection of the ledger sets: every commit waits for its WAL to be flushed
     (and for synchronous standbys), no statement or lock wait runs forever, and each statement
     is planned for its own values (a batch's statements, prepared once used often enough,
     would otherwise fall to a generic plan for a thousand subjects that took a second where
     its own took 70 ms: bench/ledger_backends.py)."""
-    return (
+    return with_schema(
+        ledger.url,
         f"-c synchronous_commit=on -c statement_timeout={int(ledger.statement_timeout * 1000)} "
         f"-c lock_timeout={max(1, int(ledger.busy_timeout * 1000))} "
-        "-c idle_in_transaction_session_timeout=60000 -c plan_cache_mode=force_custom_plan"
+        "-c idle_in_transaction_session_timeout=60000 -c plan_cache_mode=force_custom_plan",
     )
 
 
@@ -182,7 +197,11 @@ def open_readonly(ledger: PostgresLedger) -> None:
     from compliance.gate.ledger.pg import Conn
 
     opening._no_empty_keys()
-    raw = _connect(ledger, autocommit=True, options="-c default_transaction_read_only=on")
+    raw = _connect(
+        ledger,
+        autocommit=True,
+        options=with_schema(ledger.url, "-c default_transaction_read_only=on"),
+    )
     try:
         version = _version(raw)
         if version is None:

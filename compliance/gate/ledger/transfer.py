@@ -280,7 +280,11 @@ class _PgReader(_Reader):
         import psycopg
 
         self.url = url
-        self.conn = psycopg.connect(url, options=f"-c lock_timeout={int(LOCK_WAIT_S * 1000)}")
+        from compliance.gate.ledger.pg_open import with_schema
+
+        self.conn = psycopg.connect(
+            url, options=with_schema(url, f"-c lock_timeout={int(LOCK_WAIT_S * 1000)}")
+        )
         self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self.conn.read_only = True
         self._n = 0
@@ -324,7 +328,9 @@ class _PgReader(_Reader):
     def grew(self) -> bool:
         import psycopg
 
-        with psycopg.connect(self.url, autocommit=True) as other:
+        from compliance.gate.ledger.pg_open import with_schema
+
+        with psycopg.connect(self.url, autocommit=True, options=with_schema(self.url, "")) as other:
             now = other.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_log").fetchone()[0]
         return bool(now != self.seen)
 
@@ -516,7 +522,11 @@ class _PgWriter(_Writer):
         import psycopg
 
         try:
-            return psycopg.connect(self.url, options="-c synchronous_commit=on")
+            from compliance.gate.ledger.pg_open import with_schema
+
+            return psycopg.connect(
+                self.url, options=with_schema(self.url, "-c synchronous_commit=on")
+            )
         except psycopg.Error as exc:
             raise LedgerError(f"cannot open {shown(self.url)}: {str(exc).strip()}") from exc
 
