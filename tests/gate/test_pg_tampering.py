@@ -312,11 +312,6 @@ def test_meta_must_say_what_the_trail_says(ledger):
             "operator '>>>'",
         ),
         ("CREATE TYPE mood AS ENUM ('a', 'b')", "type 'mood'"),
-        (
-            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = public, "
-            "pg_catalog', current_database()); END $$",
-            "before pg_catalog",
-        ),
     ],  # fmt: skip
 )
 def test_an_unexpected_schema_object_fails_verify_and_the_gate_refuses_it(ledger, statement, named):
@@ -404,3 +399,21 @@ def test_the_audit_sequence_set_back_is_named(ledger):
     sql(ledger, "SELECT setval('audit_seq', 1)")
     found = verdict(ledger)
     assert not found.ok and "sequence audit_seq was set back" in found.problem, found
+
+
+def test_a_search_path_before_pg_catalog_is_overridden_or_named(ledger):
+    # set for the database, it does not reach the gate's connections (they set their own)
+    sql(
+        ledger,
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = public, pg_catalog', "
+        "current_database()); END $$",
+    )
+    assert verdict(ledger).ok
+    gate = Gate.open(repo=US, ledger=ledger, clock=lambda: AT + 20 * MINUTE)
+    gate.close()
+    # given in the ledger's own URL, it is named, and the gate refuses it
+    url = ledger + "?options=-csearch_path%3Dpublic,pg_catalog"
+    found = verdict(url)
+    assert not found.ok and "before pg_catalog" in found.problem, found
+    with pytest.raises(LedgerConfigError, match="before pg_catalog"):
+        Gate.open(repo=US, ledger=url)
