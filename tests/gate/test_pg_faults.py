@@ -60,7 +60,7 @@ def test_connections_killed_between_decisions_are_replaced_without_a_wrong_answe
     try:
         assert gate.check(SALE).allowed
         assert kill_others(pg_database) >= 1
-        # the pool checks a connection before handing it out: a dead one is replaced
+        # a dead connection is found at a write's first statement and replaced
         answers = [gate.check(SALE) for _ in range(3)]
         assert all(d.allowed or d.codes == ["ledger.error"] for d in answers)
         assert answers[-1].allowed
