@@ -465,6 +465,13 @@ def test_a_mistyped_url_is_refused_everywhere_and_never_becomes_a_file(
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing was created
 
 
+def test_file_names_that_merely_start_like_a_scheme_are_files(tmp_path):
+    from compliance.gate.ledger.pg import looks_like_url
+
+    for name in ("postgres-ledger.db", "ledgers/postgresql.db", "my ledger.db", "c.db"):
+        assert not looks_like_url(name) and not looks_like_url(tmp_path / name), name
+
+
 def test_passwords_are_never_shown():
     from compliance.gate.ledger import describe
 

@@ -67,6 +67,7 @@ def is_url(value: object) -> bool:
 
 # something a person meant as a URL: a scheme of two letters or more, then a colon
 _SCHEME_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+_POSTGRES_LIKE = re.compile(r"postgres(?:ql)?[:/]", re.IGNORECASE)
 _CONNINFO = re.compile(r"(?:^|\s)(?:host|hostaddr|dbname|user|password|port|service)\s*=")
 
 
@@ -82,7 +83,7 @@ def looks_like_url(value: object) -> bool:
     return (
         text != value  # white space around it: a pasted URL, never a file's name
         or bool(_SCHEME_LIKE.match(text))
-        or text.lower().startswith("postgres")  # postgresql//host, postgres:host
+        or bool(_POSTGRES_LIKE.match(text))  # postgresql//host, postgres:host
         or bool(_CONNINFO.search(text))  # a libpq key=value string: host=db password=...
     )
 
