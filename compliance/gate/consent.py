@@ -172,10 +172,22 @@ class ConsentLedger:
         sender: str | None = None,
         at: dt.datetime,
         after_prompt: bool = False,
+        message: tuple[str, str] | None = None,
     ) -> InboundResult:
         """Record a reply and what it means: an opt-out revokes consent on the channel, a
         doubtful one holds marketing until a person resolves it. An unknown sender does not
-        stop the reply being recorded (a STOP is never lost); it only has no reply text."""
+        stop the reply being recorded (a STOP is never lost); it only has no reply text.
+        `message`: (provider, the provider's message id) of a webhook's message, recorded
+        once whatever the retries: a retry is answered with what was recorded the first
+        time (InboundResult.replayed) and writes nothing."""
+        if message is not None:
+            if not (
+                isinstance(message, tuple)
+                and len(message) == 2
+                and all(isinstance(part, str) and part.strip() for part in message)
+            ):
+                raise TypeError("message must be (provider, message id), two non-empty strings")
+            message = (printable(message[0]), printable(message[1]))
         if not isinstance(text, str):
             raise TypeError(f"text must be a string, not {type(text).__name__}")
         if not isinstance(after_prompt, bool):
@@ -220,6 +232,18 @@ class ConsentLedger:
             kw.OPT_IN: replies.get("start"),
             kw.HELP: replies.get("help"),
         }.get(action)
+        if message is not None:
+            action, reply, seq, replayed = self._db.record_webhook(
+                provider=message[0],
+                message_id=message[1],
+                readings=[(r.subject, a) for r, a in zip(found, actions, strict=True)],
+                channel=channel,
+                sender=sender,
+                text=text,
+                reply=reply,
+                at=when,
+            )
+            return InboundResult(action, reply, seq, replayed)
         seq = None
         for recipient, each in zip(found, actions, strict=True):
             written = self._db.record_inbound(

@@ -277,6 +277,7 @@ class Gate:
                 requested=_iso(p.requested) if p.requested else None,
                 scheduled=self._db.now_iso if at is self._db.now else _iso(at),
                 catalog=self.catalog.digest,
+                via=audit.ACTOR.get(),
             ),
         )
         return Decision(
@@ -370,12 +371,15 @@ class Gate:
         """A batch's unreadable send: denied on its own, and audited like any other."""
         reason = Reason(m.SEND_INVALID, str(problem))
         text = audit.canonical(
-            {
-                "outcome": m.DENY,
-                "reasons": [m.SEND_INVALID],
-                "send": printable(repr(send)[:500]),
-                "catalog": self.catalog.digest,
-            }
+            audit.attributed(
+                {
+                    "outcome": m.DENY,
+                    "reasons": [m.SEND_INVALID],
+                    "send": printable(repr(send)[:500]),
+                    "catalog": self.catalog.digest,
+                }
+            )
+            or {}
         )
         decision_id = self._db.audit(
             kind="decision", subject=None, outcome=m.DENY, data=None, text=printable(text)

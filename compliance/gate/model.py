@@ -174,3 +174,4 @@ class InboundResult:
     action: str  # opt_out, opt_in, help, review, none
     reply: str | None  # the sender's reply text to send, if any
     id: int | None  # its audit entry
+    replayed: bool = False  # a webhook's message recorded before: nothing was written now

@@ -15,7 +15,7 @@ import re
 import sqlite3
 from functools import cache
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES = {
     "audit_log": "CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, "
@@ -47,6 +47,20 @@ TABLES = {
     "review_resolutions": "CREATE TABLE review_resolutions (id INTEGER PRIMARY KEY, "
     "review INTEGER NOT NULL UNIQUE, resolution TEXT NOT NULL, by TEXT NOT NULL, "
     "audit_seq INTEGER NOT NULL)",
+    # the service's API keys (schema 4): a SHA-256 of each token, never the token; a key is
+    # revoked by a row of api_key_revocations (covered tables are only appended to)
+    "api_keys": "CREATE TABLE api_keys (id INTEGER PRIMARY KEY, key_id TEXT NOT NULL UNIQUE, "
+    "name TEXT NOT NULL, scopes TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE, "
+    "created_at TEXT NOT NULL, created_by TEXT NOT NULL, audit_seq INTEGER NOT NULL)",
+    "api_key_revocations": "CREATE TABLE api_key_revocations (id INTEGER PRIMARY KEY, "
+    "key_id TEXT NOT NULL UNIQUE, by TEXT NOT NULL, reason TEXT NOT NULL, "
+    "audit_seq INTEGER NOT NULL)",
+    # provider message ids of inbound webhooks already recorded (schema 4): a retry, on any
+    # host, is answered from here and recorded once; audit_seq is the inbound entry
+    "webhook_messages": "CREATE TABLE webhook_messages (id INTEGER PRIMARY KEY, "
+    "provider TEXT NOT NULL, message_id TEXT NOT NULL, subject TEXT NOT NULL, "
+    "action TEXT NOT NULL, reply TEXT, audit_seq INTEGER NOT NULL, "
+    "UNIQUE (provider, message_id))",
     "meta": "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     # raw identifiers of a pseudonymising ledger: erasable, so never vouched for by a digest
     "subjects": "CREATE TABLE subjects (sid TEXT PRIMARY KEY, raw TEXT NOT NULL)",
@@ -71,7 +85,13 @@ COVERED = (
     "reassigned",
     "reviews",
     "review_resolutions",
+    "api_keys",
+    "api_key_revocations",
+    "webhook_messages",
 )
+# tables each schema version added, created when a ledger of the version before is upgraded
+# (a ledger.upgrade entry says so); versions before 3 are rebuilt instead (migrate.py)
+ADDED = {4: ("api_keys", "api_key_revocations", "webhook_messages")}
 META_KEYS = ("schema_version", "subjects")
 
 
@@ -80,13 +100,38 @@ def create(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def later(version: int) -> set[str]:
+    """The tables schemas after `version` added (none for this version)."""
+    return {name for step, names in ADDED.items() if step > version for name in names}
+
+
+def covered(version: int = SCHEMA_VERSION) -> tuple[str, ...]:
+    """The covered tables a ledger of `version` (3 or later) has."""
+    return tuple(name for name in COVERED if name not in later(version))
+
+
+def stored_version(conn: sqlite3.Connection) -> int:
+    """The schema a ledger of schema 3 or later says it has (this one when meta says nothing
+    readable or something else: verify then names what differs)."""
+    try:
+        found = version_of(conn)
+    except sqlite3.Error:
+        found = None
+    return found if found is not None and 3 <= found <= SCHEMA_VERSION else SCHEMA_VERSION
+
+
 @cache
-def expected() -> dict[tuple[str, str], str | None]:
-    """(type, name) -> SQL of every object this version's schema creates, as SQLite keeps it."""
+def expected(version: int = SCHEMA_VERSION) -> dict[tuple[str, str], str | None]:
+    """(type, name) -> SQL of every object the schema of `version` (3 or later) creates, as
+    SQLite keeps it."""
     conn = sqlite3.connect(":memory:")
     try:
         create(conn)
-        return _objects(conn)
+        skip = [(kind, name) for kind, name, table in _owners(conn) if table in later(version)]
+        found = _objects(conn)
+        for key in skip:
+            del found[key]
+        return found
     finally:
         conn.close()
 
@@ -117,15 +162,22 @@ def _objects(conn: sqlite3.Connection) -> dict[tuple[str, str], str | None]:
     }
 
 
+def _owners(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """(type, name, table) of every object: an index SQLite makes for UNIQUE has no SQL
+    that names its table."""
+    return [tuple(row) for row in conn.execute("SELECT type, name, tbl_name FROM sqlite_master")]
+
+
 def _normal(sql: str | None, table: str) -> str | None:
     return None if sql is None else re.sub(r"\s+", " ", sql).strip() + f" -- on {table}"
 
 
-def problems(conn: sqlite3.Connection) -> list[str]:
-    """What differs from the pinned schema: unexpected objects, missing ones, changed ones
-    (an added column changes its table's SQL). Empty when the schema is the pinned one."""
+def problems(conn: sqlite3.Connection, version: int = SCHEMA_VERSION) -> list[str]:
+    """What differs from the pinned schema (of `version`): unexpected objects, missing ones,
+    changed ones (an added column changes its table's SQL). Empty when the schema is the
+    pinned one."""
     found = _objects(conn)
-    want = expected()
+    want = expected(version)
     out = []
     for (kind, name), sql in sorted(found.items()):
         if (kind, name) not in want:

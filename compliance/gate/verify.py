@@ -27,6 +27,7 @@ from typing import Any
 
 from compliance import chainhash
 from compliance.gate import audit, schema
+from compliance.gate.upgrade import UPGRADE, upgraded_version
 
 DAY_US = 86_400_000_000
 RECENT_DAYS = 8  # allowed sends kept for frequency caps (the longest cap window is 7 days)
@@ -140,12 +141,16 @@ def verify(
     indexes in a thread and, for a large trail on a machine with more than one core, processes
     of their own check the entries' hashes and the covered rows, beside this process's walk of
     the structure."""
-    problems = schema.problems(conn)
+    # a ledger of an earlier schema (3 on) is verified as that schema: a backup or replica
+    # made before an upgrade is not broken for lacking the tables a later one added
+    version = schema.stored_version(conn)
+    problems = schema.problems(conn, version)
     if problems:
         return Verdict(
             False, 0, None, "the schema is not the one the gate made: " + "; ".join(problems)
         )
-    check = _Pass(conn, key, now_us // DAY_US - RECENT_DAYS)
+    covered = _covered(version)
+    check = _Pass(conn, key, now_us // DAY_US - RECENT_DAYS, version)
     side: _IndexCheck | None = None
     passes: list[_Beside] = []
     try:
@@ -155,7 +160,7 @@ def verify(
         parallel = _parallel(conn, uri)
         passes = [  # the hashes, then the rows: the order problems at one entry are named in
             _Beside(conn, uri if parallel else None, "hashes", key, legacy_through),
-            _Beside(conn, uri if parallel else None, "rows", None, legacy_through),
+            _Beside(conn, uri if parallel else None, "rows", None, legacy_through, covered),
         ]
         walked: _Broken | None = None
         try:
@@ -210,8 +215,13 @@ def verify(
 
 
 PARALLEL_FROM = 100_000  # entries: below this, a process costs more than it saves
-# the tables whose rows entries vouch for, with where audit_seq is in a row
-_COVERED = tuple((name, schema.columns(name).index("audit_seq")) for name in schema.COVERED)
+
+
+def _covered(version: int) -> tuple[tuple[str, int], ...]:
+    """The tables whose rows entries vouch for, with where audit_seq is in a row."""
+    return tuple(
+        (name, schema.columns(name).index("audit_seq")) for name in schema.covered(version)
+    )
 
 
 def _parallel(conn: sqlite3.Connection, uri: str | None) -> bool:
@@ -233,12 +243,14 @@ class _Beside:
         mode: str,
         key: bytes | None,
         legacy_through: int,
+        covered: tuple[tuple[str, int], ...] = (),
     ) -> None:
         self.conn, self.mode, self.key, self.legacy_through = conn, mode, key, legacy_through
+        self.covered = covered
         self.process: subprocess.Popen[bytes] | None = None
         if uri is None:
             return
-        tables = [f"{name}:{at}" for name, at in _COVERED] if mode == "rows" else []
+        tables = [f"{name}:{at}" for name, at in covered] if mode == "rows" else []
         try:
             self.process = subprocess.Popen(
                 # the file itself, in isolated mode: no folder of the caller's (the current one
@@ -268,7 +280,7 @@ class _Beside:
             except (ValueError, TypeError):
                 pass  # no answer from the process: the pass runs here
         if self.mode == "rows":
-            return chainhash.check_rows(self.conn, self.legacy_through, _COVERED)
+            return chainhash.check_rows(self.conn, self.legacy_through, self.covered)
         return chainhash.check_trail(self.conn, self.key, self.legacy_through, ())
 
     def stop(self) -> None:
@@ -326,8 +338,11 @@ class _IndexCheck:
 
 
 class _Pass:
-    def __init__(self, conn: sqlite3.Connection, key: bytes | None, cutoff_day: int) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, key: bytes | None, cutoff_day: int, schema_version: int
+    ) -> None:
         self.conn = conn
+        self.schema = schema_version  # the schema the ledger's tables were held to
         self.key = key
         self.cutoff_day = cutoff_day
         self.count = 0
@@ -422,7 +437,10 @@ class _Pass:
                         )
                 # an entry that opens the ledger, or a migration
                 if data is not None and seq > legacy_through and kind != GAP:
-                    self._opened(seq, data)
+                    if kind == UPGRADE:
+                        self._upgraded(seq, data)
+                    else:
+                        self._opened(seq, data)
                 if sends.next_seq <= seq or (
                     outcome == "allow" and type(send_us) is int and send_us >= recent_us
                 ):  # most entries have no recent send to check
@@ -444,6 +462,16 @@ class _Pass:
                 seq, "its data does not say the ledger's schema and subject mode"
             ) from None
 
+    def _upgraded(self, seq: int, data: Any) -> None:
+        if self.mode is None:
+            raise _Broken(
+                seq, "a ledger.upgrade entry comes before the entry that opens the ledger"
+            )
+        found = upgraded_version(seq, data, self.version)
+        if isinstance(found, str):
+            raise _Broken(seq, found)
+        self.version = found
+
     def meta(self) -> None:
         if self.mode is None:
             raise _Broken(None, "the trail has no ledger.init or ledger.migrate entry")
@@ -459,10 +487,8 @@ class _Pass:
                 f"meta holds {shown or 'nothing'}, but the trail says "
                 + ", ".join(f"{k}={v!r}" for k, v in want),
             )
-        if self.version != schema.SCHEMA_VERSION:
-            raise _Broken(
-                None, f"the trail says schema {self.version}, not {schema.SCHEMA_VERSION}"
-            )
+        if self.version != self.schema:
+            raise _Broken(None, f"the trail says schema {self.version}, not {self.schema}")
 
 
 # An entry that stands for seqs a ledger kept in chains (PostgreSQL) did not use, in a copy
@@ -488,7 +514,8 @@ def _gap_end(seq: int, data: Any) -> int:
 # what the structure walk reads of an entry: its data only where it opens the ledger
 _STRUCTURE = (
     "SELECT seq, prev_hash, hash, kind, outcome, subject, purpose, channel, send_us, "
-    "CASE WHEN kind IN ('ledger.init', 'ledger.migrate', 'ledger.gap') THEN data END "
+    "CASE WHEN kind IN ('ledger.init', 'ledger.migrate', 'ledger.gap', 'ledger.upgrade') "
+    "THEN data END "
     "FROM audit_log "
     "ORDER BY seq"
 )

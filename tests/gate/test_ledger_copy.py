@@ -310,7 +310,7 @@ def test_a_stop_being_written_as_the_copy_starts_is_in_the_copy(
 def test_the_cli_copies_and_says_what_it_did(source, pg_database, tmp_path, cli):
     run = cli(["ledger", "migrate", str(source), pg_database])
     assert run.code == 0, run.err
-    assert "copied 15 entries" in run.out and "copy: audit trail intact: 16 entries" in run.out
+    assert "copied 19 entries" in run.out and "copy: audit trail intact: 20 entries" in run.out
     assert "16 chains" in run.out
     again = cli(["ledger", "migrate", str(source), pg_database])
     assert again.code == 2 and "is not empty" in again.err and "Traceback" not in again.err
@@ -318,7 +318,7 @@ def test_the_cli_copies_and_says_what_it_did(source, pg_database, tmp_path, cli)
     as_json = cli(["ledger", "migrate", pg_database, str(out), "--json"])
     assert as_json.code == 0, as_json.err
     found = json.loads(as_json.out)
-    assert found["entries"] == 16 and found["target_verdict"]["ok"] is True
+    assert found["entries"] == 20 and found["target_verdict"]["ok"] is True
     missing = cli(["ledger", "migrate", str(tmp_path / "nothing.db"), str(tmp_path / "x.db")])
     assert missing.code == 2 and "no ledger at" in missing.err
     bad = cli(["ledger", "migrate", "mysql://host/db", str(tmp_path / "y.db")])

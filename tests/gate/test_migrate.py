@@ -18,6 +18,7 @@ import pytest
 
 from compliance import Gate, Send
 from compliance.gate.ledger import Ledger, LedgerConfigError
+from compliance.gate.schema import SCHEMA_VERSION
 from tests.conftest import ROOT, Clock
 
 US = ROOT / "examples" / "us"
@@ -45,7 +46,9 @@ def test_a_schema_2_ledger_verifies_read_only_under_its_own_rules(old):
 def test_a_schema_2_ledger_is_migrated_and_keeps_every_opt_out(old):
     gate = _open(old)
     conn = gate._db.conn
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
     kinds = [row[0] for row in conn.execute("SELECT kind FROM audit_log ORDER BY seq")]
     assert kinds[-1] == "ledger.migrate" and len(kinds) == 17
     verdict = gate._db.verify()

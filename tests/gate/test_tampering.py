@@ -26,7 +26,8 @@ MINUTE = dt.timedelta(minutes=1)
 def build(path: Path) -> None:
     """An entry writing rows of every covered table, decisions, and a STOP last:
     1 init, 2 grant, 3 revoke, 4 grant, 5 dnc list, 6 registry check, 7 reassigned,
-    8 review, 9 review, 10 resolution (an opt-out), 11-13 decisions, 14 pause, 15 STOP."""
+    8 review, 9 review, 10 resolution (an opt-out), 11-13 decisions, 14 pause, 15 STOP,
+    16-17 API keys made, 18 one revoked, 19 a STOP a provider's webhook delivered."""
     clock = Clock(AT - dt.timedelta(hours=1))
     gate = Gate.open(repo=US, ledger=path, create=True, clock=clock)
     consent = {"subject": TO, "channel": "sms", "scope": "us-sms-offers", "source": "web"}
@@ -45,6 +46,16 @@ def build(path: Path) -> None:
         assert gate.check(Send(to=TO, template="10dlc-weekend-sale", at=AT + i * MINUTE)).allowed
     gate.pause(template="10dlc-weekend-sale", reason="legal review", by="jane@example.com")
     gate.ledger.inbound(subject=TO, text="STOP", channel="sms", at=AT + 10 * MINUTE)
+    billing, _ = gate._db.create_key(name="billing", scopes=["decide"], by="jane@example.com")
+    gate._db.create_key(name="ops", scopes=["admin", "consent"], by="jane@example.com")
+    gate._db.revoke_key(billing["id"], by="jane@example.com", reason="rotated")
+    gate.ledger.inbound(
+        subject="+13125550177",
+        text="STOP",
+        channel="sms",
+        at=AT + 11 * MINUTE,
+        message=("twilio", "SM0123456789abcdef0123456789abcdef"),
+    )
     gate.close()
 
 
@@ -80,7 +91,7 @@ def ledger(pristine, tmp_path, monkeypatch):
     src.close()
     dst.close()
     found = verdict(path)
-    assert found.ok and found.entries == 15, found
+    assert found.ok and found.entries == 19, found
     return path
 
 
@@ -172,9 +183,16 @@ def test_deleting_adding_or_moving_a_covered_row_is_named(ledger, pristine, tabl
     copy = list(first)
     copy[0] = 10_000
     copy[columns.index("audit_seq")] = 15
-    unique = {"dnc_entries": "subject", "reassigned": "number", "review_resolutions": "review"}
-    if table in unique:
-        i = columns.index(unique[table])
+    unique = {
+        "dnc_entries": ["subject"],
+        "reassigned": ["number"],
+        "review_resolutions": ["review"],
+        "api_keys": ["key_id", "token_sha256"],
+        "api_key_revocations": ["key_id"],
+        "webhook_messages": ["message_id"],
+    }
+    for column in unique.get(table, []):
+        i = columns.index(column)
         copy[i] = copy[i] + 1 if isinstance(copy[i], int) else copy[i] + "0"
     conn.execute(f"INSERT INTO {table} VALUES ({values})", copy)
     conn.close()
@@ -225,11 +243,11 @@ def test_any_change_to_an_entry_is_named(ledger, column, label):
     [
         ("DELETE FROM audit_log WHERE seq = 6", 6, "deleted or inserted"),
         # the newest entry, a STOP: its consent event is left naming an entry that is gone
-        ("DELETE FROM audit_log WHERE seq = 15", 15, "does not vouch"),
+        ("DELETE FROM audit_log WHERE seq = 19", 19, "does not vouch"),
         (
             "INSERT INTO audit_log SELECT 100, at, at_us, kind, subject, outcome, purpose, "
             "channel, send_us, data, prev_hash, hash, mac FROM audit_log WHERE seq = 3",
-            16,
+            20,
             "deleted or inserted",
         ),
         ("UPDATE audit_log SET seq = seq + 100 WHERE seq = 11", 11, "deleted or inserted"),
@@ -396,7 +414,14 @@ def test_the_command_exits_1_and_names_the_entry(ledger, capsys):
 def test_cutting_the_newest_decisions_needs_a_copy_of_the_head(ledger):
     # a trail cut after its last entry that wrote rows is consistent so far: only a copy of
     # the head (an earlier export, the count an auditor noted) shows it
-    tamper(ledger, "DELETE FROM pauses", "DELETE FROM consent_events WHERE audit_seq = 15")
+    tamper(
+        ledger,
+        "DELETE FROM pauses",
+        "DELETE FROM consent_events WHERE audit_seq >= 15",
+        "DELETE FROM api_keys",
+        "DELETE FROM api_key_revocations",
+        "DELETE FROM webhook_messages",
+    )
     tamper(ledger, "DELETE FROM audit_log WHERE seq >= 14")
     found = verdict(ledger)
     assert found.ok and found.entries == 13
@@ -600,7 +625,7 @@ def test_a_consistently_rewritten_entry_of_odd_content_is_named_not_a_crash(ledg
     run = cli(["audit", "verify", "--ledger", str(ledger)])
     assert run.code == 1 and "broken at entry 15" in run.out
     run = cli(["audit", "export", "--ledger", str(ledger)])
-    assert run.code == 0 and len(run.out.splitlines()) == 15
+    assert run.code == 0 and len(run.out.splitlines()) == 19
 
 
 def rewrite_hashes(path: Path) -> None:

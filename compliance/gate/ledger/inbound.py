@@ -30,38 +30,98 @@ class Inbound:
         """An inbound message and what it meant: an opt-out or opt-in changes consent on the
         whole channel; a doubtful one waits for a person. Dated when it was sent, but never
         later than when it is recorded."""
+        with self.write(subjects=[subject]):
+            self._forget()
+            return self._inbound(subject, channel, sender, text, action, at, {})
+
+    def record_webhook(
+        self,
+        *,
+        provider: str,
+        message_id: str,
+        readings: list[tuple[str, str]],
+        channel: str,
+        sender: str | None,
+        text: str,
+        reply: str | None,
+        at: dt.datetime,
+    ) -> tuple[str, str | None, int, bool]:
+        """An inbound message a provider's webhook delivered, recorded once whatever the
+        retries: `readings` are the (subject, action) it is recorded for, all in one
+        transaction with the provider's message id. Returns (action, reply, entry, replayed):
+        for a message id already recorded, by any host, what was recorded then and True,
+        and nothing is written."""
+        with self.write(subjects=[subject for subject, _ in readings]):
+            self._forget()
+            found = self.conn.execute(
+                "SELECT action, reply, audit_seq FROM webhook_messages WHERE provider = ? AND "
+                "message_id = ?",
+                (provider, message_id),
+            ).fetchone()
+            if found is not None:
+                return found[0], found[1], found[2], True
+            first = None
+            for subject, action in readings:
+                seq = self.next_seq()
+                rows = []
+                if first is None:
+                    rows = [(provider, message_id, self.sid(subject), action, reply)]
+                whole = self._insert("webhook_messages", rows, seq)
+                extra = {
+                    "message": {"provider": provider, "id": message_id},
+                    **({"rows": {"webhook_messages": audit.rows_digest(whole)}} if whole else {}),
+                }
+                written = self._inbound(subject, channel, sender, text, action, at, extra)
+                first = written if first is None else first
+            assert first is not None
+            return readings[0][1], reply, first, False
+
+    def _inbound(
+        self,
+        subject: str,
+        channel: str,
+        sender: str | None,
+        text: str,
+        action: str,
+        at: dt.datetime,
+        extra: dict[str, Any],
+    ) -> int:
+        """record_inbound's rows and entry, inside the caller's write; `extra`: more data for
+        the entry (its "rows" merged with the inbound's own)."""
         data: dict[str, Any] = {
             "channel": channel,
             "sender": sender,
             "text": text,
             "action": action,
+            **{k: v for k, v in extra.items() if k != "rows"},
         }
-        with self.write(subjects=[subject]):
-            self._forget()
-            when = min(aware(at), self.now)
-            if action == "opt_out":
-                when = self._after_grants(subject, channel, None, when)
-            seq = self.next_seq()
-            data["at"] = when.isoformat()
-            if action in ("opt_out", "opt_in"):
-                row = self._event_row(
-                    subject,
-                    channel,
-                    None,
-                    "revoke" if action == "opt_out" else "opt_in",
-                    f"inbound:{text.strip()[:40]}",
-                    when,
-                    None,
-                    {},
-                )
-                whole = self._insert("consent_events", [row], seq)
-                data["rows"] = {"consent_events": audit.rows_digest(whole)}
-            elif action == "review":
-                row = (self.sid(subject), channel, printable(text), when.isoformat())
-                whole = self._insert("reviews", [row], seq)
-                data["review"] = whole[0][0]
-                data["rows"] = {"reviews": audit.rows_digest(whole)}
-            return self.audit(kind="inbound", subject=subject, data=data, channel=channel)
+        covered = dict(extra.get("rows", {}))
+        when = min(aware(at), self.now)
+        if action == "opt_out":
+            when = self._after_grants(subject, channel, None, when)
+        seq = self.next_seq()
+        data["at"] = when.isoformat()
+        if action in ("opt_out", "opt_in"):
+            row = self._event_row(
+                subject,
+                channel,
+                None,
+                "revoke" if action == "opt_out" else "opt_in",
+                f"inbound:{text.strip()[:40]}",
+                when,
+                None,
+                {},
+            )
+            whole = self._insert("consent_events", [row], seq)
+            covered["consent_events"] = audit.rows_digest(whole)
+        elif action == "review":
+            row = (self.sid(subject), channel, printable(text), when.isoformat())
+            whole = self._insert("reviews", [row], seq)
+            data["review"] = whole[0][0]
+            covered["reviews"] = audit.rows_digest(whole)
+        if covered:
+            data["rows"] = covered
+        return self.audit(kind="inbound", subject=subject, data=data, channel=channel)
 
     def reviews(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
         """Inbound messages that might be opt-outs, oldest first: the open ones, or all."""

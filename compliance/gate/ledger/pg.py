@@ -38,6 +38,7 @@ from compliance.gate.ledger.chains import CHAINS, chain_of
 from compliance.gate.ledger.common import BUSY_TIMEOUT_S, micros
 from compliance.gate.ledger.dialect import POSTGRES, placeholders
 from compliance.gate.ledger.inbound import Inbound
+from compliance.gate.ledger.keys import Keys
 from compliance.gate.ledger.lists import PAUSED, Lists, in_force
 from compliance.gate.ledger.records import Records
 from compliance.gate.model import aware, printable
@@ -126,7 +127,7 @@ class Conn:
             cur.executemany(_pg(sql), list(rows))
 
 
-class PostgresLedger(Records, Lists, Inbound):
+class PostgresLedger(Records, Lists, Inbound, Keys):
     """Consent, do-not-contact lists, pauses and the audit trail in a PostgreSQL database.
 
     `url` is a libpq URL (postgresql://user@host:port/db). `pool_size` connections at most;
@@ -444,6 +445,8 @@ class PostgresLedger(Records, Lists, Inbound):
     ) -> int:
         """Append an entry to its subject's chain, dated by the transaction's clock; the
         transaction inserts it when it commits."""
+        if text is None:
+            data = audit.attributed(data)
         sid = self._remember(subject) if subject else None
         chain = chain_of(sid)
         if chain not in self._heads:

@@ -133,16 +133,46 @@ def prepare(ledger: PostgresLedger, conn: Any) -> None:
             f"database {ledger.path} is not a compliance ledger (it has no meta): check the URL"
         )
     opening.check_version(ledger, version)  # type: ignore[arg-type]
-    if version < SCHEMA_VERSION:  # no earlier schema was ever kept on PostgreSQL
+    if version < 3:  # no earlier schema was ever kept on PostgreSQL
         raise LedgerConfigError(
             f"ledger {ledger.path} has schema version {version}, which was never written to "
             "PostgreSQL: restore it from a backup"
         )
-    check_schema(ledger, conn)
+    if version == SCHEMA_VERSION:
+        check_schema(ledger, conn)
     row = conn.execute("SELECT value FROM meta WHERE key = 'subjects'").fetchone()
     mode = row[0] if row else "raw"
     opening.subject_mode(ledger, mode)  # type: ignore[arg-type]
     check_opening(ledger, conn, mode)
+    if version < SCHEMA_VERSION:
+        _upgrade(ledger, conn, version)
+
+
+def _upgrade(ledger: PostgresLedger, conn: Any, version: int) -> None:
+    """A ledger of an earlier schema (3 on) brought to this one, by its owner, in the opening
+    transaction (upgrade.py): the added tables and their id sequences, the whole schema
+    checked, meta moved on, a ledger.upgrade entry; committed together."""
+    from compliance.gate.upgrade import UPGRADE, added_tables, entry_data
+
+    may_create = conn.execute("SELECT has_schema_privilege(current_schema(), 'CREATE')").fetchone()[
+        0
+    ]
+    if not may_create:
+        raise LedgerConfigError(
+            f"ledger {ledger.path} has schema version {version}, and this compliance uses "
+            f"{SCHEMA_VERSION}: the role it logs in as cannot create the tables the upgrade "
+            "adds. Open it once as the role that owns it (e.g. `compliance ledger status "
+            "--ledger postgresql://OWNER@HOST/DB`), then run the statements of `compliance "
+            "ledger grants` again as the owner, for the new tables"
+        )
+    for statement in pg_schema.statements(added_tables(version)):
+        conn.execute(statement)
+    check_schema(ledger, conn)  # the old part too: nothing is committed if it was altered
+    with ledger.write(check=False, raw=conn):
+        ledger.conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+        )
+        ledger.audit(kind=UPGRADE, subject=None, data=entry_data(version))
 
 
 def _version(conn: Any) -> int | None:

@@ -39,8 +39,13 @@ CHAIN_TABLES = {
 SEQUENCES = ("audit_seq", *(f"{table}_ids" for table in schema.COVERED), "checkpoint_ids")
 
 
-def statements() -> list[str]:
-    """Every statement create() runs, in order."""
+def statements(only: list[str] | None = None) -> list[str]:
+    """Every statement create() runs, in order; `only`: the tables an upgrade adds, with
+    their id sequences."""
+    if only is not None:
+        return [POSTGRES.ddl(DATA_TABLES[name]) for name in only] + [
+            f"CREATE SEQUENCE {name}_ids AS BIGINT" for name in only if name in schema.COVERED
+        ]
     tables = [POSTGRES.ddl(sql) for sql in DATA_TABLES.values()]
     indexes = [POSTGRES.ddl(sql) for sql in schema.INDEXES.values()]
     heads = [
@@ -69,9 +74,12 @@ def _table_parts() -> list[tuple[str, list[str]]]:
 
 # what create() makes, as the catalog describes it: tables with their columns (name, type,
 # nullable), indexes, sequences
-def expected() -> dict[str, Any]:
+def expected(version: int = schema.SCHEMA_VERSION) -> dict[str, Any]:
     tables: dict[str, list[tuple[str, str, bool]]] = {}
+    skip = schema.later(version)
     for name, parts in _table_parts():
+        if name in skip:
+            continue
         columns = []
         for part in parts:
             words = part.split()
@@ -85,7 +93,7 @@ def expected() -> dict[str, Any]:
     return {
         "tables": tables,
         "indexes": sorted(schema.INDEXES),
-        "sequences": sorted(SEQUENCES),
+        "sequences": sorted(name for name in SEQUENCES if name.removesuffix("_ids") not in skip),
     }
 
 
@@ -116,10 +124,10 @@ def _split(body: str) -> list[str]:
     return parts
 
 
-def problems(conn: Any) -> list[str]:
-    """What differs from the pinned schema in the connection's current schema (public):
-    empty when it is the one create() makes."""
-    want = expected()
+def problems(conn: Any, version: int = schema.SCHEMA_VERSION) -> list[str]:
+    """What differs from the pinned schema (of `version`, 3 or later) in the connection's
+    current schema (public): empty when it is the one create() makes."""
+    want = expected(version)
     out: list[str] = []
     found_tables = _relations(conn, "rpf")
     for name in sorted(found_tables - set(want["tables"])):
@@ -161,7 +169,7 @@ def problems(conn: Any) -> list[str]:
     ):
         if _index_text(definition) != POSTGRES.ddl(schema.INDEXES[name]):
             out.append(f"index {name!r} differs from the one this version creates")
-    out += _constraints(conn)
+    out += _constraints(conn, set(want["tables"]))
     sequences = {
         r[0]
         for r in conn.execute(
@@ -204,11 +212,13 @@ def problems(conn: Any) -> list[str]:
     return out
 
 
-def _constraints(conn: Any) -> list[str]:
+def _constraints(conn: Any, tables: set[str]) -> list[str]:
     """Primary keys and unique constraints as create() makes them, and no others (a CHECK
     that refuses every new STOP would change what a decision reads)."""
     want: set[tuple[str, str, tuple[str, ...]]] = set()
     for table, parts in _table_parts():
+        if table not in tables:
+            continue
         for part in parts:
             words = part.split()
             if words[0].upper() in ("PRIMARY", "UNIQUE"):

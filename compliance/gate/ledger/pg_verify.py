@@ -32,6 +32,7 @@ from compliance.gate import audit, schema
 from compliance.gate.ledger import pg_schema
 from compliance.gate.ledger.chains import CHAINS, chain_of, heads_text, read_heads
 from compliance.gate.opening import SUBJECT_KEY_ENV
+from compliance.gate.upgrade import UPGRADE, upgraded_version
 from compliance.gate.verify import (
     DAY_US,
     GAP,
@@ -46,7 +47,14 @@ if TYPE_CHECKING:
     from compliance.gate.ledger.pg import PostgresLedger
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_COVERED = tuple((name, schema.columns(name).index("audit_seq")) for name in schema.COVERED)
+
+
+def _covered(version: int) -> tuple[tuple[str, int], ...]:
+    return tuple(
+        (name, schema.columns(name).index("audit_seq")) for name in schema.covered(version)
+    )
+
+
 _CHAIN_WALK = (
     "SELECT chain, pos, seq, at, at_us, kind, subject, outcome, purpose, channel, send_us, "
     "data, prev_hash, hash, mac FROM audit_log ORDER BY chain, pos"
@@ -83,6 +91,7 @@ class _State:
         self.mode: str | None = None
         self.version: int | None = None
         self.key_id: str | None = None
+        self.schema = schema.SCHEMA_VERSION  # the schema the tables were held to
 
 
 def verify(ledger: PostgresLedger) -> Verdict:
@@ -105,7 +114,15 @@ def verify(ledger: PostgresLedger) -> Verdict:
 
         conn = Conn(raw)
         try:
-            found = pg_schema.problems(raw)
+            # a ledger of an earlier schema (3 on) is held to that schema, as on SQLite
+            from compliance.gate.ledger.pg_open import _version
+
+            stored = _version(raw)
+            state.schema = (
+                stored if stored is not None and 3 <= stored <= schema.SCHEMA_VERSION
+                else schema.SCHEMA_VERSION
+            )  # fmt: skip
+            found = pg_schema.problems(raw, state.schema)
             if found:
                 return Verdict(
                     False, 0, None, "the schema is not the one the gate made: " + "; ".join(found)
@@ -113,7 +130,7 @@ def verify(ledger: PostgresLedger) -> Verdict:
             heads = _chains(raw, key, state)
             _checkpoints(raw, key, heads, state)
             _in_order(conn, ledger.clock_us(), state)
-            _sequences(raw)
+            _sequences(raw, state.schema)
             _meta(raw, state)
             secret = ledger.subject_key
             if secret is None:
@@ -288,7 +305,7 @@ def _in_order(conn: Any, now_us: int, state: _State) -> None:
         raise _Broken(
             opener[0], "its data does not say the ledger's schema and subject mode"
         ) from None
-    vouching = Vouching(conn, _COVERED, order="audit_seq, id")
+    vouching = Vouching(conn, _covered(state.schema), order="audit_seq, id")
     sends = _Sends(conn, now_us // DAY_US - RECENT_DAYS)
     recent_us = (now_us // DAY_US - RECENT_DAYS) * DAY_US
     try:
@@ -299,6 +316,11 @@ def _in_order(conn: Any, now_us: int, state: _State) -> None:
                 "FROM audit_log ORDER BY seq"
             )
             for seq, kind, outcome, subject, purpose, channel, send_us, data in cur:
+                if kind == UPGRADE and seq > opener[0]:
+                    found = upgraded_version(seq, data, state.version)
+                    if isinstance(found, str):
+                        raise _Broken(seq, found)
+                    state.version = found
                 if seq > legacy_through and ('"rows":' in data or seq >= vouching.next_named):
                     vouching.entry(seq, kind, data)
                 if sends.next_seq <= seq or (
@@ -311,11 +333,11 @@ def _in_order(conn: Any, now_us: int, state: _State) -> None:
     sends.finish()
 
 
-def _sequences(raw: Any) -> None:
+def _sequences(raw: Any, version: int) -> None:
     """Ids rise with the entries that wrote their rows (a reader that takes the newest row by
     id would otherwise read another than the trail's newest), and every sequence is past the
     ids and seqs it has given (set back, it would make every write fail, or collide)."""
-    for table in schema.COVERED:
+    for table in schema.covered(version):
         # rows about a subject are written under its chain's lock: their ids rise subject by
         # subject (writes about different subjects take ids side by side); the others are
         # written holding every chain, so theirs rise throughout
@@ -331,7 +353,7 @@ def _sequences(raw: Any) -> None:
                 f"a row of {table} written before it has a higher id than its row {found[0]} "
                 "(ids must rise with the entries that write them: edited)",
             )
-    tops = [(f"{table}_ids", table, "id") for table in schema.COVERED]
+    tops = [(f"{table}_ids", table, "id") for table in schema.covered(version)]
     tops += [("audit_seq", "audit_log", "seq"), ("checkpoint_ids", "checkpoints", "id")]
     for sequence, table, column in tops:
         last, called = raw.execute(f"SELECT last_value, is_called FROM {sequence}").fetchone()
@@ -357,8 +379,8 @@ def _meta(raw: Any, state: _State) -> None:
             f"meta holds {shown or 'nothing'}, but the trail says "
             + ", ".join(f"{k}={v!r}" for k, v in want),
         )
-    if state.version != schema.SCHEMA_VERSION:
-        raise _Broken(None, f"the trail says schema {state.version}, not {schema.SCHEMA_VERSION}")
+    if state.version != state.schema:
+        raise _Broken(None, f"the trail says schema {state.version}, not {state.schema}")
 
 
 def export(

@@ -28,6 +28,7 @@ from compliance.gate.checkpoint import Checkpointer
 from compliance.gate.ledger.common import BUSY_TIMEOUT_S, micros
 from compliance.gate.ledger.dialect import SQLITE
 from compliance.gate.ledger.inbound import Inbound
+from compliance.gate.ledger.keys import Keys
 from compliance.gate.ledger.lists import Lists
 from compliance.gate.ledger.records import Records
 from compliance.gate.model import aware
@@ -36,7 +37,7 @@ from compliance.gate.schema import SCHEMA_VERSION
 from compliance.gate.verify import DAY_US, Verdict
 
 
-class Ledger(Records, Lists, Inbound):
+class Ledger(Records, Lists, Inbound, Keys):
     """Consent, do-not-contact lists, pauses and the audit trail, in one SQLite file.
 
     A fault (the file gone, read-only, locked past the busy timeout, corrupted, the disk full)
@@ -243,6 +244,8 @@ class Ledger(Records, Lists, Inbound):
         """Append an audit entry, dated by the transaction's clock; the transaction inserts it
         when it commits (and drops it if it rolls back). `send_us`: a decision's scheduled
         instant; an allowed one is kept in recent_sends for frequency caps."""
+        if text is None:
+            data = audit.attributed(data)
         sid = self._remember(subject) if subject else None
         row, self._tail = audit.entry(
             (self._tail or audit.tail_of(self.conn)),
@@ -314,7 +317,7 @@ class Ledger(Records, Lists, Inbound):
         """Check the whole ledger (verify.py); a ledger of an earlier schema, opened read-only,
         with the rules it was written under."""
         with self.reading() as conn:
-            if self.version < SCHEMA_VERSION:
+            if self.version < 3:  # schemas before 3 hashed and covered less
                 from compliance.gate.migrate import legacy_verify
 
                 return legacy_verify(conn, self.key)
