@@ -1,5 +1,5 @@
-"""`compliance ledger init|status|grants|migrate`, `compliance audit verify` and `compliance audit
-export`."""
+"""`compliance ledger init|upgrade|status|grants|migrate`, `compliance audit verify` and
+`compliance audit export`."""
 
 from __future__ import annotations
 
@@ -57,6 +57,28 @@ def ledger_init(ledger: Path | str | None) -> None:
     mode = "keyed hashes" if created.subject_key else "as given"
     created.close()
     click.echo(f"created ledger {describe(where)} (subjects stored {mode})")
+
+
+@ledger.command("upgrade")
+@ledger_option()
+@guarded
+def ledger_upgrade(ledger: Path | str | None) -> None:
+    """Bring a ledger of an earlier schema to this version's (any write does it too): the
+    tables the new schema adds, and a ledger.upgrade entry. On PostgreSQL, run it as the
+    ledger's owner, then `compliance ledger grants` again for the new tables."""
+    from compliance.gate.ledger import describe, open_ledger
+    from compliance.gate.schema import SCHEMA_VERSION
+
+    where = ledger_path(ledger)
+    before = open_ledger(where, readonly=True)
+    version = before.version
+    before.close()
+    opened = open_ledger(where)  # opening for writing upgrades
+    opened.close()
+    if version == SCHEMA_VERSION:
+        click.echo(f"ledger {describe(where)} is at schema {SCHEMA_VERSION} already")
+    else:
+        click.echo(f"upgraded ledger {describe(where)} from schema {version} to {SCHEMA_VERSION}")
 
 
 @ledger.command("status")

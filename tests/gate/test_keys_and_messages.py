@@ -58,7 +58,7 @@ def test_a_key_is_kept_as_a_digest_and_works_until_revoked(gate, ledger_at):
     finally:
         other.close()
     assert db.key_for(token) is None
-    [listed] = db.keys()
+    [listed] = db.api_keys()
     assert listed["revoked"] and listed["revoked_by"] == "jane@example.com"
     assert listed["revoked_seq"] == seq
     with pytest.raises(ValueError, match="revoked already"):

@@ -205,9 +205,12 @@ def test_the_application_role_cannot_upgrade_and_is_told_who_can(pg_roles, pg_se
         conn.execute(f'GRANT UPDATE ON chain_heads TO "{pg_roles.app}"')
         conn.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{pg_roles.app}"')
     app = with_user(url, pg_roles.app)
-    with pytest.raises(LedgerConfigError, match="Open it once as the role that owns it"):
+    with pytest.raises(LedgerConfigError, match="compliance ledger upgrade --ledger"):
         Gate.open(repo=US, ledger=app, clock=Clock(T0))
-    open_ledger(owner, checkpoint_every=None).close()
+    from compliance.cli import main
+
+    assert main(["ledger", "upgrade", "--ledger", owner]) == 0
+    assert main(["ledger", "upgrade", "--ledger", owner]) == 0  # nothing more to do
     with psycopg.connect(owner, autocommit=True) as conn:
         for line in statements(pg_roles.app):
             if not line.startswith("--"):
@@ -219,3 +222,13 @@ def test_the_application_role_cannot_upgrade_and_is_told_who_can(pg_roles, pg_se
         ).codes == ["consent.revoked"]
     finally:
         gate.close()
+
+
+def test_the_upgrade_command_says_what_it_did(v3, cli):
+    where = str(v3)
+    run = cli(["ledger", "upgrade", "--ledger", where])
+    assert run.code == 0, run.err
+    assert f"from schema 3 to {SCHEMA_VERSION}" in run.out
+    again = cli(["ledger", "upgrade", "--ledger", where])
+    assert again.code == 0 and f"at schema {SCHEMA_VERSION} already" in again.out
+    assert cli(["audit", "verify", "--ledger", where]).code == 0

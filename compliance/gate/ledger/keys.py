@@ -92,7 +92,7 @@ class Keys:
             "audit_seq": seq,
         }, token
 
-    def keys(self) -> list[dict[str, Any]]:
+    def api_keys(self) -> list[dict[str, Any]]:
         """Every key, oldest first, with its revocation if it has one."""
         with self.reading() as conn:
             rows = conn.execute(

@@ -161,9 +161,9 @@ def _upgrade(ledger: PostgresLedger, conn: Any, version: int) -> None:
         raise LedgerConfigError(
             f"ledger {ledger.path} has schema version {version}, and this compliance uses "
             f"{SCHEMA_VERSION}: the role it logs in as cannot create the tables the upgrade "
-            "adds. Open it once as the role that owns it (e.g. `compliance ledger status "
-            "--ledger postgresql://OWNER@HOST/DB`), then run the statements of `compliance "
-            "ledger grants` again as the owner, for the new tables"
+            "adds. Upgrade it as the role that owns it (`compliance ledger upgrade --ledger "
+            "postgresql://OWNER@HOST/DB`), then run the statements of `compliance ledger "
+            "grants` again as the owner, for the new tables"
         )
     for statement in pg_schema.statements(added_tables(version)):
         conn.execute(statement)

@@ -1,0 +1,109 @@
+"""compliance.client against a real server (uvicorn on a free port, in a thread): the same
+Decision the library answers, fail closed when the service cannot answer, and a ClientError for
+a request the service refuses as wrong."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+
+from compliance import Send
+from compliance.client import GATE_UNREACHABLE, Client, ClientError
+from compliance.service.app import create_app
+from tests.pg import free_port
+from tests.service.conftest import AT, SALE, make_service, settings
+
+uvicorn = pytest.importorskip("uvicorn")
+FL = "+13055550123"
+
+
+class Running:
+    def __init__(self, app) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def running(ledger_at, clock):
+    made = make_service(ledger_at, clock)
+    server = Running(create_app(made.gate, settings()))
+    yield made, server
+    server.stop()
+    made.client.close()
+    made.gate.close()
+
+
+def test_the_client_answers_what_the_library_answers(running):
+    made, server = running
+    made.gate.ledger.grant(subject=FL, channel="sms", scope="us-sms-offers", source="web", at=AT)
+    with Client(server.url, token=made.tokens["decide"]) as client:
+        decision = client.check(Send(to=FL, template=SALE, at=AT))
+        assert decision.allowed and decision.id is not None
+        # the same send through the library: the same decision (its own audit entry aside)
+        local = made.gate.check(Send(to=FL, template=SALE, at=AT))
+        assert {**decision.to_dict(), "id": 0} == {**local.to_dict(), "id": 0}
+        batch = client.check_many([Send(to=FL, template=SALE, at=AT)] * 3)
+        # Florida's three a day: the third allowed, then the cap
+        assert [d.codes for d in batch] == [[], ["frequency_cap"], ["frequency_cap"]]
+        assert batch[1].reasons[0].citation and batch[1].send.to == FL
+        # quiet hours: a defer carries its not_before as an aware datetime
+        night = dt.datetime(2026, 11, 27, 3, 0, tzinfo=dt.timezone.utc)  # 22:00 in Miami
+        made.gate.ledger.grant(subject="+13055550124", channel="sms", scope="us-sms-offers", source="web", at=AT)  # fmt: skip
+        deferred = client.check(Send(to="+13055550124", template=SALE, at=night))
+        assert deferred.outcome == "defer" and deferred.not_before.tzinfo is not None
+        assert client.health()["status"] == "ok"
+
+
+def test_a_batch_over_1000_is_sent_in_parts(running):
+    made, server = running
+    sends = [Send(to=f"+1305555{n:04d}", template=SALE, at=AT) for n in range(1500)]
+    with Client(server.url, token=made.tokens["decide"]) as client:
+        found = client.check_many(sends)
+    assert len(found) == 1500 and all(d.codes == ["consent.missing"] for d in found)
+    assert [d.send.to for d in found] == [s.to for s in sends]
+
+
+def test_a_refused_request_raises_and_names_why(running):
+    made, server = running
+    with Client(server.url, token=made.tokens["consent"]) as client:
+        with pytest.raises(ClientError, match="lacks the 'decide' scope") as caught:
+            client.check(Send(to=FL, template=SALE))
+        assert caught.value.status == 403
+    with Client(server.url, token=made.tokens["decide"]) as client:
+        with pytest.raises(ClientError) as caught:
+            client.check(Send(to=FL, template=SALE, timezone="Mars/Base"))
+        assert caught.value.status == 422
+        with pytest.raises(TypeError):
+            client.check("+13055550123")
+
+
+def test_no_answer_is_a_deny(running):
+    made, server = running
+    server.stop()
+    with Client(server.url, token=made.tokens["decide"], timeout=1) as client:
+        decision = client.check(Send(to=FL, template=SALE))
+        assert decision.outcome == "deny" and decision.codes == [GATE_UNREACHABLE]
+        assert decision.id is None
+        assert [d.codes for d in client.check_many([Send(to=FL, template=SALE)] * 2)] == [
+            [GATE_UNREACHABLE]
+        ] * 2
+    with pytest.raises(ValueError):
+        Client("gate.internal:8000", token="x")
