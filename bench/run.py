@@ -4,8 +4,9 @@
     python bench/run.py --quick         # small sizes: a smoke run, figures not comparable
     python bench/run.py --record        # and add (or update) today's section in bench/RESULTS.md
 
-Each benchmark script (lint_speed.py, gate_speed.py, then ledger_backends.py: SQLite and
-PostgreSQL side by side, on the server at COMPLIANCE_TEST_PG or 127.0.0.1:5432) runs in a
+Each benchmark script (lint_speed.py, gate_speed.py, ledger_backends.py: SQLite and
+PostgreSQL side by side, on the server at COMPLIANCE_TEST_PG or 127.0.0.1:5432, then
+service_speed.py: the gate over HTTP against the gate in-process) runs in a
 process of its own, one after the other, with --json FILE; their progress goes to standard
 error as it happens, their own tables are not shown. The figures are then printed as one table
 (figure, value, goal, met, detail) followed by the machine description, once. The exit status
@@ -54,6 +55,10 @@ BENCHES = (
     ),
     Bench(
         "ledger_backends.py",
+        ("--events", "20000", "--subjects", "5000", "--history", "5000", "--seconds", "1"),
+    ),
+    Bench(
+        "service_speed.py",
         ("--events", "20000", "--subjects", "5000", "--history", "5000", "--seconds", "1"),
     ),
 )

@@ -15,6 +15,7 @@ throughout:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -210,8 +211,10 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
     )
     def check(
         send: s.SendIn, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-    ) -> dict[str, Any]:
-        return decide(credentials, [send], "check")[0].to_dict()
+    ) -> Response:
+        # the decision's own JSON (response_model documents it; a Response skips re-validating
+        # what Decision.to_dict() wrote, a fifth of a request's time)
+        return _json(decide(credentials, [send], "check")[0].to_dict())
 
     @app.post(
         "/v1/check-many",
@@ -223,9 +226,9 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
     )
     def check_many(
         batch: s.Batch, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-    ) -> dict[str, Any]:
+    ) -> Response:
         found = decide(credentials, batch.sends, "check-many")
-        return {"decisions": [d.to_dict() for d in found]}
+        return _json({"decisions": [d.to_dict() for d in found]})
 
     # consent -----------------------------------------------------------------------------------
 
@@ -643,6 +646,13 @@ def _unprocessable(exc: Exception, where: str) -> HTTPException:
     )
 
 
+def _json(content: Any) -> Response:
+    return Response(
+        json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        media_type="application/json",
+    )
+
+
 def _inbound_dict(result: m.InboundResult) -> dict[str, Any]:
     return {
         "action": result.action,
@@ -670,7 +680,7 @@ def _address(value: str | None) -> str:
     text = value.strip()
     if "@" in text:
         return text.lower()
-    digits = "".join(ch for ch in text if ch.isdigit())
+    digits = "".join(ch for ch in text if "0" <= ch <= "9")
     return "+" + digits if digits else text
 
 

@@ -209,10 +209,10 @@ def whatsapp_messages(event: Any) -> list[Inbound]:
                     continue  # an image, a location, a reaction: nothing to read
                 at = None
                 stamp = message.get("timestamp")
-                if isinstance(stamp, str) and stamp.isdigit() and len(stamp) <= 12:
+                if isinstance(stamp, str) and _digits(stamp) and len(stamp) <= 12:
                     at = dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc)
                 digits = sender if sender.startswith("+") else "+" + sender
-                number = f"+{to}" if isinstance(to, str) and to.isdigit() else to
+                number = f"+{to}" if isinstance(to, str) and _digits(to) else to
                 found.append(
                     Inbound(
                         _id(ident),
@@ -284,7 +284,7 @@ def check_standard(
     listed = headers.get("webhook-signature")
     if not ident or not stamp or not listed:
         raise BadSignature("the request lacks webhook-id, webhook-timestamp or webhook-signature")
-    if not stamp.isdigit() or len(stamp) > 12:
+    if not _digits(stamp) or len(stamp) > 12:
         raise BadSignature("webhook-timestamp is not a time in seconds")
     sent = dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc)
     if abs(now - sent) > TOLERANCE:
@@ -300,6 +300,11 @@ def check_standard(
 
 
 # ----------------------------------------------------------------------------------------------
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only (str.isdigit() also takes '¹' and other digits int() refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def _int(value: str | None) -> int:
