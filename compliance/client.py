@@ -9,10 +9,11 @@
         ...
 
 It answers the Decision the library answers, and fails closed as the library does: when the
-service cannot be reached, times out or answers with a server error, the answer is a deny with
-reason `gate.unreachable` (never an exception a caller might catch and send anyway). A request
-the service refuses as wrong (a bad key, a missing scope, a malformed send) raises
-ClientError: that is a bug to fix, not a send to decide.
+service cannot be reached, times out, answers with a server error or a proxy's error, or
+answers something that is not a whole decision, the answer is a deny with reason
+`gate.unreachable` (never an exception a caller might catch and send anyway). A request the
+service refuses as wrong (a bad key, a missing scope, a malformed send: 400, 401, 403, 404,
+405, 413, 415, 422) raises ClientError: that is a bug to fix, not a send to decide.
 
 Standard library only (http.client): it adds nothing to what the library installs. One Client
 may be shared by threads; each thread keeps its own connection.
@@ -33,6 +34,9 @@ from compliance.gate.model import DENY, Decision, Reason, Send
 
 GATE_UNREACHABLE = "gate.unreachable"  # the client's own reason code: no answer from the service
 MAX_BATCH = 1000
+# statuses that mean the request itself is wrong (a bug to fix, raised); any other answer but
+# a decision (5xx, a proxy's 408 or 429, a redirect) is no decision: a deny
+REFUSED = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
 
 
 class ClientError(Exception):
@@ -80,9 +84,8 @@ class Client:
         """One send's decision (audited by the service before it answers)."""
         body = _send_dict(send)
         found = self._post("/v1/check", body)
-        if found is None:
-            return _unreachable(send)
-        return _decision(found, send)
+        decision = _decision(found, send) if found is not None else None
+        return decision if decision is not None else _unreachable(send)
 
     def check_many(self, sends: Iterable[Send]) -> list[Decision]:
         """A batch's decisions, in order (at most 1,000 sends a request: larger batches are
@@ -92,10 +95,15 @@ class Client:
         for start in range(0, len(items), MAX_BATCH):
             chunk = items[start : start + MAX_BATCH]
             found = self._post("/v1/check-many", {"sends": [_send_dict(s) for s in chunk]})
-            if found is None:
-                out += [_unreachable(s) for s in chunk]
-                continue
-            out += [_decision(d, s) for d, s in zip(found["decisions"], chunk, strict=True)]
+            listed = found.get("decisions") if found is not None else None
+            decided = (
+                [_decision(d, s) for d, s in zip(listed, chunk, strict=True)]
+                if isinstance(listed, list) and len(listed) == len(chunk)
+                else [None] * len(chunk)
+            )
+            out += [
+                d if d is not None else _unreachable(s) for d, s in zip(decided, chunk, strict=True)
+            ]
         return out
 
     def health(self) -> dict[str, Any]:
@@ -110,6 +118,7 @@ class Client:
         if conn is not None:
             conn.close()
             self._local.conn = None
+        self._local.served = 0
 
     def __enter__(self) -> Client:
         return self
@@ -127,24 +136,27 @@ class Client:
             return None
         if status == 200 and isinstance(found, dict):
             return found
-        if 400 <= status < 500:
+        if status in REFUSED:
             raise ClientError(status, found.get("detail") if isinstance(found, dict) else found)
-        return None  # 5xx: the service could not decide
+        return None  # 5xx, a proxy's timeout or rate limit, a redirect: no decision
 
     def _request(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode("utf-8")
         for attempt in (1, 2):
             conn = self._conn()
+            reused = getattr(self._local, "served", 0) > 0
             try:
                 conn.request(method, self._prefix + path, body=data, headers=self._headers)
                 response = conn.getresponse()
                 raw = response.read()
+                self._local.served = getattr(self._local, "served", 0) + 1
                 break
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # a kept-alive connection the server closed meanwhile: once more on a new one
-                # (nothing was decided on it: the request never arrived)
+                # a kept-alive connection the server closed while idle: once more on a new
+                # one. Only then: on a fresh connection the request may have been decided
+                # (a retry would then decide it twice)
                 self.close()
-                if attempt == 2:
+                if attempt == 2 or not reused:
                     raise
             except (OSError, http.client.HTTPException):
                 self.close()
@@ -183,20 +195,55 @@ def _send_dict(send: Send) -> dict[str, Any]:
     return out
 
 
-def _reason(found: dict[str, Any]) -> Reason:
-    return Reason(found["code"], found["message"], found.get("market"), found.get("citation"))
+def _reason(found: Any) -> Reason:
+    if not isinstance(found, dict):
+        raise ValueError("a reason is an object")
+    code, message = found.get("code"), found.get("message")
+    market, citation = found.get("market"), found.get("citation")
+    if not isinstance(code, str) or not isinstance(message, str):
+        raise ValueError("a reason has a code and a message")
+    if not all(v is None or isinstance(v, str) for v in (market, citation)):
+        raise ValueError("a reason's market and citation are text")
+    return Reason(code, message, market, citation)
 
 
-def _decision(found: dict[str, Any], send: Send) -> Decision:
-    not_before = found.get("not_before")
-    return Decision(
-        found["outcome"],
-        tuple(_reason(r) for r in found.get("reasons", ())),
-        dt.datetime.fromisoformat(not_before) if not_before else None,
-        found.get("id"),
-        tuple(_reason(r) for r in found.get("warnings", ())),
-        send,
-    )
+def _decision(found: Any, send: Send) -> Decision | None:
+    """The decision in an answer, or None when the answer is not one the gate gives: an
+    allow is believed only whole (its outcome, allowed true, no reasons, the audit entry that
+    recorded it), so a mock, a misrouted URL or a proxy's page is never taken for one."""
+    try:
+        if not isinstance(found, dict):
+            raise ValueError("not an object")
+        outcome, allowed, ident = found.get("outcome"), found.get("allowed"), found.get("id")
+        reasons = tuple(_reason(r) for r in _listed(found.get("reasons")))
+        warnings = tuple(_reason(r) for r in _listed(found.get("warnings")))
+        not_before = found.get("not_before")
+        when = None
+        if not_before is not None:
+            if not isinstance(not_before, str):
+                raise ValueError("not_before is text")
+            when = dt.datetime.fromisoformat(not_before)
+            if when.utcoffset() is None:
+                raise ValueError("not_before has no offset")
+        if ident is not None and (type(ident) is not int or ident < 1):
+            raise ValueError("id is an audit entry")
+        if outcome == "allow":
+            if allowed is not True or reasons or ident is None:
+                raise ValueError("an allow is whole")
+        elif outcome in ("deny", "defer"):
+            if allowed is not False or not reasons:
+                raise ValueError("a deny or defer says why")
+        else:
+            raise ValueError("unknown outcome")
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return Decision(outcome, reasons, when, ident, warnings, send)
+
+
+def _listed(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError("a list")
+    return value
 
 
 def _unreachable(send: Send) -> Decision:

@@ -16,7 +16,7 @@ from compliance.gate import keywords as kw
 from compliance.gate.catalog import Catalog
 from compliance.gate.ledger import Ledger
 from compliance.gate.model import InboundResult, aware, printable, text_arg
-from compliance.gate.recipient import InvalidRecipient, parse, readings
+from compliance.gate.recipient import PHONE_CHANNELS, InvalidRecipient, parse, possible, readings
 
 
 def did_you_mean(value: Any, known: Iterable[str]) -> str:
@@ -173,21 +173,28 @@ class ConsentLedger:
         at: dt.datetime,
         after_prompt: bool = False,
         message: tuple[str, str] | None = None,
+        replay_keys: tuple[tuple[str, str], ...] = (),
     ) -> InboundResult:
         """Record a reply and what it means: an opt-out revokes consent on the channel, a
         doubtful one holds marketing until a person resolves it. An unknown sender does not
         stop the reply being recorded (a STOP is never lost); it only has no reply text.
         `message`: (provider, the provider's message id) of a webhook's message, recorded
         once whatever the retries: a retry is answered with what was recorded the first
-        time (InboundResult.replayed) and writes nothing."""
+        time (InboundResult.replayed) and writes nothing. `replay_keys`: more (provider, id)
+        pairs that make a message a replay when recorded before (a request's signature, which
+        no re-cut of the same signed request can change)."""
         if message is not None:
-            if not (
-                isinstance(message, tuple)
-                and len(message) == 2
-                and all(isinstance(part, str) and part.strip() for part in message)
-            ):
-                raise TypeError("message must be (provider, message id), two non-empty strings")
-            message = (printable(message[0]), printable(message[1]))
+            for key in (message, *replay_keys):
+                if not (
+                    isinstance(key, tuple)
+                    and len(key) == 2
+                    and all(isinstance(part, str) and part.strip() for part in key)
+                ):
+                    raise TypeError(
+                        "message and replay_keys are (provider, message id), two non-empty strings"
+                    )
+                if any(printable(part) != part for part in key):
+                    raise ValueError("a message id must not hold NUL characters or lone surrogates")
         if not isinstance(text, str):
             raise TypeError(f"text must be a string, not {type(text).__name__}")
         if not isinstance(after_prompt, bool):
@@ -202,7 +209,15 @@ class ConsentLedger:
             raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
         # a provider may hand over the number without its + or in national form: read it as
         # a number of each of the sender's markets
-        found = readings(subject, channel, list(sending.markets) if sending else [])
+        try:
+            found = readings(subject, channel, list(sending.markets) if sending else [])
+        except InvalidRecipient:
+            # a STOP is never lost for want of reading its sender: a number in international
+            # form that the numbering data does not know (yet) is recorded as it is
+            lenient = possible(subject) if channel in PHONE_CHANNELS else None
+            if lenient is None:
+                raise
+            found = [lenient]
         when = aware(at, "at")
         text = printable(text)
         # with no market (an email address), every market's words count
@@ -242,6 +257,7 @@ class ConsentLedger:
                 text=text,
                 reply=reply,
                 at=when,
+                also=tuple(replay_keys),
             )
             return InboundResult(action, reply, seq, replayed)
         seq = None

@@ -52,7 +52,10 @@ class Language:
     sure: bool = True
 
 
-_MEDIA = r"(TEXTS?|MESSAGES?|MSGS?|SMS|EMAILS?|MAILS?|NEWSLETTERS?|ALERTS?|PROMOS?|ADS|SPAM)"
+_MEDIA = (
+    r"(TEXTS?|MESSAGES?|MSGS?|SMS|EMAILS?|MAILS?|NEWSLETTERS?|ALERTS?|PROMOS?|ADS|SPAM"
+    r"|PROMOTIONS?|OFFERS|DEALS|MARKETING|NOTIFICATIONS)"
+)
 
 ENGLISH = Language(
     "English",
@@ -60,6 +63,14 @@ ENGLISH = Language(
         r"\b(STOP|QUIT|END|CEASE) (IT|THIS|THESE|TEXTING|MESSAGING|SENDING|CONTACTING|CALLING"
         r"|EMAILING|SPAMMING|(THE |ALL |YOUR |THESE )?" + _MEDIA + r")\b",
         r"^NO MORE$|\bNO MORE " + _MEDIA + r"\b|\b(DONT|DO NOT) SEND (ME )?(ANY ?MORE|MORE|ANY)\b",
+        # "don't send me these messages", "never send me your offers again"
+        r"\b(DONT|DO NOT|NEVER) SEND (ME |US )?(THESE |THOSE |THIS |YOUR |THE |SUCH )?"
+        + _MEDIA
+        + r"\b",
+        # "I don't want these anymore", "I no longer want them": the messages, said as "these"
+        # ("I don't want it" may decline one offer: not here)
+        r"\b(DONT|DO NOT|NO LONGER) WANT (THESE|THEM|THOSE|ANY OF (THESE|THEM|THOSE))"
+        r"( ANY ?MORE)?$",
         r"\b(DONT|DO NOT|NEVER) (TEXT|MESSAGE|CONTACT|EMAIL|SMS) ME\b",
         r"\b(DONT|DO NOT) WANT (ANY |THESE |THIS |YOUR |THE |MORE |ANY MORE )*" + _MEDIA + r"\b",
         r"\b(REMOVE|DELETE|UNSUBSCRIBE|UNENROLL) ME\b|\b(TAKE|GET) ME (OFF|OUT OF)\b",

@@ -301,6 +301,29 @@ def readings(value: str, channel: str, regions: list[str]) -> list[Recipient]:
     return list(found.values())
 
 
+def possible(value: str) -> Recipient | None:
+    """An inbound reply's sender that no reading accepts but that has the shape of a number in
+    international form (+ or digits, a country code, a possible length): a number the
+    numbering data does not know yet (a new range). A reply from it is recorded under that
+    E.164 number, so that an opt-out holds once the data learns the range and sends to it are
+    allowed. None for anything else."""
+    import phonenumbers
+
+    text = printable((value or "").strip())
+    digits = re.sub(r"[\s().-]", "", text)
+    if digits.startswith("+"):
+        digits = digits[1:]
+    if not digits.isascii() or not digits.isdigit() or digits.startswith("0"):
+        return None
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return Recipient(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None)
+
+
 def _national(value: str, region: str) -> Recipient:
     """A number as a provider may hand it over (2125550123, 12125550123, 0044...), read in the
     country of the sender it reached."""

@@ -80,6 +80,13 @@ def serve(
     if public_url is not None and not public_url.startswith(("http://", "https://")):
         raise DataError(f"--public-url {public_url!r} must start with https:// (or http://)")
     settings = Settings.from_env(public_url=public_url, twilio_replies=twilio_replies)
+    if settings.twilio_token is not None and public_url is None:
+        raise DataError(
+            "TWILIO_AUTH_TOKEN is set but --public-url is not: Twilio signs the URL configured "
+            "at Twilio, and without it the service would take the URL from each request's Host "
+            "header (a request Twilio signed for another of your deployments would pass). Give "
+            "--public-url https://HOST as Twilio calls it"
+        )
     gate = open_gate(repo, bundle, ledger)
     active = [key for key in gate._db.api_keys() if not key["revoked"]]
     app = create_app(gate, settings)

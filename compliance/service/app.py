@@ -14,8 +14,10 @@ throughout:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -24,11 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from compliance import __version__
 from compliance.errors import ComplianceError, LedgerError
@@ -40,7 +44,9 @@ from compliance.service import schemas as s
 from compliance.service import webhooks as wh
 from compliance.service.metrics import CONTENT_TYPE, Metrics
 
-API_BODY_LIMIT = 1024 * 1024  # a request to /v1 larger than this is 413 (a full batch is ~250 KiB)
+log = logging.getLogger("compliance.service")
+API_BODY_LIMIT = 1024 * 1024  # a request to /v1 larger than this is 413 (a full batch: ~250 KiB)
+BODY_SECONDS = 30  # a request body still arriving after this is 408 (a slow-body client)
 ENV = {
     "twilio": "TWILIO_AUTH_TOKEN",
     "whatsapp_secret": "WHATSAPP_APP_SECRET",
@@ -61,6 +67,7 @@ class Settings:
     whatsapp_verify_token: str | None = None
     standard_key: bytes | None = None
     twilio_replies: str = "help"
+    body_seconds: float = BODY_SECONDS  # a request body still arriving after this is 408
 
     @classmethod
     def from_env(cls, *, public_url: str | None = None, twilio_replies: str = "help") -> Settings:
@@ -104,6 +111,9 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
         "webhooks. Every write is audited in the ledger's hash-chained trail.",
         docs_url=None,  # the interactive pages load scripts from a CDN: not on a gate
         redoc_url=None,
+        # /v1/check/ is 404, not a redirect built from the request's Host header (a client
+        # following it would carry its key elsewhere)
+        redirect_slashes=False,
     )
     app.state.gate = gate
     app.state.metrics = metrics
@@ -130,6 +140,17 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
             for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and request.url.path.startswith("/v1/"):
+            # a body the framework could not parse (not UTF-8, nested too deep): malformed,
+            # like any other malformed request
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "body_invalid"}]},
+                status_code=422,
+            )
+        return await http_exception_handler(request, exc)
 
     app.add_middleware(_BodyLimit)
 
@@ -413,32 +434,49 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
                 f"the {provider} webhook is not configured: set {ENV[name[provider]]} in the "
                 "service's environment",
             )
+        if provider == "twilio" and settings.public_url is None:
+            # Twilio signs the URL configured at Twilio; the request's own URL comes from its
+            # Host header, so a request signed for another deployment would pass
+            raise HTTPException(
+                404, "the twilio webhook needs --public-url (the URL configured at Twilio)"
+            )
 
     def signed_url(request: Request) -> str:
-        if settings.public_url is None:
-            return str(request.url)
-        query = request.url.query
-        return settings.public_url + request.url.path + (f"?{query}" if query else "")
+        query = request.url.query  # as received (scope["query_string"]), never re-encoded
+        return f"{settings.public_url}{request.url.path}" + (f"?{query}" if query else "")
 
-    def record(provider: str, message: wh.Inbound, fallback_at: dt.datetime) -> m.InboundResult:
-        """One message, recorded once (run in a worker thread)."""
+    def record(
+        provider: str,
+        message: wh.Inbound,
+        fallback_at: dt.datetime,
+        also: tuple[tuple[str, str], ...] = (),
+        strict: bool = True,
+    ) -> m.InboundResult | None:
+        """One message, recorded once (run in a worker thread). A message that cannot be
+        recorded as given (a sender that is no number) is 422, or with strict=False skipped
+        and logged (None)."""
         sender = senders.get((family(message.channel)[0], _address(message.to)))
+        text = _weightier(message.text, message.alternative, gate.catalog)
         with acting(f"webhook:{provider}"):
             try:
                 return gate.ledger.inbound(
                     subject=message.subject,
-                    text=message.text,
+                    text=text,
                     channel=message.channel,
                     sender=sender,
                     at=message.at or fallback_at,
                     message=(provider, message.message_id),
+                    replay_keys=also,
                 )
             except LedgerError as exc:
                 metrics.webhooks.labels(provider, "unavailable").inc()
                 raise _Unavailable(str(exc)) from None
             except (InvalidRecipient, ValueError, TypeError) as exc:
                 metrics.webhooks.labels(provider, "invalid").inc()
-                raise _unprocessable(exc, "body") from None
+                if strict:
+                    raise _unprocessable(exc, "body") from None
+                log.warning("%s message %s not recorded: %s", provider, message.message_id, exc)
+                return None
 
     async def raw_body(request: Request) -> bytes:
         return await request.body()  # _BodyLimit has read it, and refused it if too large
@@ -473,9 +511,17 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
         except wh.BadPayload as exc:
             metrics.webhooks.labels("twilio", "invalid").inc()
             raise _unprocessable(exc, "body") from None
-        result = await run_in_threadpool(record, "twilio", message, gate._db.clock())
+        # the signature is an id too: no re-cut of the same signed request changes it
+        signature = ("twilio:signature", (request.headers.get("x-twilio-signature") or "").strip())
+        result = await run_in_threadpool(record, "twilio", message, gate._db.clock(), (signature,))
+        assert result is not None
         metrics.webhooks.labels("twilio", "replayed" if result.replayed else "recorded").inc()
-        reply = _twilio_reply(settings.twilio_replies, message.text, result)
+        known = gate.catalog.senders.get(
+            senders.get((family(message.channel)[0], _address(message.to))) or ""
+        )
+        reply = _twilio_reply(
+            settings.twilio_replies, message.text, result, getattr(known, "type", None)
+        )
         return Response(wh.twiml(reply), media_type="text/xml")
 
     @app.get(
@@ -517,18 +563,26 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
             event = wh.check_meta(
                 settings.whatsapp_secret or "", body, request.headers.get("x-hub-signature-256")
             )
-            messages = wh.whatsapp_messages(event)
+            messages, problems = wh.whatsapp_messages(event)
         except wh.BadSignature as exc:
             metrics.webhooks.labels("whatsapp", "bad_signature").inc()
             raise HTTPException(403, str(exc)) from None
         except wh.BadPayload as exc:
             metrics.webhooks.labels("whatsapp", "invalid").inc()
             raise _unprocessable(exc, "body") from None
-        if not messages:
+        for problem in problems:  # the others are recorded all the same
+            metrics.webhooks.labels("whatsapp", "invalid").inc()
+            log.warning("whatsapp event: %s, not recorded", problem)
+        if not messages and not problems:
             metrics.webhooks.labels("whatsapp", "ignored").inc()
         for message in messages:
-            result = await run_in_threadpool(record, "whatsapp", message, gate._db.clock())
-            metrics.webhooks.labels("whatsapp", "replayed" if result.replayed else "recorded").inc()
+            result = await run_in_threadpool(
+                record, "whatsapp", message, gate._db.clock(), (), False
+            )
+            if result is not None:
+                metrics.webhooks.labels(
+                    "whatsapp", "replayed" if result.replayed else "recorded"
+                ).inc()
         return Response(status_code=200)
 
     @app.post(
@@ -577,6 +631,7 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
             parsed.id, parsed.from_, parsed.to, parsed.channel, parsed.text, parsed.received_at
         )
         result = await run_in_threadpool(record, "standard", message, gate._db.clock())
+        assert result is not None
         metrics.webhooks.labels("standard", "replayed" if result.replayed else "recorded").inc()
         return _inbound_dict(result)
 
@@ -662,15 +717,36 @@ def _inbound_dict(result: m.InboundResult) -> dict[str, Any]:
     }
 
 
-def _twilio_reply(policy: str, text: str, result: m.InboundResult) -> str | None:
+def _twilio_reply(
+    policy: str, text: str, result: m.InboundResult, sender_type: str | None
+) -> str | None:
     """What to answer in TwiML: by default ("help") nothing where Twilio answers itself (its
-    own STOP and START keywords), the sender's text otherwise (HELP, and opt-outs in words
-    Twilio does not know); "all" when the team turned Twilio's handling off; "none" never."""
+    own STOP and START keywords, on a long code or toll-free number), the sender's text
+    otherwise (HELP, opt-outs in words Twilio does not know, and everything to a short code);
+    "all" when the team turned Twilio's handling off; "none" never."""
     if policy == "none" or not result.reply:
         return None
-    if policy == "help" and wh.twilio_answers_itself(text):
+    if policy == "help" and wh.twilio_answers_itself(text, sender_type):
         return None
     return result.reply
+
+
+_RANK = {"opt_out": 4, "review": 3, "opt_in": 2, "help": 1, "none": 0}
+
+
+def _weightier(text: str, alternative: str | None, catalog: Any) -> str:
+    """Of a reply's two readings (a button's label and its payload), the one that means more:
+    an opt-out in either is an opt-out."""
+    if not alternative:
+        return text
+    from compliance.gate import keywords as kw
+
+    every = [p.keywords for p in catalog.markets.values() if p.keywords]
+    ranked = [
+        (_RANK.get(kw.classify(t, None, extra=every), 0), -n, t)
+        for n, t in enumerate((text, alternative))
+    ]
+    return max(ranked)[2]
 
 
 def _address(value: str | None) -> str:
@@ -733,8 +809,20 @@ class _BodyLimit:
             await _too_large(scope, send, limit)
             return
         chunks, size = [], 0
+        app = scope.get("app")
+        seconds = app.state.settings.body_seconds if app is not None else BODY_SECONDS
+        deadline = time.monotonic() + seconds
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                response = JSONResponse(
+                    {"detail": f"the request body did not arrive within {seconds:g} s"},
+                    status_code=408,
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")

@@ -162,7 +162,10 @@ class StandardMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1, max_length=200, description="The provider's message id.")
+    id: str = Field(
+        pattern=r"^[\x21-\x7e]{1,200}$",
+        description="The provider's message id (visible ASCII, at most 200 characters).",
+    )
     from_: str = Field(alias="from", max_length=320, description="Who sent it.")
     to: str | None = Field(None, max_length=320, description="The number it was sent to.")
     channel: Channel = "sms"

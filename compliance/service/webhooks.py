@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
@@ -52,6 +53,9 @@ class Inbound:
     channel: str
     text: str
     at: dt.datetime | None  # when it was sent, if the provider says
+    # another reading of the same reply (a button's payload beside its label): the app records
+    # whichever of the two means more (an opt-out over anything else)
+    alternative: str | None = None
 
 
 # Twilio ---------------------------------------------------------------------------------------
@@ -122,13 +126,24 @@ def check_twilio(
     return dict(params)
 
 
+# a Twilio message SID: two capital letters (SM, MM) and 32 hexadecimal digits
+_TWILIO_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+
+
 def twilio_message(fields: dict[str, str]) -> Inbound:
     """The message of a Twilio messaging webhook (an inbound SMS, MMS, WhatsApp or RCS
-    message)."""
+    message). Its SID must have Twilio's form and agree with SmsMessageSid and SmsSid where
+    they are given: Twilio's signature runs names and values together without separators, so
+    one signed request can be re-cut into others (a value lengthened by the next parameter);
+    a SID of fixed form cannot be, and the app also treats the signature itself as an id."""
     sid = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid")
     sender = fields.get("From")
     if not sid or not sender:
         raise BadPayload("a Twilio message webhook has MessageSid and From; this has not")
+    if not _TWILIO_SID.fullmatch(sid) or any(
+        fields.get(name, sid) != sid for name in ("MessageSid", "SmsMessageSid", "SmsSid")
+    ):
+        raise BadPayload("MessageSid is not a Twilio message SID (SM or MM and 32 hex digits)")
     channel = "sms"
     for prefix, name in (("whatsapp:", "whatsapp"), ("rcs:", "rcs")):
         if sender.startswith(prefix):
@@ -141,19 +156,21 @@ def twilio_message(fields: dict[str, str]) -> Inbound:
     return Inbound(_id(sid), sender, to, channel, fields.get("Body") or "", None)
 
 
-# Twilio's own keywords, answered by Twilio itself when its default opt-out handling is on
+# Twilio's own keywords, answered by Twilio itself when its default opt-out handling is on,
 # on long codes and toll-free numbers (single-word replies only; short codes outside a
 # Messaging Service get no such handling): Twilio, "Twilio support for opt-out keywords (SMS
-# STOP filtering)", support article 223134027
-TWILIO_OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+# STOP filtering)", support article 223134027; REVOKE and OPTOUT since 14 May 2025 (Twilio,
+# "Update to FCC's SMS Opt-Out Keywords", blog post)
+TWILIO_OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 TWILIO_OPT_IN = {"START", "YES", "UNSTOP"}
 TWILIO_HELP = {"HELP", "INFO"}
 
 
-def twilio_answers_itself(text: str) -> bool:
-    """Whether Twilio replies to this message itself by default (a message that is exactly
-    one of its opt-out or opt-in keywords)."""
-    return text.strip().upper() in TWILIO_OPT_OUT | TWILIO_OPT_IN
+def twilio_answers_itself(text: str, sender_type: str | None) -> bool:
+    """Whether Twilio replies to this message itself by default: a message that is exactly
+    one of its opt-out or opt-in keywords, to a long code or toll-free number (a short code
+    outside a Messaging Service gets no such handling)."""
+    return sender_type != "short_code" and text.strip().upper() in TWILIO_OPT_OUT | TWILIO_OPT_IN
 
 
 def twiml(reply: str | None) -> str:
@@ -184,13 +201,16 @@ def check_meta(app_secret: str, body: bytes, signature: str | None) -> Any:
         raise BadPayload("the signed body is not JSON") from None
 
 
-def whatsapp_messages(event: Any) -> list[Inbound]:
+def whatsapp_messages(event: Any) -> tuple[list[Inbound], list[str]]:
     """The inbound messages of a WhatsApp Cloud API event (statuses and other changes carry
     none): text, a quick-reply button's text (a marketing template's "Stop promotions"), an
-    interactive reply's title."""
+    interactive reply's title; and what could not be read of the others. A message that
+    cannot be read never keeps the others from being recorded: Meta would send the same event
+    again and again, and a STOP beside it would never be."""
     if not isinstance(event, dict):
         raise BadPayload("a WhatsApp event is a JSON object")
     found: list[Inbound] = []
+    problems: list[str] = []
     for entry in _list(event.get("entry")):
         for change in _list(entry.get("changes") if isinstance(entry, dict) else None):
             value = change.get("value") if isinstance(change, dict) else None
@@ -203,44 +223,56 @@ def whatsapp_messages(event: Any) -> list[Inbound]:
                     continue
                 ident, sender = message.get("id"), message.get("from")
                 if not isinstance(ident, str) or not isinstance(sender, str) or not ident:
-                    raise BadPayload("a WhatsApp message has an id and a from; this has not")
-                text = _whatsapp_text(message)
+                    problems.append("a message without an id or a from")
+                    continue
+                if not _ID.fullmatch(ident):
+                    problems.append("a message whose id is not 1 to 200 visible ASCII characters")
+                    continue
+                text, alternative = _whatsapp_text(message)
                 if text is None:
                     continue  # an image, a location, a reaction: nothing to read
-                at = None
                 stamp = message.get("timestamp")
-                if isinstance(stamp, str) and _digits(stamp) and len(stamp) <= 12:
-                    at = dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc)
+                at = _instant(stamp) if isinstance(stamp, str) else None
                 digits = sender if sender.startswith("+") else "+" + sender
                 number = f"+{to}" if isinstance(to, str) and _digits(to) else to
                 found.append(
                     Inbound(
-                        _id(ident),
+                        ident,
                         digits,
                         number if isinstance(number, str) else None,
                         "whatsapp",
                         text,
                         at,
+                        alternative,
                     )
                 )
-    return found
+    return found, problems
 
 
-def _whatsapp_text(message: dict[str, Any]) -> str | None:
+def _whatsapp_text(message: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A message's text, and another reading of it: a quick-reply button's payload (what the
+    business named the button: "STOP") beside its label ("No thanks"); an interactive
+    reply's id beside its title."""
     kind = message.get("type")
     part = message.get(kind) if isinstance(kind, str) else None
     if not isinstance(part, dict):
-        return None
+        return None, None
+    other = None
     if kind == "text":
         body = part.get("body")
     elif kind == "button":
-        body = part.get("text") or part.get("payload")
+        body, other = part.get("text"), part.get("payload")
+        if not isinstance(body, str) or not body:
+            body, other = other, None
     elif kind == "interactive":
         reply = part.get("button_reply") or part.get("list_reply")
         body = reply.get("title") if isinstance(reply, dict) else None
+        other = reply.get("id") if isinstance(reply, dict) else None
     else:
-        return None
-    return body if isinstance(body, str) else None
+        return None, None
+    if not isinstance(body, str):
+        return None, None
+    return body, other if isinstance(other, str) and other and other != body else None
 
 
 def check_verify_token(expected: str, mode: str | None, token: str | None) -> bool:
@@ -284,9 +316,9 @@ def check_standard(
     listed = headers.get("webhook-signature")
     if not ident or not stamp or not listed:
         raise BadSignature("the request lacks webhook-id, webhook-timestamp or webhook-signature")
-    if not _digits(stamp) or len(stamp) > 12:
+    sent = _instant(stamp)
+    if sent is None:
         raise BadSignature("webhook-timestamp is not a time in seconds")
-    sent = dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc)
     if abs(now - sent) > TOLERANCE:
         raise BadSignature(
             f"webhook-timestamp is {sent.isoformat()}, more than five minutes from now (a "
@@ -307,6 +339,21 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _instant(stamp: str) -> dt.datetime | None:
+    """Unix seconds as an aware datetime, or None for anything else (not ASCII digits, or
+    outside the years the gate works with)."""
+    if not _digits(stamp) or len(stamp) > 12:
+        return None
+    seconds = int(stamp)
+    if not FIRST_SECOND <= seconds <= LAST_SECOND:
+        return None
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
+FIRST_SECOND = 0  # 1970
+LAST_SECOND = 32503680000  # 3000-01-01: far enough for any webhook
+
+
 def _int(value: str | None) -> int:
     try:
         return int(value or 0)
@@ -318,7 +365,12 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID}}}")
+
+
 def _id(value: str) -> str:
-    if not value.strip() or len(value) > MAX_ID:
-        raise BadPayload(f"a message id is 1 to {MAX_ID} characters")
+    """A provider's message id: 1 to 200 visible ASCII characters (what providers use), so
+    that no two ids are stored alike."""
+    if not _ID.fullmatch(value):
+        raise BadPayload(f"a message id is 1 to {MAX_ID} visible ASCII characters")
     return value

@@ -101,10 +101,10 @@ def test_a_webhook_message_is_recorded_once_and_answered_as_before(gate, ledger_
     assert first.action == "opt_out" and not first.replayed
     assert first.reply and first.reply.startswith("Trailhead: You are unsubscribed")
     entries = sql(ledger_at, "SELECT COUNT(*) FROM audit_log")
-    # the provider retries: the same answer, nothing written, even with another text
+    # the provider retries: the same answer, nothing written
     again = gate.ledger.inbound(
         subject="+14155550123",
-        text="START",
+        text="stop",
         channel="sms",
         sender="trailhead-10dlc",
         at=AT,
@@ -124,6 +124,44 @@ def test_a_webhook_message_is_recorded_once_and_answered_as_before(gate, ledger_
     assert not other.replayed and other.id != first.id
     assert gate.check(Send(to="+14155550123", template=SALE, at=AT)).codes == ["consent.revoked"]
     assert gate._db.verify().ok
+
+
+def test_the_same_id_for_another_meaning_or_subject_is_recorded_not_taken_for_a_retry(
+    gate, ledger_at
+):
+    """A provider never changes a retry: the same id with another meaning, or from another
+    subject, is a collision or a planted row, and the message is recorded all the same (an
+    opt-out is never lost to it), naming the entry it conflicts with."""
+    first = gate.ledger.inbound(
+        subject="+14155550123", text="hello", channel="sms", at=AT, message=("standard", "m1")
+    )
+    stop = gate.ledger.inbound(
+        subject="+14155550123", text="STOP", channel="sms", at=AT, message=("standard", "m1")
+    )
+    assert stop.action == "opt_out" and not stop.replayed and stop.id != first.id
+    other = gate.ledger.inbound(
+        subject="+14155550199", text="hello", channel="sms", at=AT, message=("standard", "m1")
+    )
+    assert not other.replayed
+    data = dict(sql(ledger_at, "SELECT seq, data FROM audit_log"))
+    assert json.loads(data[stop.id])["conflicts_with"] == first.id
+    assert json.loads(data[other.id])["conflicts_with"] == first.id
+    assert gate.check(Send(to="+14155550123", template=SALE, at=AT)).codes != []
+    assert gate._db.verify().ok
+    # a key that was recorded before makes a message a replay whatever its own id
+    one = gate.ledger.inbound(
+        subject="+14155550123", text="hi", channel="sms", at=AT,
+        message=("twilio", "SMa"), replay_keys=(("twilio:signature", "sig1"),),
+    )  # fmt: skip
+    recut = gate.ledger.inbound(
+        subject="+14155550123", text="hi", channel="sms", at=AT,
+        message=("twilio", "SMb"), replay_keys=(("twilio:signature", "sig1"),),
+    )  # fmt: skip
+    assert recut.replayed and recut.id == one.id
+    with pytest.raises(ValueError, match="NUL"):
+        gate.ledger.inbound(
+            subject="+14155550123", text="hi", channel="sms", at=AT, message=("x", "a\x00")
+        )
 
 
 def test_two_hosts_receiving_the_same_retry_record_it_once(gate, ledger_at):
@@ -183,3 +221,34 @@ def test_every_entry_written_for_a_key_says_which(gate, ledger_at):
         assert json.loads(data[written])["via"] == "key:key_0123456789ab", written
     assert "via" not in json.loads(data[after])
     assert gate._db.verify().ok
+
+
+def test_on_postgresql_only_the_owner_makes_keys(pg_roles, cli):
+    """The application role reads keys but cannot add one (a stolen application password
+    must not mint an admin key) nor change or remove a webhook message id."""
+    from tests.pg import with_user
+
+    app = pg_roles.ledger()
+    owner = with_user(app, pg_roles.owner)
+    made = cli(["serve", "keys", "create", "--name", "x", "--scope", "admin", "--by", "me",
+                "--ledger", app])  # fmt: skip
+    assert made.code == 2 and "permission denied for table api_keys" in made.err
+    assert "Traceback" not in made.err
+    made = cli(["serve", "keys", "create", "--name", "x", "--scope", "admin", "--by", "me",
+                "--ledger", owner])  # fmt: skip
+    assert made.code == 0, made.err
+    db = open_ledger(app)
+    try:
+        assert db.key_for(made.out.strip())["scopes"] == ["admin"]
+    finally:
+        db.close()
+    import psycopg
+
+    for statement in (
+        "INSERT INTO api_keys VALUES (99, 'key_x', 'x', 'admin', 'x', 'x', 'x', 1)",
+        "INSERT INTO api_key_revocations VALUES (99, 'key_x', 'x', 'x', 1)",
+        "UPDATE webhook_messages SET action = 'none'",
+        "DELETE FROM webhook_messages",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            sql(app, statement)

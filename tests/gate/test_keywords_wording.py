@@ -91,6 +91,14 @@ CLEAR_EVERYWHERE = [
     "Foutez-moi la paix",
     "Déjame en paz",
     "Me deixa em paz",
+    # revocations in plain words, without a keyword (47 CFR 64.1200(a)(10): any reasonable
+    # means): found by the service's attack review as read "none"
+    "don't send me these messages",
+    "I don't want these anymore",
+    "I no longer want them",
+    "no more promotions please",
+    "No more offers",
+    "stop the offers",
 ]
 # might be an opt-out, might not: a person decides, marketing is held meanwhile
 REVIEW_EVERYWHERE = [
@@ -213,6 +221,9 @@ ORDINARY = [
     "Ευχαριστώ",
     "ありがとう",
     "Terima kasih",
+    "I don't want it",  # may decline one offer
+    "Do you have any more offers?",
+    "dont send me the invoice",
 ]
 
 

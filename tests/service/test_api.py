@@ -360,3 +360,61 @@ def test_the_send_model_matches_the_library(service):
     from compliance.service.schemas import SendIn
 
     assert set(SendIn.model_fields) == {f.name for f in dataclasses.fields(Send)}
+
+
+@pytest.mark.parametrize("bad", [b"", b"this is not a database file at all" * 200])
+def test_a_ledger_file_replaced_by_a_bad_one_is_a_deny_until_it_is_back(tmp_path, clock, bad):
+    """A botched restore (an empty or foreign file in the ledger's place): checks are denied
+    (HTTP 200), writes 503, /healthz 503; never a 500. The good file back, all works again."""
+    import shutil
+
+    from tests.service.conftest import make_service
+
+    path = tmp_path / "ledger.db"
+    made = make_service(path, clock)
+    try:
+        made.gate._db.prune()  # (a write: the WAL folded into the file before it is copied)
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        shutil.copyfile(path, tmp_path / "good.db")
+        path.unlink()
+        for extra in ("-wal", "-shm"):
+            (tmp_path / f"ledger.db{extra}").unlink(missing_ok=True)
+        path.write_bytes(bad)
+        for _ in range(3):
+            r = made.post("/v1/check", {"to": FL, "template": SALE})
+            assert r.status_code == 200 and r.json()["reasons"][0]["code"] == "ledger.error"
+            w = made.post(
+                "/v1/consent/revoke",
+                {"subject": FL, "channel": "sms", "source": "x"},
+                scope="consent",
+            )
+            assert w.status_code == 503, w.text
+            assert made.get("/metrics", scope="admin").status_code == 503
+            assert made.client.get("/healthz").status_code == 503
+        path.unlink()
+        shutil.copyfile(tmp_path / "good.db", path)
+        r = made.post("/v1/check", {"to": FL, "template": SALE})
+        assert r.status_code == 200 and r.json()["id"] is not None, r.text
+        assert made.client.get("/healthz").status_code == 200
+    finally:
+        made.client.close()
+        made.gate.close()
+
+
+def test_a_trailing_slash_is_404_not_a_redirect_to_the_hosts_own_url(service):
+    r = service.client.post(
+        "/v1/check/", json={"to": FL, "template": SALE}, headers=service.auth("decide"),
+        follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 404 and "location" not in r.headers
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe{}", b"[" * 5000 + b"]" * 5000])
+def test_a_body_the_framework_cannot_parse_is_422(service, body):
+    r = service.client.post(
+        "/v1/check", content=body,
+        headers={**service.auth("decide"), "content-type": "application/json"},
+    )  # fmt: skip
+    assert r.status_code == 422, r.text

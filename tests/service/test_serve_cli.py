@@ -57,6 +57,10 @@ def test_a_bad_public_url_is_refused_before_anything_starts(cli, tmp_path):
                "--public-url", "gate.example.com"])  # fmt: skip
     assert run.code == 2 and "must start with https://" in run.err
     assert not (tmp_path / "x.db").exists()
+    # Twilio's webhook without the URL Twilio signs would trust each request's Host header
+    run = cli(["serve", "--repo", str(US), "--ledger", str(tmp_path / "x.db")],
+              env={"TWILIO_AUTH_TOKEN": "t"})  # fmt: skip
+    assert run.code == 2 and "--public-url" in run.err and "Host" in run.err
 
 
 def _wait(url: str, seconds: float = 20) -> None:
@@ -85,7 +89,18 @@ def test_the_service_runs_as_a_process_and_stops_cleanly(tmp_path):
     ).stdout.strip()  # fmt: skip
     port = free_port()
     server = subprocess.Popen(
-        [*run, "serve", "--repo", str(US), "--ledger", ledger, "--port", str(port)],
+        [
+            *run,
+            "serve",
+            "--repo",
+            str(US),
+            "--ledger",
+            ledger,
+            "--port",
+            str(port),
+            "--public-url",
+            f"http://127.0.0.1:{port}",
+        ],  # fmt: skip
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -69,9 +69,10 @@ event = (
 @settings(max_examples=400, deadline=None)
 def test_any_whatsapp_event_is_read_or_refused(found):
     try:
-        messages = wh.whatsapp_messages(found)
+        messages, problems = wh.whatsapp_messages(found)
     except wh.BadPayload:
         return
+    assert all(isinstance(p, str) for p in problems)
     for m in messages:
         assert m.channel == "whatsapp" and m.subject.startswith("+") and m.message_id
         assert isinstance(m.text, str)

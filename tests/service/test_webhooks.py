@@ -47,6 +47,10 @@ def _twilio(service, params: dict[str, str], *, url: str | None = None, sign_url
     )
 
 
+def _twilio_signature(params: dict[str, str], url: str = PUBLIC + "/v1/webhooks/twilio") -> str:
+    return twilio_validator.RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
+
+
 def _sms(text: str, sid: str = "SM00000000000000000000000000000001", frm: str = NY) -> dict[str, str]:  # fmt: skip
     return {
         "MessageSid": sid,
@@ -56,6 +60,11 @@ def _sms(text: str, sid: str = "SM00000000000000000000000000000001", frm: str = 
         "Body": text,
         "NumMedia": "0",
     }
+
+
+def _sid(label: str) -> str:
+    """A message SID of Twilio's form (SM and 32 hex digits), one per label."""
+    return "SM" + hashlib.sha256(label.encode()).hexdigest()[:32]
 
 
 def _granted(service, subject: str = NY) -> None:
@@ -95,7 +104,12 @@ def test_a_twilio_stop_is_recorded_once_and_twilio_answers_it(service):
     assert again.status_code == 200 and again.text == r.text
     assert service.entries() == entries
     rows = sql(service.where, "SELECT provider, message_id, action FROM webhook_messages")
-    assert rows == [("twilio", "SM00000000000000000000000000000001", "opt_out")]
+    signature = _twilio_signature(_sms("STOP"))
+    # the message id, and the signature: no re-cut of the signed request gets past both
+    assert sorted(rows) == [
+        ("twilio", "SM00000000000000000000000000000001", "opt_out"),
+        ("twilio:signature", signature, "opt_out"),
+    ]
     [entry] = sql(service.where, "SELECT data FROM audit_log WHERE kind = 'inbound'")
     data = json.loads(entry[0])
     assert data["via"] == "webhook:twilio" and data["sender"] == "trailhead-10dlc"
@@ -105,9 +119,9 @@ def test_a_twilio_stop_is_recorded_once_and_twilio_answers_it(service):
 
 def test_help_and_opt_outs_twilio_does_not_know_get_the_senders_text(service):
     _granted(service)
-    r = _twilio(service, _sms("HELP", sid="SM2"))
+    r = _twilio(service, _sms("HELP", sid=_sid("SM2")))
     assert "<Message>Trailhead: help at trailhead.example/help" in r.text
-    r = _twilio(service, _sms("Please stop texting me", sid="SM3"))
+    r = _twilio(service, _sms("Please stop texting me", sid=_sid("SM3")))
     assert _sale(service)["reasons"][0]["code"] == "consent.revoked"
     # not a single keyword: Twilio neither blocks nor confirms, so the sender's text goes
     assert "<Message>Trailhead: You are unsubscribed" in r.text
@@ -159,21 +173,21 @@ def test_the_signed_url_is_the_public_one_with_or_without_its_port(service):
     public URL (--public-url), with the query, and Twilio may or may not write the port."""
     path = "/v1/webhooks/twilio?tenant=7"
     for n, signed in enumerate((PUBLIC + path, "https://gate.example.com:443" + path)):
-        r = _twilio(service, _sms("hi", sid=f"SMport{n}"), url=path, sign_url=signed)
+        r = _twilio(service, _sms("hi", sid=_sid(f"SMport{n}")), url=path, sign_url=signed)
         assert r.status_code == 200, (signed, r.text)
 
 
 def test_a_twilio_json_body_is_signed_through_its_sha256(service):
-    body = json.dumps(_sms("STOP", sid="SMjson")).encode()
+    body = json.dumps(_sms("STOP", sid=_sid("SMjson"))).encode()
     digest = hashlib.sha256(body).hexdigest()
     path = f"/v1/webhooks/twilio?bodySHA256={digest}"
     sig = twilio_validator.RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC + path, {})
     headers = {"content-type": "application/json", "x-twilio-signature": sig}
     r = service.client.post(path, content=body, headers=headers)
     assert r.status_code == 200, r.text
-    assert sql(service.where, "SELECT action FROM webhook_messages") == [("opt_out",)]
+    assert sql(service.where, "SELECT action FROM webhook_messages") == [("opt_out",)] * 2
     # the same URL and signature with another body
-    tampered = json.dumps(_sms("START", sid="SMjson2")).encode()
+    tampered = json.dumps(_sms("START", sid=_sid("SMjson2"))).encode()
     r = service.client.post(path, content=tampered, headers=headers)
     assert r.status_code == 403 and "bodySHA256" in r.text
 
@@ -220,13 +234,13 @@ def test_with_the_ledger_stuck_a_stop_is_503_then_recorded_on_the_retry(ledger_a
         before = made.entries()
         held = _hold_the_write_lock(ledger_at)
         try:
-            r = _twilio(made, _sms("STOP", sid="SMdown"))
+            r = _twilio(made, _sms("STOP", sid=_sid("SMdown")))
             assert r.status_code == 503 and r.headers["retry-after"] == "5"
         finally:
             held.rollback() if isinstance(ledger_at, str) else held.execute("ROLLBACK")
             held.close()
         assert made.entries() == before
-        r = _twilio(made, _sms("STOP", sid="SMdown"))  # Twilio's retry
+        r = _twilio(made, _sms("STOP", sid=_sid("SMdown")))  # Twilio's retry
         assert r.status_code == 200
         assert _sale(made)["reasons"][0]["code"] == "consent.revoked"
     finally:
@@ -329,9 +343,38 @@ def test_a_bad_whatsapp_signature_is_403(service, case):
 
 
 def test_a_signed_whatsapp_body_that_is_not_an_event_is_422(service):
-    for event in ([1, 2], {"entry": [{"changes": [{"value": {"messages": [{"type": "text"}]}}]}]}):
+    r = _meta_post(service, [1, 2])
+    assert r.status_code == 422, r.text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"type": "text", "text": {"body": "hi"}},  # no id, no from
+        {"from": "1234", "id": "wamid.bad", "type": "text", "text": {"body": "hi"}},
+        {"from": "abc", "id": "wamid.bad", "type": "text", "text": {"body": "hi"}},
+        {"from": "14155550177", "id": "wamid.\u0000", "type": "text", "text": {"body": "STOP"}},
+    ],
+)
+def test_an_unreadable_message_never_keeps_a_stop_beside_it_from_being_recorded(service, bad):
+    """Meta batches messages and retries an event as it was: a 422 for one bad message would
+    lose every STOP beside it, on every retry."""
+    stop = _wa_text("STOP", ident="wamid.stop")
+    for event in (_meta_event(bad, stop), _meta_event(stop, bad)):
         r = _meta_post(service, event)
-        assert r.status_code == 422, r.text
+        assert r.status_code == 200, r.text
+    assert sql(service.where, "SELECT message_id, action FROM webhook_messages") == [
+        ("wamid.stop", "opt_out")
+    ]
+    text = service.get("/metrics", scope="admin").text
+    assert 'compliance_webhooks_total{provider="whatsapp",result="invalid"} 2.0' in text
+
+
+def test_a_buttons_payload_counts_beside_its_label(service):
+    """A quick-reply button labelled "No thanks" whose payload is STOP is an opt-out."""
+    button = {"from": "14155550123", "id": "wamid.b", "timestamp": "1764180000", "type": "button", "button": {"text": "No thanks", "payload": "STOP"}}  # fmt: skip
+    assert _meta_post(service, _meta_event(button)).status_code == 200
+    assert sql(service.where, "SELECT action FROM webhook_messages") == [("opt_out",)]
 
 
 # Standard Webhooks -------------------------------------------------------------------------
@@ -385,3 +428,80 @@ def test_a_signed_standard_body_missing_a_field_is_422_naming_it(service):
     assert r.json()["detail"][0]["loc"] == ["body", "from"]
     r = _standard(service, {"id": "in_1", "from": NY, "text": "STOP", "channel": "fax"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "channel"]
+
+
+@pytest.mark.parametrize("stamp", ["999999999999", "²", "-1", "1e9", ""])
+def test_an_impossible_standard_timestamp_is_403_not_a_crash(service, stamp):
+    headers = [
+        (b"webhook-id", b"msg_1"),
+        (b"webhook-timestamp", stamp.encode("latin-1")),  # as raw bytes reach the server
+        (b"webhook-signature", b"v1,x"),
+        (b"content-type", b"application/json"),
+    ]
+    r = service.client.post("/v1/webhooks/standard", content=b"{}", headers=headers)
+    assert r.status_code == 403, r.text
+
+
+@pytest.mark.parametrize(
+    "sender, stored",
+    [
+        ("14155550150", "+14155550150"),  # international form without its +
+        ("+16245550123", "+16245550123"),  # a range the numbering data does not know (yet)
+    ],
+)
+def test_a_stop_from_a_number_read_loosely_is_recorded_not_refused(service, sender, stored):
+    """A reply's sender is read leniently (a STOP is never lost for want of reading it):
+    sends to the number are judged strictly, and once the number is known its STOP holds."""
+    body = {"id": f"in_{sender}", "from": sender, "text": "STOP"}
+    r = _standard(service, body, msg_id=f"msg_{sender}")
+    assert r.status_code == 200, r.text
+    assert r.json()["action"] == "opt_out"
+    [(subject,)] = sql(service.where, "SELECT subject FROM consent_events WHERE action = 'revoke'")
+    assert subject == stored
+
+
+def test_twilio_revoke_and_optout_are_twilios_own_and_a_short_code_gets_the_senders_text(
+    ledger_at, clock
+):
+    made = make_service(ledger_at, clock)
+    try:
+        for n, word in enumerate(("REVOKE", "OPTOUT")):
+            r = _twilio(made, _sms(word, sid=_sid(word), frm=f"+1415555016{n}"))
+            assert r.text.endswith("<Response/>"), (word, r.text)  # Twilio confirms these
+        params = {**_sms("STOP", sid=_sid("short")), "To": "48213"}
+        r = _twilio(made, params)
+        # a short code outside a Messaging Service: Twilio neither answers nor blocks
+        assert "<Message>Trailhead" in r.text, r.text
+    finally:
+        made.client.close()
+        made.gate.close()
+
+
+def test_without_a_public_url_the_twilio_webhook_is_off(ledger_at, clock):
+    made = make_service(ledger_at, clock, public_url=None)
+    try:
+        r = _twilio(made, _sms("STOP"))
+        assert r.status_code == 404 and "--public-url" in r.text
+    finally:
+        made.client.close()
+        made.gate.close()
+
+
+def test_a_recut_twilio_request_is_refused_and_writes_nothing(service):
+    """Twilio's signature runs names and values together: a captured request re-cut so that
+    MessageSid takes in the next parameter signs alike. Its SID is no SID: 422, nothing
+    written; and the signature itself is recorded as an id, so no re-cut gets past it."""
+    _granted(service)
+    captured = {**_sms("START", sid=_sid("captured")), "MessagingServiceSid": "MG" + "2" * 32}
+    assert _twilio(service, captured).status_code == 200
+    before = service.entries()
+    recut = dict(captured)
+    recut["MessageSid"] = (
+        captured["MessageSid"] + "MessagingServiceSid" + captured["MessagingServiceSid"]
+    )
+    del recut["MessagingServiceSid"]
+    sig = _twilio_signature(captured)
+    assert _twilio_signature(recut) == sig  # the same signed text
+    r = _twilio(service, recut, signature=sig)
+    assert r.status_code == 422 and "SID" in r.text
+    assert service.entries() == before

@@ -45,31 +45,44 @@ class Inbound:
         text: str,
         reply: str | None,
         at: dt.datetime,
+        also: tuple[tuple[str, str], ...] = (),
     ) -> tuple[str, str | None, int, bool]:
         """An inbound message a provider's webhook delivered, recorded once whatever the
         retries: `readings` are the (subject, action) it is recorded for, all in one
-        transaction with the provider's message id. Returns (action, reply, entry, replayed):
-        for a message id already recorded, by any host, what was recorded then and True,
-        and nothing is written."""
+        transaction with the provider's message id (and the other (provider, id) keys in
+        `also`, such as the request's signature). Returns (action, reply, entry, replayed):
+        for a message any of whose keys was recorded before, by any host, what was recorded
+        then and True, and nothing is written."""
+        keys = [(provider, message_id), *also]
         with self.write(subjects=[subject for subject, _ in readings]):
             self._forget()
-            found = self.conn.execute(
-                "SELECT action, reply, audit_seq FROM webhook_messages WHERE provider = ? AND "
-                "message_id = ?",
-                (provider, message_id),
-            ).fetchone()
-            if found is not None:
-                return found[0], found[1], found[2], True
+            conflict = None
+            for key in keys:
+                found = self.conn.execute(
+                    "SELECT action, reply, audit_seq, subject FROM webhook_messages WHERE "
+                    "provider = ? AND message_id = ?",
+                    key,
+                ).fetchone()
+                if found is None:
+                    continue
+                if found[3] == self.sid(readings[0][0]) and found[0] == readings[0][1]:
+                    return found[0], found[1], found[2], True
+                # the same id for another subject or meaning: a provider never changes a
+                # retry, so this is a collision or a planted row; the message is recorded
+                # all the same (an opt-out is never taken for a retry), naming the entry
+                conflict = found[2]
             first = None
             for subject, action in readings:
                 seq = self.next_seq()
                 rows = []
-                if first is None:
-                    rows = [(provider, message_id, self.sid(subject), action, reply)]
+                if first is None and conflict is None:
+                    sid = self.sid(subject)
+                    rows = [(name, ident, sid, action, reply) for name, ident in keys]
                 whole = self._insert("webhook_messages", rows, seq)
                 extra = {
                     "message": {"provider": provider, "id": message_id},
                     **({"rows": {"webhook_messages": audit.rows_digest(whole)}} if whole else {}),
+                    **({"conflicts_with": conflict} if conflict is not None else {}),
                 }
                 written = self._inbound(subject, channel, sender, text, action, at, extra)
                 first = written if first is None else first

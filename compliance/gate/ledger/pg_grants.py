@@ -16,6 +16,10 @@ why:
   stores keyed hashes. The trail keeps only the hash.
 - sequences: USAGE (the ids and seqs of new rows) and SELECT (verify reads how far each
   has gone); never UPDATE, which would let it set one back.
+
+The service's API keys (api_keys, api_key_revocations) it may only read: the owner makes and
+revokes them. Whatever the roles held before (default privileges a DBA set, earlier grants)
+is revoked first, so that the statements leave exactly these privileges.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ import re
 from compliance.gate import schema
 from compliance.gate.ledger import pg_schema
 
-APPEND_ONLY = ("audit_log", "checkpoints", *schema.COVERED)
+# the service's API keys are made and revoked by the owner (`compliance serve keys ...` with
+# the owner's URL): the application only reads them, so a stolen application password cannot
+# mint a key
+OWNER_WRITES = ("api_keys", "api_key_revocations")
+APPEND_ONLY = ("audit_log", "checkpoints", *(t for t in schema.COVERED if t not in OWNER_WRITES))
 _IDENT = re.compile(r"[a-z_][a-z0-9_$]{0,62}")
 
 
@@ -50,10 +58,15 @@ def statements(app: str, reader: str | None = None, in_schema: str = "public") -
         "-- of another's would change what decisions read: the gate refuses such a ledger)",
         f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC;",
         f"REVOKE ALL ON {', '.join(tables)} FROM PUBLIC;",
+        "-- what the role may hold already (default privileges, earlier grants) is taken away",
+        f"REVOKE ALL ON {', '.join(tables)} FROM {a};",
+        f"REVOKE ALL ON SEQUENCE {sequences} FROM {a};",
         f"GRANT USAGE ON SCHEMA {s} TO {a};",
-        "-- the trail, its checkpoints, every record a decision reads, the service's API keys",
-        "-- and the webhook message ids it recorded: appended, never changed",
+        "-- the trail, its checkpoints, every record a decision reads and the webhook message",
+        "-- ids the service recorded: appended, never changed",
         f"GRANT SELECT, INSERT ON {', '.join(APPEND_ONLY)} TO {a};",
+        "-- the service's API keys: read (the owner makes and revokes them)",
+        f"GRANT SELECT ON {', '.join(OWNER_WRITES)} TO {a};",
         "-- each chain's newest entry: moved (and locked) by every append",
         f"GRANT SELECT, UPDATE (pos, hash) ON chain_heads TO {a};",
         "-- allowed sends of the last days (frequency caps): pruned hourly",
@@ -67,6 +80,8 @@ def statements(app: str, reader: str | None = None, in_schema: str = "public") -
         r = quote(reader)
         out += [
             "-- audit verify, audit export and ledger status: reads only",
+            f"REVOKE ALL ON {', '.join(tables)} FROM {r};",
+            f"REVOKE ALL ON SEQUENCE {sequences} FROM {r};",
             f"GRANT USAGE ON SCHEMA {s} TO {r};",
             f"GRANT SELECT ON {', '.join(tables)} TO {r};",
             f"GRANT SELECT ON SEQUENCE {sequences} TO {r};",

@@ -209,9 +209,21 @@ class Ledger(Records, Lists, Inbound, Keys):
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for reads outside a write transaction (threads share it)."""
+        """The connection, for reads outside a write transaction (threads share it). As for a
+        write, the file must still be the one opened (a replaced or restored file is opened
+        again; a missing one raises), and a SQLite error is raised as LedgerError, so that a
+        read after a fault never fails differently from a write."""
         with self._lock:
-            yield self.conn
+            if not self.readonly:
+                self._ensure()
+            if self.conn is None:
+                raise LedgerError(f"ledger {self.path} cannot be read: it could not be opened")
+            try:
+                yield self.conn
+            except sqlite3.Error as exc:
+                if not self.readonly:
+                    self._fault(exc)
+                raise LedgerError(f"ledger {self.path} cannot be read: {exc}") from exc
 
     def _fault(self, exc: sqlite3.Error) -> None:
         """Remember that the connection met a fault, so that the next write opens a new one
