@@ -163,8 +163,8 @@ class Client:
                 raise
         try:
             found = json.loads(raw) if raw else None
-        except ValueError:
-            found = raw.decode("utf-8", "replace")
+        except (ValueError, RecursionError):
+            found = raw.decode("utf-8", "replace")[:2000]
         return response.status, found
 
     def _conn(self) -> http.client.HTTPConnection:

@@ -209,12 +209,20 @@ class ConsentLedger:
             raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
         # a provider may hand over the number without its + or in national form: read it as
         # a number of each of the sender's markets
+        # a number without its + is read as a number of each market the sender serves (the
+        # repo's markets when the sender is unknown): an opt-out is then recorded for every
+        # reading, never guessed into one country ("3212345678" is a US number and a Belgian)
+        regions = list(sending.markets) if sending else self._countries()
         try:
-            found = readings(subject, channel, list(sending.markets) if sending else [])
+            found = readings(subject, channel, regions)
         except InvalidRecipient:
             # a STOP is never lost for want of reading its sender: a number in international
-            # form that the numbering data does not know (yet) is recorded as it is
-            lenient = possible(subject) if channel in PHONE_CHANNELS else None
+            # form (with its +) that the numbering data does not know (yet) is kept as it is
+            lenient = (
+                possible(subject)
+                if channel in PHONE_CHANNELS and subject.strip().startswith(("+", "\uff0b"))
+                else None
+            )
             if lenient is None:
                 raise
             found = [lenient]
@@ -233,7 +241,20 @@ class ConsentLedger:
                     extra=others,
                 )
             )
-        if len(found) > 1 and not all(a in (kw.OPT_OUT, kw.REVIEW) for a in actions):
+        stopping = all(a in (kw.OPT_OUT, kw.REVIEW) for a in actions)
+        if stopping and channel in PHONE_CHANNELS:
+            # and for the number the digits spell in international form, should the
+            # numbering data not know it yet (more opt-outs than needed are harmless)
+            extra = possible(subject)
+            if extra is not None and extra.subject not in {r.subject for r in found}:
+                found.append(extra)
+                actions.append(kw.classify(text, None, after_prompt=after_prompt, extra=others))
+                stopping = actions[-1] in (kw.OPT_OUT, kw.REVIEW)
+                if not stopping:
+                    found.pop()
+                    actions.pop()
+                    stopping = True
+        if len(found) > 1 and not stopping:
             # an opt-out is recorded for every number it may be from (none is lost); anything
             # else needs to know whose it is
             raise InvalidRecipient(
@@ -272,6 +293,13 @@ class ConsentLedger:
             )
             seq = written if seq is None else seq
         return InboundResult(action, reply, seq)
+
+    def _countries(self) -> list[str]:
+        """The countries of the repo's markets (a market like EU names none)."""
+        import phonenumbers
+
+        known = phonenumbers.SUPPORTED_REGIONS
+        return sorted(code for code in self._catalog.markets if code in known)
 
     def reviews(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
         """Replies that might be opt-outs and wait for a person (marketing to their senders

@@ -29,9 +29,9 @@ SCOPE_HELP = (
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--public-url",
-    help="The URL providers call, as configured at them (e.g. https://gate.example.com): "
-    "signatures cover it, and behind a proxy or load balancer the URL the service sees "
-    "differs. Default: the request's own URL.",
+    help="The origin of the URL providers call, as configured at them (e.g. "
+    "https://gate.example.com): Twilio's signature covers it, and behind a proxy the URL the "
+    "service sees differs. Required with TWILIO_AUTH_TOKEN.",
 )
 @click.option(
     "--twilio-replies",

@@ -93,7 +93,12 @@ bearer = HTTPBearer(auto_error=False, description="An API key: `compliance serve
 
 
 class _Unavailable(Exception):
-    """The ledger cannot record a write now: 503, nothing written."""
+    """The ledger cannot record a write now: 503, nothing written (for a webhook event of
+    several messages, the ones before it are kept and a retry records the rest once)."""
+
+    def __init__(self, message: str, webhook: bool = False) -> None:
+        super().__init__(message)
+        self.webhook = webhook
 
 
 def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
@@ -126,8 +131,13 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
     async def unavailable(request: Request, exc: _Unavailable) -> JSONResponse:
         metrics.ledger_errors.inc()
         faults.failed(str(exc))
+        said = (
+            "the ledger cannot record this message now; a retry records whatever was not"
+            if exc.webhook
+            else "the ledger cannot record this now, nothing was written"
+        )
         return JSONResponse(
-            {"detail": f"the ledger cannot record this now, nothing was written: {exc}"},
+            {"detail": f"{said}: {exc}"},
             status_code=503,
             headers={"Retry-After": "5"},
         )
@@ -470,7 +480,7 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
                 )
             except LedgerError as exc:
                 metrics.webhooks.labels(provider, "unavailable").inc()
-                raise _Unavailable(str(exc)) from None
+                raise _Unavailable(str(exc), webhook=True) from None
             except (InvalidRecipient, ValueError, TypeError) as exc:
                 metrics.webhooks.labels(provider, "invalid").inc()
                 if strict:

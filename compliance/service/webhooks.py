@@ -104,6 +104,11 @@ def check_twilio(
             params = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
             raise BadSignature("the form body is not UTF-8") from None
+        names = [name for name, _ in params]
+        if len(set(names)) != len(names):
+            # Twilio sends each parameter once; a repeated one is how a captured request is
+            # re-cut (Body=...From+1555...&From=...&From=<victim>) into another that signs alike
+            raise BadSignature("a parameter is repeated: not a request Twilio sent")
     good = any(
         hmac.compare_digest(
             twilio_signature(token, candidate, params).encode(), signature.strip().encode()
@@ -118,8 +123,8 @@ def check_twilio(
     if is_json:
         try:
             found = json.loads(body)
-        except ValueError:
-            raise BadPayload("the signed body is not JSON") from None
+        except (ValueError, RecursionError):
+            raise BadPayload("the signed body is not JSON (or is nested too deep)") from None
         if not isinstance(found, dict):
             raise BadPayload("the signed body is not a JSON object")
         return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in found.items()}
@@ -197,8 +202,8 @@ def check_meta(app_secret: str, body: bytes, signature: str | None) -> Any:
         )
     try:
         return json.loads(body)
-    except ValueError:
-        raise BadPayload("the signed body is not JSON") from None
+    except (ValueError, RecursionError):
+        raise BadPayload("the signed body is not JSON (or is nested too deep)") from None
 
 
 def whatsapp_messages(event: Any) -> tuple[list[Inbound], list[str]]:

@@ -155,7 +155,12 @@ def test_ledger_writes_refuse_bad_subjects_with_a_value_error_and_write_nothing(
         assert gate._db.verify().ok
         return
     event("written")
-    assert counts(gate)[0] == before[0] + 1
+    if op == "inbound":
+        # an opt-out from a number without its + is recorded for each reading of it in the
+        # repo's markets (none is guessed into one country): an entry each
+        assert counts(gate)[0] >= before[0] + 1
+    else:
+        assert counts(gate)[0] == before[0] + 1
 
 
 def _check_recipient(gate: Gate, to: str, template: str, channel: str | None) -> None:

@@ -602,8 +602,17 @@ def test_a_reply_in_the_form_a_provider_hands_over_is_recorded(gate):
         == "opt_out"
     )
     assert [e["action"] for e in gate.ledger.history(FL)][-1] == "revoke"
+    # with no sender to say its country, a number in national form is read in each of the
+    # repo's markets, and the opt-out recorded for every reading: never lost, never guessed
+    revokes = [e["action"] for e in gate.ledger.history(FL)].count("revoke")
+    result = gate.ledger.inbound(
+        subject="3055550123", text="STOP", channel="sms", at=gate.clock.now
+    )
+    assert result.action == "opt_out"
+    assert [e["action"] for e in gate.ledger.history(FL)].count("revoke") == revokes + 1
+    # anything but an opt-out needs to know whose number it is
     with pytest.raises(ValueError, match="international form"):
-        gate.ledger.inbound(subject="3055550123", text="STOP", channel="sms", at=gate.clock.now)
+        gate.ledger.inbound(subject="3055550123", text="START", channel="sms", at=gate.clock.now)
 
 
 def test_an_address_is_one_whatever_the_case_trailing_dot_or_script_of_its_domain():

@@ -130,23 +130,34 @@ def test_the_same_id_for_another_meaning_or_subject_is_recorded_not_taken_for_a_
     gate, ledger_at
 ):
     """A provider never changes a retry: the same id with another meaning, or from another
-    subject, is a collision or a planted row, and the message is recorded all the same (an
-    opt-out is never lost to it), naming the entry it conflicts with."""
+    subject, is a collision, a planted row or a re-cut of a captured request. An opt-out on
+    it is recorded all the same (never lost to it), once, naming the entry it conflicts
+    with; anything else (an opt-in that could re-enable a victim) is not."""
     first = gate.ledger.inbound(
         subject="+14155550123", text="hello", channel="sms", at=AT, message=("standard", "m1")
     )
-    stop = gate.ledger.inbound(
-        subject="+14155550123", text="STOP", channel="sms", at=AT, message=("standard", "m1")
-    )
-    assert stop.action == "opt_out" and not stop.replayed and stop.id != first.id
-    other = gate.ledger.inbound(
-        subject="+14155550199", text="hello", channel="sms", at=AT, message=("standard", "m1")
-    )
-    assert not other.replayed
+    entries = sql(ledger_at, "SELECT COUNT(*) FROM audit_log")
+    for _ in range(3):  # the same conflicting STOP delivered again is recorded once
+        stop = gate.ledger.inbound(
+            subject="+14155550123", text="STOP", channel="sms", at=AT, message=("standard", "m1")
+        )
+    assert stop.action == "opt_out" and stop.id != first.id
+    assert sql(ledger_at, "SELECT COUNT(*) FROM audit_log")[0][0] == entries[0][0] + 1
     data = dict(sql(ledger_at, "SELECT seq, data FROM audit_log"))
     assert json.loads(data[stop.id])["conflicts_with"] == first.id
-    assert json.loads(data[other.id])["conflicts_with"] == first.id
-    assert gate.check(Send(to="+14155550123", template=SALE, at=AT)).codes != []
+    gate.ledger.grant(subject="+14155550199", channel="sms", scope="us-sms-offers", source="web", at=AT)  # fmt: skip
+    gate.ledger.inbound(
+        subject="+14155550199", text="STOP", channel="sms", at=AT, message=("standard", "m2")
+    )
+    before = sql(ledger_at, "SELECT COUNT(*) FROM audit_log")
+    # a START under the STOP's id, for the same or another subject: not recorded
+    for subject in ("+14155550199", "+14155550123"):
+        again = gate.ledger.inbound(
+            subject=subject, text="START", channel="sms", at=AT, message=("standard", "m2")
+        )
+        assert again.replayed and again.action == "opt_out"
+    assert sql(ledger_at, "SELECT COUNT(*) FROM audit_log") == before
+    assert gate.check(Send(to="+14155550199", template=SALE, at=AT)).codes == ["consent.revoked"]
     assert gate._db.verify().ok
     # a key that was recorded before makes a message a replay whatever its own id
     one = gate.ledger.inbound(
@@ -249,6 +260,35 @@ def test_on_postgresql_only_the_owner_makes_keys(pg_roles, cli):
         "INSERT INTO api_key_revocations VALUES (99, 'key_x', 'x', 'x', 1)",
         "UPDATE webhook_messages SET action = 'none'",
         "DELETE FROM webhook_messages",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            sql(app, statement)
+
+
+def test_the_grants_take_away_what_the_roles_held_before(pg_roles):
+    """A DBA's defaults (CREATE on the schema for the application, every privilege on new
+    tables, PUBLIC's use of sequences) are revoked by `compliance ledger grants`, so that a
+    stolen application password can neither alter the schema nor set a sequence back."""
+    import psycopg
+
+    from compliance.gate.ledger.pg_grants import statements
+    from tests.pg import with_user
+
+    app = pg_roles.ledger()
+    owner = with_user(app, pg_roles.owner)
+    with psycopg.connect(owner, autocommit=True) as conn:
+        conn.execute(f'GRANT CREATE ON SCHEMA public TO "{pg_roles.app}"')
+        conn.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{pg_roles.app}"')
+        conn.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO PUBLIC")
+        for line in statements(pg_roles.app, pg_roles.reader):
+            if not line.startswith("--"):
+                conn.execute(line)
+    for statement in (
+        "CREATE TABLE planted (x int)",
+        "SELECT setval('audit_seq', 1)",
+        "UPDATE api_keys SET scopes = 'admin'",
+        "DELETE FROM consent_events",
+        "TRUNCATE audit_log",
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             sql(app, statement)

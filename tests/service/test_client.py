@@ -177,10 +177,12 @@ ALLOW = {"outcome": "allow", "allowed": True, "reasons": [], "warnings": [], "no
         (499, {}),
         (302, {}),
         (502, {}),
+        (200, "deep"),  # nested too deep to parse
     ],
 )
 def test_anything_but_a_whole_decision_is_a_deny(status, body):
-    canned = Canned(status, json.dumps(body).encode())
+    raw = b"[" * 100_000 + b"]" * 100_000 if body == "deep" else json.dumps(body).encode()
+    canned = Canned(status, raw)
     try:
         with Client(canned.url, token="cmpl_x") as client:
             decision = client.check(Send(to=FL, template=SALE))

@@ -447,6 +447,10 @@ def test_an_impossible_standard_timestamp_is_403_not_a_crash(service, stamp):
     [
         ("14155550150", "+14155550150"),  # international form without its +
         ("+16245550123", "+16245550123"),  # a range the numbering data does not know (yet)
+        ("16245550123", "+16245550123"),  # both
+        # a US number in national form, to no known sender: never guessed into one country
+        # (it is also +32 12345678, Belgian): recorded for every reading
+        ("3212345678", "+13212345678"),
     ],
 )
 def test_a_stop_from_a_number_read_loosely_is_recorded_not_refused(service, sender, stored):
@@ -456,8 +460,8 @@ def test_a_stop_from_a_number_read_loosely_is_recorded_not_refused(service, send
     r = _standard(service, body, msg_id=f"msg_{sender}")
     assert r.status_code == 200, r.text
     assert r.json()["action"] == "opt_out"
-    [(subject,)] = sql(service.where, "SELECT subject FROM consent_events WHERE action = 'revoke'")
-    assert subject == stored
+    found = sql(service.where, "SELECT subject FROM consent_events WHERE action = 'revoke'")
+    assert (stored,) in found
 
 
 def test_twilio_revoke_and_optout_are_twilios_own_and_a_short_code_gets_the_senders_text(
@@ -485,6 +489,48 @@ def test_without_a_public_url_the_twilio_webhook_is_off(ledger_at, clock):
     finally:
         made.client.close()
         made.gate.close()
+
+
+def test_a_repeated_parameter_is_refused_and_writes_nothing(service):
+    """A captured request re-cut with a repeated From (the last one wins in a dict) to opt a
+    victim back in: the signed text is the same, but Twilio never repeats a parameter."""
+    victim = "+14155550123"
+    _granted(service, victim)
+    service.gate.ledger.inbound(subject=victim, text="STOP", channel="sms", at=AT)
+    captured = _sms("START From" + victim, sid=_sid("attacker"), frm="+14155550999")
+    sig = _twilio_signature(captured)
+    recut = [(k, v) for k, v in captured.items() if k not in ("Body", "From")]
+    recut += [("Body", "START"), ("From", "+14155550999"), ("From", victim)]
+    before = service.entries()
+    r = service.client.post(
+        "/v1/webhooks/twilio",
+        content=urlencode(recut).encode(),
+        headers={"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": sig},
+    )
+    assert r.status_code == 403 and "repeated" in r.text
+    assert service.entries() == before
+    assert _sale(service, victim)["reasons"][0]["code"] == "consent.revoked"
+
+
+def test_a_signed_body_nested_too_deep_is_422(service):
+    r = _meta_post(service, {"entry": [[[[[]]]]]})
+    assert r.status_code in (200, 422)
+    body = b"[" * 100_000 + b"]" * 100_000
+    sig = "sha256=" + hmac.new(META_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    r = service.client.post(
+        "/v1/webhooks/whatsapp",
+        content=body[: 60 * 1024],
+        headers={"content-type": "application/json", "x-hub-signature-256": sig},
+    )
+    assert r.status_code == 403  # (the signature is of the whole body)
+    deep = b"[" * 30_000 + b"]" * 30_000
+    sig = "sha256=" + hmac.new(META_SECRET.encode(), deep, hashlib.sha256).hexdigest()
+    r = service.client.post(
+        "/v1/webhooks/whatsapp",
+        content=deep,
+        headers={"content-type": "application/json", "x-hub-signature-256": sig},
+    )
+    assert r.status_code == 422, r.text
 
 
 def test_a_recut_twilio_request_is_refused_and_writes_nothing(service):

@@ -54,10 +54,13 @@ class Inbound:
         for a message any of whose keys was recorded before, by any host, what was recorded
         then and True, and nothing is written."""
         keys = [(provider, message_id), *also]
+        sid, meaning = self.sid(readings[0][0]), readings[0][1]
+        # a conflicting message recorded before (see below) is a retry of itself
+        own = (f"{provider}:conflict", f"{message_id} {sid} {meaning}")
         with self.write(subjects=[subject for subject, _ in readings]):
             self._forget()
             conflict = None
-            for key in keys:
+            for key in (own, *keys):
                 found = self.conn.execute(
                     "SELECT action, reply, audit_seq, subject FROM webhook_messages WHERE "
                     "provider = ? AND message_id = ?",
@@ -65,19 +68,23 @@ class Inbound:
                 ).fetchone()
                 if found is None:
                     continue
-                if found[3] == self.sid(readings[0][0]) and found[0] == readings[0][1]:
+                if key == own or (found[3] == sid and found[0] == meaning):
                     return found[0], found[1], found[2], True
-                # the same id for another subject or meaning: a provider never changes a
-                # retry, so this is a collision or a planted row; the message is recorded
-                # all the same (an opt-out is never taken for a retry), naming the entry
+                if meaning not in ("opt_out", "review"):
+                    # the same id for another subject or meaning: a provider never changes
+                    # a retry, so this is a collision, a planted row or a re-cut of a captured
+                    # request. Nothing but an opt-out (or a reply a person must read) is
+                    # recorded on such an id: an opt-in there could re-enable a victim
+                    return found[0], found[1], found[2], True
+                # an opt-out is never taken for a retry: recorded, naming the entry
                 conflict = found[2]
             first = None
             for subject, action in readings:
                 seq = self.next_seq()
                 rows = []
-                if first is None and conflict is None:
-                    sid = self.sid(subject)
-                    rows = [(name, ident, sid, action, reply) for name, ident in keys]
+                if first is None:
+                    targets = keys if conflict is None else [own]
+                    rows = [(name, ident, sid, action, reply) for name, ident in targets]
                 whole = self._insert("webhook_messages", rows, seq)
                 extra = {
                     "message": {"provider": provider, "id": message_id},

@@ -18,8 +18,10 @@ why:
   has gone); never UPDATE, which would let it set one back.
 
 The service's API keys (api_keys, api_key_revocations) it may only read: the owner makes and
-revokes them. Whatever the roles held before (default privileges a DBA set, earlier grants)
-is revoked first, so that the statements leave exactly these privileges.
+revokes them. Whatever the roles held before (default privileges a DBA set, earlier grants,
+CREATE on the schema, PUBLIC's use of the sequences) is revoked first, so that the statements
+leave these privileges; what a role holds as a member of another role cannot be revoked here,
+so the application and reader roles must be members of none that has rights on the ledger.
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ def statements(app: str, reader: str | None = None, in_schema: str = "public") -
         "-- of another's would change what decisions read: the gate refuses such a ledger)",
         f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC;",
         f"REVOKE ALL ON {', '.join(tables)} FROM PUBLIC;",
-        "-- what the role may hold already (default privileges, earlier grants) is taken away",
+        f"REVOKE ALL ON SEQUENCE {sequences} FROM PUBLIC;",
+        "-- what the role may hold already (default privileges, earlier grants) is taken away;",
+        "-- privileges it holds through another role it is a member of are not: give it none",
+        f"REVOKE CREATE ON SCHEMA {s} FROM {a};",
         f"REVOKE ALL ON {', '.join(tables)} FROM {a};",
         f"REVOKE ALL ON SEQUENCE {sequences} FROM {a};",
         f"GRANT USAGE ON SCHEMA {s} TO {a};",
@@ -80,6 +85,7 @@ def statements(app: str, reader: str | None = None, in_schema: str = "public") -
         r = quote(reader)
         out += [
             "-- audit verify, audit export and ledger status: reads only",
+            f"REVOKE CREATE ON SCHEMA {s} FROM {r};",
             f"REVOKE ALL ON {', '.join(tables)} FROM {r};",
             f"REVOKE ALL ON SEQUENCE {sequences} FROM {r};",
             f"GRANT USAGE ON SCHEMA {s} TO {r};",
