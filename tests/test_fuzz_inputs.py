@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, example, given, reject, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
@@ -894,3 +895,23 @@ def test_market_timezone_is_checked_when_the_pack_loads(zone):
             assert decision.outcome in ("allow", "deny", "defer")
         finally:
             gate.close()
+
+
+@pytest.mark.parametrize("base", sorted(RULE_DATA))
+def test_every_rule_pointed_at_every_kind_of_document_ends_cleanly(base):
+    """A pack may point a shipped check at any kind of document (`applies_to.kinds`): a check
+    written for templates, pointed at senders or consent scopes, must not crash (exit 3). The
+    fuzzer found one that read a template's purpose from a consent scope; this is its class."""
+    for kind in ("template", "sender", "consent_scope"):
+        rule = {**RULE_DATA[base], "id": "fuzz-rule", "applies_to": {"kinds": [kind]}}
+        market = {"code": "NZ", "name": "NZ (fuzz)", "citations": [{"source": "fuzz"}]}
+        if rule.get("scope", "market") == "market":
+            market["rules"] = [{"rule": "fuzz-rule"}]
+        files = {
+            "compliance.yaml": "packs: [pack]\n",
+            RULE_PATH: dump(rule, "block"),
+            MARKET_PATH: dump(market, "block"),
+        }
+        with repo(files) as root:
+            code, err = run(lint_args(root))
+        assert code in (0, 1, 2) and "Traceback" not in err, (base, kind, err)

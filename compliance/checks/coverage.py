@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from compliance.checks.base import CheckParams, Context, Hit
 
+DOCUMENTS = ("template",)  # the documents it can read: a rule aimed at others skips them
+
 KIND = "coverage"
 SCOPE = "document"
 

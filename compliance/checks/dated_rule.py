@@ -11,6 +11,8 @@ from pydantic import Field
 
 from compliance.checks.base import CheckParams, Context, Hit
 
+DOCUMENTS = ("template",)  # the documents it can read: a rule aimed at others skips them
+
 KIND = "dated_rule"
 SCOPE = "document"
 
@@ -21,14 +23,16 @@ class Params(CheckParams):
 
 
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
-    if ctx.market is None:
+    if ctx.market is None or doc.model is None:
         return
+    channel = getattr(doc.model, "channel", None)
+    purpose = getattr(doc.model, "purpose", None)
     dated = next((d for d in ctx.market.parameters.dated_rules if d.id == params.rule), None)
     if dated is None or not dated.in_force(ctx.today):
         return
-    if dated.channels is not None and doc.model.channel not in dated.channels:
+    if dated.channels is not None and channel not in dated.channels:
         return
-    if dated.purposes is not None and doc.model.purpose not in dated.purposes:
+    if dated.purposes is not None and purpose not in dated.purposes:
         return
     yield Hit(
         params.message.format(

@@ -9,6 +9,8 @@ from typing import Any
 
 from compliance.checks.base import CheckParams, Context, Hit
 
+DOCUMENTS = ("template",)  # the documents it can read: a rule aimed at others skips them
+
 KIND = "fallback_clean"
 SCOPE = "document"
 

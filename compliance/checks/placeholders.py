@@ -8,6 +8,8 @@ from typing import Any, Literal
 from compliance.checks.base import CheckParams, Context, Hit
 from compliance.placeholders import scan, template_texts
 
+DOCUMENTS = ("template",)  # the documents it can read: a rule aimed at others skips them
+
 KIND = "placeholders"
 SCOPE = "document"
 

@@ -13,6 +13,8 @@ from pydantic import Field
 from compliance.checks.base import CheckParams, Context, Hit
 from compliance.placeholders import scan
 
+DOCUMENTS = ("template",)  # the documents it can read: a rule aimed at others skips them
+
 KIND = "positional"
 SCOPE = "document"
 

@@ -11,6 +11,8 @@ from pydantic import Field
 
 from compliance.checks.base import CheckParams, Context, Hit
 
+DOCUMENTS = ("template",)  # the documents it can read: a rule aimed at others skips them
+
 KIND = "registration_category"
 SCOPE = "document"
 

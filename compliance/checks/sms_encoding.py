@@ -17,6 +17,8 @@ from compliance.checks.base import CheckParams, Context, Hit
 from compliance.placeholders import render
 from compliance.segments import UCS2, analyze, non_gsm_positions
 
+DOCUMENTS = ("template",)  # the documents it can read: a rule aimed at others skips them
+
 KIND = "sms_encoding"
 SCOPE = "document"
 
