@@ -286,10 +286,14 @@ def test_a_stop_being_written_as_the_copy_starts_is_in_the_copy(
         transfer.migrate(source, where)
     target = tmp_path / "copy.db" if backend == "postgresql" else pg_database_factory()
     started = threading.Event()
+    writer: list[threading.Thread] = []
 
     def slow_clock():
-        started.set()  # read once the write holds its locks
-        time.sleep(1.5)
+        # the STOP's write reads the clock once it holds its locks: only then is the copy let
+        # go (Gate.open reads the clock too, on this thread, and must not start the race)
+        if writer and threading.current_thread() is writer[0]:
+            started.set()
+            time.sleep(1.5)
         return LATER
 
     gate = Gate.open(repo=US, ledger=where, clock=slow_clock)
@@ -297,6 +301,7 @@ def test_a_stop_being_written_as_the_copy_starts_is_in_the_copy(
         target=gate.ledger.inbound,
         kwargs={"subject": "+14155550111", "text": "STOP", "channel": "sms", "at": LATER},
     )
+    writer.append(stop)
     stop.start()
     assert started.wait(10)
     done = transfer.migrate(where, target)
