@@ -189,7 +189,10 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
             )
         return f"key:{found['id']}"
 
-    def writer(scope: str) -> Callable[..., str]:
+    def writer(scope: str | None) -> Callable[..., str]:
+        """A dependency: the actor of a request whose key has `scope` (None: any key), 503
+        when the ledger cannot tell."""
+
         def dependency(
             credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
         ) -> str:
@@ -431,7 +434,7 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
         response_class=PlainTextResponse,
         summary="Prometheus metrics (any valid key)",
     )
-    def metrics_text(actor: str = Depends(writer_any)) -> Response:
+    def metrics_text(actor: str = Depends(writer(None))) -> Response:
         return Response(metrics.text(), media_type=CONTENT_TYPE)
 
     # webhooks ----------------------------------------------------------------------------------
@@ -647,24 +650,6 @@ def create_app(gate: Any, settings: Settings | None = None) -> FastAPI:
 
     _schema_extras(app)
     return app
-
-
-def writer_any(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-) -> str:
-    """Any valid key (for /metrics)."""
-    gate = request.app.state.gate
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, "an API key is needed", headers={"WWW-Authenticate": "Bearer"})
-    try:
-        found = gate._db.key_for(credentials.credentials)
-    except LedgerError as exc:
-        raise _Unavailable(str(exc)) from None
-    if found is None:
-        raise HTTPException(
-            401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return f"key:{found['id']}"
 
 
 class _Faults:

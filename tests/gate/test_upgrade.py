@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from compliance import Gate, Send
-from compliance.gate import audit
 from compliance.gate.ledger import LedgerConfigError, open_ledger
 from compliance.gate.schema import ADDED, SCHEMA_VERSION
 from tests.backends import sql
 from tests.conftest import ROOT, Clock
+from tests.gate.test_tampering import rewrite_hashes
 
 US = ROOT / "examples" / "us"
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -170,15 +170,8 @@ def test_a_ledger_upgrade_entry_that_skips_a_version_is_named(tmp_path):
         "UPDATE audit_log SET data = replace(data, '\"from\":3', '\"from\":2') WHERE seq = ?",
         (seq,),
     )
-    prev = audit.GENESIS  # every hash recomputed, as an attacker with the file would
-    rows = conn.execute(f"SELECT {', '.join(audit.COLUMNS[:10])} FROM audit_log ORDER BY seq")
-    for row in rows.fetchall():
-        digest = audit.any_hash((prev, *row))
-        conn.execute(
-            "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, row[0])
-        )
-        prev = digest
     conn.close()
+    rewrite_hashes(path)  # every hash recomputed, as an attacker with the file would
     verdict = open_ledger(path, readonly=True).verify()
     assert not verdict.ok and verdict.first_bad == seq
     assert "upgrades from schema 2, but the ledger was at schema 3" in str(verdict)

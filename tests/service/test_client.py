@@ -17,7 +17,7 @@ from compliance.service.app import create_app
 from tests.pg import free_port
 from tests.service.conftest import AT, SALE, make_service, settings
 
-uvicorn = pytest.importorskip("uvicorn")
+uvicorn = pytest.importorskip("uvicorn", reason="the server extra is not installed")
 FL = "+13055550123"
 
 

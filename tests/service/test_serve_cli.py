@@ -18,7 +18,7 @@ from compliance.client import Client
 from tests.pg import free_port
 from tests.service.conftest import SALE, TWILIO_TOKEN, US
 
-pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn", reason="the server extra is not installed")
 
 
 def test_keys_are_made_listed_and_revoked(cli, tmp_path):

@@ -26,8 +26,13 @@ from tests.service.conftest import (
     make_service,
 )
 
-twilio_validator = pytest.importorskip("twilio.request_validator")
-standardwebhooks = pytest.importorskip("standardwebhooks.webhooks")
+twilio_validator = pytest.importorskip(
+    "twilio.request_validator", reason="the dev extra (Twilio's own signer) is not installed"
+)
+standardwebhooks = pytest.importorskip(
+    "standardwebhooks.webhooks",
+    reason="the dev extra (the Standard Webhooks signer) is not installed",
+)
 
 NY = "+14155550123"
 OUR_NUMBER = "+13125550142"  # the address of sender trailhead-10dlc (examples/us)
