@@ -34,11 +34,19 @@ def from_repo(repo: Path) -> Catalog:
     """Lint the repo and keep what the gate needs. The folder given is the repo: its own
     compliance.yaml is used, and a folder that does not exist or holds no documents is an
     error (never the folder above it, which a mistyped path would otherwise pick)."""
+    return linted(repo)[0]
+
+
+def linted(repo: Path) -> tuple[Catalog, Any]:
+    """from_repo()'s catalog and the lint result it was made from (the report counts its
+    findings)."""
     from compliance.config import CONFIG_NAMES, Config, load_config
     from compliance.engine import lint
     from compliance.errors import UsageError
 
-    repo = Path(repo)
+    # absolute: the repo is linted from inside itself (cwd=repo), where a relative path
+    # would name nothing and leave every document unlinted
+    repo = Path(repo).absolute()
     if not repo.exists():
         raise UsageError(f"template repo {repo} does not exist")
     if not repo.is_dir():
@@ -65,7 +73,7 @@ def from_repo(repo: Path) -> Catalog:
         elif doc.id:
             catalog.lint_errors.setdefault(f"{doc.kind}:{doc.id}", []).append("schema")
     catalog.digest = _digest(to_bundle(catalog))
-    return catalog
+    return catalog, result
 
 
 def _add(catalog: Catalog, kind: str, model: Any) -> None:

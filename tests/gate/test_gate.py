@@ -478,3 +478,25 @@ def test_an_address_with_a_lone_surrogate_is_answered_and_stored_escaped(gate):
     subjects = [row[0] for row in db(gate).execute("SELECT subject FROM consent_events")]
     assert subjects == ["ana\\ud83d@example.com"]
     assert gate._db.verify().ok
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_a_repo_given_by_relative_path_is_linted_like_an_absolute_one(
+    tmp_path, monkeypatch, relative
+):
+    """The gate lints the repo from inside it: a relative path (Gate.open(repo="templates"),
+    --repo templates) once named nothing there, so no document was linted and a template
+    with lint errors was allowed."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    repo = Path("examples/acme") if relative else root / "examples" / "acme"
+    clock = Clock(NOON_ET)
+    gate = Gate.open(repo=repo, ledger=tmp_path / "l.db", create=True, clock=clock)
+    try:
+        decision = gate.check(Send(to=CA_NUM, template="flash-sale"))
+    finally:
+        gate.close()
+    assert decision.outcome == "deny"
+    assert "template.lint" in [r.code for r in decision.reasons]
