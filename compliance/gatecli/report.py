@@ -1,0 +1,155 @@
+"""`compliance report`: the officer's page (or its figures as JSON) from the ledger."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from compliance.gatecli.common import (
+    DataError,
+    guarded,
+    ledger_option,
+    now,
+    open_ledger,
+    output,
+    repo_root,
+    source_options,
+    when,
+)
+
+DEFAULT_OUTPUT = Path("compliance-report.html")
+
+
+@click.command()
+@click.option(
+    "--since", help="Start of the period (ISO 8601 with offset; default: the trail's start)."
+)
+@click.option(
+    "--until", help="End of the period, excluded (default: now). The state shown is as of then."
+)
+@click.option(
+    "--market",
+    "markets",
+    multiple=True,
+    help="Only this market (repeatable): decisions judged under it, its opt-outs, scopes, "
+    "registries and lint findings.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "json"]),
+    default="html",
+    show_default=True,
+    help="html: one self-contained page; json: every figure the page shows.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file (default: standard output, or compliance-report.html for html "
+    "on a terminal).",
+)
+@source_options
+@ledger_option()
+@guarded
+def report(
+    since: str | None,
+    until: str | None,
+    markets: tuple[str, ...],
+    fmt: str,
+    path: Path | None,
+    repo: Path | None,
+    bundle: Path | None,
+    ledger: Path | str | None,
+) -> None:
+    """Report what the ledger shows for a compliance officer or an auditor: whether the trail
+    verifies, decisions by outcome, reason and market, opt-outs and any send that followed one
+    past its market's deadline, consent in force and expiring, open reviews, do-not-contact
+    lists and registry freshness, pauses, and the template repo's lint findings.
+
+    \b
+    Market rules (opt-out deadlines, registry freshness, consent lifetimes) come from --repo or
+    --bundle, else the repo holding the working folder, else the market files shipped with
+    compliance (then there are no lint findings). Opens the ledger read-only; subjects appear
+    as the ledger stores them."""
+    from compliance.report import figures, page
+
+    start = when(since, "--since")
+    end = when(until, "--until")
+    clock = now()
+    end = end or clock
+    if start and end <= start:
+        raise DataError("--until must be later than --since")
+    catalog, source, lint = _catalog(repo, bundle)
+    codes = tuple(dict.fromkeys(code.strip().upper() for code in markets))
+    unknown = [code for code in codes if code not in catalog.markets]
+    if unknown:
+        raise DataError(
+            f"--market {', '.join(unknown)}: not a market of {source}; its markets are "
+            + ", ".join(sorted(catalog.markets))
+        )
+    if path is None and fmt == "html" and sys.stdout.isatty():
+        path = DEFAULT_OUTPUT
+    db = open_ledger(ledger, readonly=True)
+    started = time.perf_counter()
+    verdict = db.verify()
+    scope = figures.Scope(
+        since=start,
+        until=end,
+        now=clock,
+        markets=codes,
+        catalog_source=source,
+        lint=lint,
+        verdict=verdict,
+        verify_seconds=time.perf_counter() - started,
+    )
+    try:
+        found = figures.build(db, catalog, scope)
+    except figures.ReportError as exc:
+        raise DataError(str(exc)) from None
+    with output(path) as handle:
+        if fmt == "json":
+            handle.write(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
+        else:
+            handle.write(page.render(found))
+    if path is not None:
+        click.echo(f"wrote {path}: {summary(found)}", err=True)
+
+
+def summary(found: dict[str, Any]) -> str:
+    trail = found["trail"]
+    state = "trail intact" if trail.get("ok") else "TRAIL BROKEN"
+    decisions, opt_outs = found["decisions"], found["opt_outs"]
+    stale = found["lists"]["stale"]
+    return (
+        f"{state} ({trail.get('entries', 0):,} entries), {decisions['total']:,} decisions, "
+        f"{opt_outs['total']:,} opt-outs ({opt_outs['breached']:,} breached), "
+        f"{found['consent']['reviews']['open']:,} open reviews, {stale:,} stale registr"
+        + ("y" if stale == 1 else "ies")
+    )
+
+
+def _catalog(repo: Path | None, bundle: Path | None) -> tuple[Any, str, Any]:
+    """The catalog the market rules come from, what it is, and the lint result (repo only)."""
+    from compliance.gate.catalog import Catalog, from_bundle, linted
+
+    if repo is not None and bundle is not None:
+        raise DataError("give --repo or --bundle, not both")
+    if bundle is not None:
+        return from_bundle(bundle), f"bundle {bundle}", None
+    if repo is None:
+        repo = repo_root()
+    if repo is not None:
+        catalog, result = linted(repo)
+        return catalog, f"repo {repo}", result
+    from compliance.packs import load_packs
+
+    packs = load_packs()
+    shipped = Catalog(markets={code: m.parameters for code, m in packs.markets.items()})
+    return shipped, "the market files shipped with compliance", None
