@@ -45,6 +45,14 @@ def test_every_lint_option_is_in_the_readme():
                 assert opt in README, opt
 
 
+def test_every_report_option_is_in_the_readme():
+    section = README.split("## The compliance report", 1)[1].split("\n## ", 1)[0]
+    for param in cli.commands["report"].params:
+        for opt in getattr(param, "opts", []):
+            if opt.startswith("-") and opt != "--output":
+                assert f"`{opt}" in section, opt
+
+
 def yaml_blocks(text: str) -> list[str]:
     return re.findall(r"```yaml\n(.*?)```", text, re.S)
 

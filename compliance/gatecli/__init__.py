@@ -17,6 +17,16 @@ def register(cli: click.Group) -> None:
     from compliance.gatecli.serve import serve
 
     for command in (
-        ledger, consent, dnc, reassigned, check, pause, resume, audit, report, bundle, serve
+        ledger,
+        consent,
+        dnc,
+        reassigned,
+        check,
+        pause,
+        resume,
+        audit,
+        report,
+        bundle,
+        serve,
     ):
         cli.add_command(command)

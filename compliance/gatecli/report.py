@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from compliance.gatecli.common import (
+    EXIT_NO,
     DataError,
     guarded,
     ledger_option,
@@ -77,7 +78,8 @@ def report(
     Market rules (opt-out deadlines, registry freshness, consent lifetimes) come from --repo or
     --bundle, else the repo holding the working folder, else the market files shipped with
     compliance (then there are no lint findings). Opens the ledger read-only; subjects appear
-    as the ledger stores them."""
+    as the ledger stores them. Exit 0, or 1 when the audit trail does not verify (the report
+    is still written, and says so)."""
     from compliance.report import figures, page
 
     start = when(since, "--since")
@@ -120,6 +122,13 @@ def report(
             handle.write(page.render(found))
     if path is not None:
         click.echo(f"wrote {path}: {summary(found)}", err=True)
+    if not verdict.ok:
+        click.echo(
+            f"the audit trail does not verify: {verdict}; the report reads a ledger that was "
+            "changed",
+            err=True,
+        )
+        sys.exit(EXIT_NO)
 
 
 def summary(found: dict[str, Any]) -> str:

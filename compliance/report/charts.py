@@ -9,6 +9,8 @@ from html import escape
 
 # outcome colours, with enough contrast against white for a chart's marks (WCAG 1.4.11)
 COLOURS = {"allow": "#2e7d32", "defer": "#9a5b00", "deny": "#c62828"}
+# other series (markets), in order: distinct hues, each dark enough against white
+PALETTE = ("#1565c0", "#6a1b9a", "#00695c", "#ad1457", "#4e342e", "#37474f", "#827717", "#bf360c")
 INK = "#1f1f1f"
 GRID = "#d0d0d0"
 
@@ -17,16 +19,20 @@ def _fmt(n: int) -> str:
     return f"{n:,}"
 
 
+TICKS = 4  # gridlines above zero
+
+
 def _nice_max(value: int) -> int:
-    """A round axis maximum at or above value (1, 2 or 5 times a power of ten)."""
+    """A round axis maximum at or above value: TICKS steps of 1, 2 or 5 times a power of ten,
+    so that every gridline is a round number."""
     if value <= 0:
-        return 1
-    step = 1
+        return TICKS
+    power = 1
     while True:
         for m in (1, 2, 5):
-            if step * m >= value:
-                return step * m
-        step *= 10
+            if power * m * TICKS >= value:
+                return power * m * TICKS
+        power *= 10
 
 
 def stacked_columns(
@@ -42,8 +48,9 @@ def stacked_columns(
 ) -> str:
     """Columns over time (rows: {label: "2026-11-02", series: count...}), stacked by series."""
     ident = key
-    left, right, top, bottom = 56, 12, 12, 44
+    left, right, top, bottom = 56, 40, 12, 44
     plot_w, plot_h = width - left - right, height - top - bottom
+    colours = {s: COLOURS.get(s) or PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
     totals = [sum(int(r.get(s, 0) or 0) for s in series) for r in rows]  # type: ignore[call-overload]
     peak = _nice_max(max(totals, default=0))
     parts = [
@@ -53,9 +60,9 @@ def stacked_columns(
         f'<title id="chart{ident}-t">{escape(title)}</title>',
         f'<desc id="chart{ident}-d">{escape(desc)}</desc>',
     ]
-    for i in range(5):  # gridlines and the value axis
-        value = peak * i // 4
-        y = top + plot_h - plot_h * i / 4
+    for i in range(TICKS + 1):  # gridlines and the value axis
+        value = peak * i // TICKS
+        y = top + plot_h - plot_h * i / TICKS
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="{GRID}" stroke-width="1"/>'
@@ -77,7 +84,7 @@ def stacked_columns(
             y -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                f'fill="{COLOURS.get(s, INK)}"><title>{escape(str(row.get(label)))}: '
+                f'fill="{colours[s]}"><title>{escape(str(row.get(label)))}: '
                 f"{_fmt(value)} {escape(s)}</title></rect>"
             )
         if i % every == 0:
@@ -89,7 +96,7 @@ def stacked_columns(
     for s in series:
         parts.append(
             f'<rect x="{legend_x}" y="{height - 14}" width="10" height="10" '
-            f'fill="{COLOURS.get(s, INK)}"/>'
+            f'fill="{colours[s]}"/>'
             f'<text x="{legend_x + 14}" y="{height - 5}" font-size="11" fill="{INK}">'
             f"{escape(s)}</text>"
         )

@@ -200,6 +200,7 @@ def _decisions(conn: Any, sql: Sql, catalog: Any, scope: Scope) -> dict[str, Any
     by_outcome: Counter[str] = Counter()
     by_market: dict[str, Counter[str]] = defaultdict(Counter)
     by_day: dict[int, Counter[str]] = defaultdict(Counter)
+    by_day_market: dict[int, Counter[str]] = defaultdict(Counter)
     market = sql.field("market")
     rows = conn.execute(
         f"SELECT at_us / {DAY_US} AS day, {market} AS market, outcome, COUNT(*) "
@@ -211,11 +212,17 @@ def _decisions(conn: Any, sql: Sql, catalog: Any, scope: Scope) -> dict[str, Any
         by_outcome[outcome] += int(count)
         by_market[mkt or "none"][outcome] += int(count)
         by_day[int(day)][outcome] += int(count)
+        by_day_market[int(day)][mkt or "none"] += int(count)
     days = sorted(by_day)
     bucket = _bucket(scope, days[0] if days else None, days[-1] if days else None)
-    over_time: dict[dt.date, Counter[str]] = defaultdict(Counter)
-    for day in days:
-        over_time[_bucket_start(day, bucket)].update(by_day[day])
+    over_time: dict[dt.date, Counter[str]] = {}
+    over_markets: dict[dt.date, Counter[str]] = {}
+    # every bucket from the first decision to the last, the empty ones too: the time axis
+    # stays linear
+    for day in range(days[0], days[-1] + 1) if days else ():
+        start = _bucket_start(day, bucket)
+        over_time.setdefault(start, Counter()).update(by_day.get(day, Counter()))
+        over_markets.setdefault(start, Counter()).update(by_day_market.get(day, Counter()))
     where_a, extra_a = _market_filter(sql, scope, "a")
     reasons: dict[tuple[str, str], int] = {}
     for outcome, code, count in conn.execute(
@@ -267,7 +274,11 @@ def _decisions(conn: Any, sql: Sql, catalog: Any, scope: Scope) -> dict[str, Any
         "over_time": {
             "bucket": bucket,
             "rows": [
-                {"start": start.isoformat(), **{o: counts.get(o, 0) for o in OUTCOMES}}
+                {
+                    "start": start.isoformat(),
+                    **{o: counts.get(o, 0) for o in OUTCOMES},
+                    "markets": {m: over_markets[start].get(m, 0) for m in sorted(by_market)},
+                }
                 for start, counts in sorted(over_time.items())
             ],
         },

@@ -47,7 +47,8 @@ a:focus, summary:focus { outline: 3px solid #0b57d0; outline-offset: 2px; }
   border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem;
   background: var(--panel); }
 .card .big { font-size: 1.6rem; font-weight: 700; display: block; }
-.card.bad { border-color: var(--bad); border-width: 2px; }
+.card.attention { border-color: var(--bad); border-width: 2px; }
+.card.attention .big { color: var(--bad); }
 .card.good { border-color: var(--good); }
 .alert { border: 2px solid var(--bad); padding: .6rem .8rem; font-weight: 600; }
 .ok { color: var(--good); font-weight: 600; }
@@ -158,13 +159,37 @@ def _text(value: Any) -> str:
     return "" if value is None else escape(str(value))
 
 
+def _when(value: str | None) -> str:
+    """An ISO 8601 instant as the page shows it, escaped: 2026-11-03 15:00 UTC."""
+    return escape(_instant(value))
+
+
+def _instant(value: str | None) -> str:
+    """2026-11-03 15:00 UTC for 2026-11-03T15:00:00Z (the JSON keeps the instant whole)."""
+    if not value:
+        return ""
+    import datetime as dt
+
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if at.tzinfo is None:
+        return at.strftime("%Y-%m-%d %H:%M")
+    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def render(found: dict[str, Any]) -> str:
     """The whole page."""
     meta = found["report"]
     period = meta["period"]
-    since = period["since"] or f"the start of the trail ({period['trail_starts'] or 'empty'})"
-    span = f"{since} to {period['until']} (excluded)"
-    state = f"as of {period['until']}"
+    since = (
+        _instant(period["since"])
+        if period["since"]
+        else f"the start of the trail ({_instant(period['trail_starts']) or 'empty'})"
+    )
+    span = f"{since} to {_instant(period['until'])} (excluded)"
+    state = f"as of {_instant(period['until'])}"
     body = [
         _summary(found),
         _trail(found["trail"]),
@@ -225,7 +250,7 @@ def _section(ident: str, body: str) -> str:
 
 
 def _card(label: str, value: str, note: str = "", cls: str = "") -> str:
-    klass = f"card {cls}".strip()
+    klass = f"card {'attention' if cls == 'bad' else cls}".strip()
     return (
         f'<div class="{klass}"><span class="big">{value}</span>{escape(label)}'
         + (f"<br><small>{note}</small>" if note else "")
@@ -311,7 +336,7 @@ def _trail(trail: dict[str, Any]) -> str:
     t.row("entries", ("trail.entries", trail["entries"]))
     t.row("chains", ("trail.chains", trail["chains"]))
     t.row("checkpoints", ("trail.checkpoints", trail["checkpoints"]))
-    t.row("last checkpoint", _text(trail["last_checkpoint"]) or "none")
+    t.row("last checkpoint", _when(trail["last_checkpoint"]) or "none")
     t.row("entries after it", ("trail.after_checkpoint", trail["after_checkpoint"]))
     t.row("signed entries", ("trail.signed", trail["signed"]))
     t.row("signatures checked", "yes" if trail["signatures_checked"] else "no")
@@ -359,6 +384,33 @@ def _decisions(dec: dict[str, Any], span: str) -> str:
                 (f"{base}.allow", r["allow"]),
                 (f"{base}.defer", r["defer"]),
                 (f"{base}.deny", r["deny"]),
+            )
+        parts.append(t.html(""))
+    markets = [r["market"] for r in dec["by_market"]]
+    if over["rows"] and markets:
+        parts.append(f"<h3>By market over time, by {escape(over['bucket'])}</h3>")
+        parts.append(
+            charts.stacked_columns(
+                [{**r["markets"], "label": r["start"]} for r in over["rows"]],
+                tuple(markets),
+                key="markets",
+                label="label",
+                title=f"Decisions by {over['bucket']} and market",
+                desc=f"Stacked columns, one per {over['bucket']}: the decisions judged under "
+                "each market ('none': the recipient was invalid). The table below holds the "
+                "same numbers.",
+            )
+        )
+        t = Table(
+            f"Decisions by {over['bucket']} and market",
+            [over["bucket"], *markets],
+            set(range(1, len(markets) + 1)),
+        )
+        for i, r in enumerate(over["rows"]):
+            base = f"decisions.over_time.rows.{i}"
+            t.row(
+                (f"{base}.start", r["start"]),
+                *((f"{base}.markets.{m}", r["markets"][m]) for m in markets),
             )
         parts.append(t.html(""))
     t = Table("Decisions by market", ["market", "allow", "defer", "deny", "total"], {1, 2, 3, 4})
@@ -472,10 +524,10 @@ def _opt_outs(opt: dict[str, Any], span: str) -> str:
             (f"{base}.subject", r["subject"]),
             _text(r["channel"]) + (f" (scope {_text(r['scope'])})" if r["scope"] else ""),
             _text(r["market"]) or "unknown",
-            _text(r["opted_out_at"]),
-            _text(r["deadline"]) + f"<br><small>{_text(r['deadline_rule'])}</small>",
+            _when(r["opted_out_at"]),
+            _when(r["deadline"]) + f"<br><small>{_text(r['deadline_rule'])}</small>",
             (f"{base}.sends_after", r["sends_after"]),
-            _text(r["last_send_at"]),
+            _when(r["last_send_at"]),
             (f"{base}.days_to_last_send", r["days_to_last_send"]),
             f'<span class="bad" data-figure="{base}.sends_after_deadline">{late:,}</span> breach'
             if late
@@ -557,7 +609,7 @@ def _consent(con: dict[str, Any], span: str, state: str) -> str:
             (f"{base}.id", r["id"]),
             (f"{base}.subject", r["subject"]),
             _text(r["channel"]),
-            _text(r["received_at"]),
+            _when(r["received_at"]),
             (f"{base}.age_days", r["age_days"]),
         )
     parts.append(t.html("No reply is waiting for review."))
@@ -581,7 +633,7 @@ def _lists(lists: dict[str, Any], state: str) -> str:
             (f"{base}.market", r["market"]),
             _text(r["registry"]),
             f"{_text(r['valid_for'])} old",
-            _text(r["checked_at"]) or "never",
+            _when(r["checked_at"]) or "never",
             (f"{base}.age_days", r["age_days"]) if r["age_days"] is not None else "",
             '<span class="bad">stale</span>' if r["stale"] else '<span class="ok">fresh</span>',
         )
@@ -598,7 +650,7 @@ def _pauses(pauses: dict[str, Any], span: str, state: str) -> str:
             _text(r["kind"]),
             _text(r["reason"]),
             _text(r["by"]),
-            _text(r["since"]),
+            _when(r["since"]),
         )
     parts.append(t.html("Nothing is paused."))
     t = Table(
@@ -606,7 +658,7 @@ def _pauses(pauses: dict[str, Any], span: str, state: str) -> str:
     )
     for r in pauses["history"]:
         t.row(
-            _text(r["at"]),
+            _when(r["at"]),
             _text(r["action"]),
             _text(r["kind"]),
             _text(r["target"]),
