@@ -47,7 +47,12 @@ def main() -> int:
                 check=True,
             )
         finally:
-            ledger.unlink(missing_ok=True)
+            for made in (
+                ledger,
+                ledger.with_name(ledger.name + "-wal"),
+                ledger.with_name(ledger.name + "-shm"),
+            ):
+                made.unlink(missing_ok=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path="/usr/bin/chromium",
