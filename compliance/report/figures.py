@@ -16,6 +16,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -118,7 +119,7 @@ def _build(conn: Any, sql: Sql, ledger: Any, catalog: Any, scope: Scope) -> dict
         ).fetchall()
     }
     first = conn.execute("SELECT at_us FROM audit_log ORDER BY seq LIMIT 1").fetchone()
-    status = ledger.status()
+    meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta").fetchall()}
     decisions = _decisions(conn, sql, catalog, scope)
     return {
         "report": {
@@ -130,10 +131,10 @@ def _build(conn: Any, sql: Sql, ledger: Any, catalog: Any, scope: Scope) -> dict
                 "until": _iso(hi),
                 "trail_starts": _iso(first[0]) if first else None,
             },
-            "ledger": status["ledger"],
-            "backend": status["backend"],
-            "schema_version": status["schema_version"],
-            "subjects": status["subjects"],
+            "ledger": str(ledger.path),  # a URL without its password
+            "backend": ledger.dialect.name,
+            "schema_version": int(meta.get("schema_version", "0") or 0),
+            "subjects": "keyed hashes" if meta.get("subjects") == "hashed" else "as given",
             "markets": list(scope.markets),
             "catalog": {"source": scope.catalog_source, "digest": catalog.digest or None},
             "entries_in_period": sum(kinds.values()),
@@ -342,17 +343,24 @@ def deadline(at: dt.datetime, rule: _Rule) -> dt.datetime:
     market without a deadline (or 0 days) gets none: the opt-out holds at once."""
     if not rule.days:
         return at
+    return _day_end(
+        at.astimezone(rule.zone).date(), rule.market, rule.days, rule.day_kind, rule.zone
+    )
+
+
+@lru_cache(maxsize=4096)
+def _day_end(
+    day: dt.date, market: str | None, days: int, day_kind: str, zone: dt.tzinfo
+) -> dt.datetime:
+    """The end of the `days`-th counted day after `day` (many opt-outs share a day)."""
     from compliance.gate.timing import _holiday
 
-    day = at.astimezone(rule.zone).date()
     counted = 0
-    while counted < rule.days:
+    while counted < days:
         day += dt.timedelta(days=1)
-        if rule.day_kind == "calendar" or (
-            day.weekday() < 5 and not (rule.market and _holiday(rule.market, day))
-        ):
+        if day_kind == "calendar" or (day.weekday() < 5 and not (market and _holiday(market, day))):
             counted += 1
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=rule.zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
     return end.astimezone(dt.timezone.utc)
 
 
@@ -381,6 +389,9 @@ def _opt_outs(conn: Any, sql: Sql, catalog: Any, scope: Scope, cut: int) -> dict
         "ORDER BY at_us, id",
         window,
     ).fetchall()
+    # the trail is the outer loop of each join below (CROSS JOIN fixes the order on SQLite,
+    # whose planner would otherwise scan the trail once per subject who opted out), the
+    # revoked subjects an index SQLite builds for the query
     sends: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     grants: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     markets: dict[str, str] = {}
@@ -388,8 +399,8 @@ def _opt_outs(conn: Any, sql: Sql, catalog: Any, scope: Scope, cut: int) -> dict
         market, template = sql.field("market", "a"), sql.field("template", "a")
         for row in conn.execute(
             f"SELECT a.subject, a.channel, a.purpose, a.send_us, {market}, {template}, a.seq "
-            f"FROM audit_log a JOIN ({revoked}) r ON r.subject = a.subject "
-            "WHERE a.kind = 'decision' AND a.outcome = 'allow' AND a.seq <= ? "
+            f"FROM audit_log a CROSS JOIN ({revoked}) r WHERE r.subject = a.subject "
+            "AND a.kind = 'decision' AND a.outcome = 'allow' AND a.seq <= ? "
             "AND a.send_us > r.first ORDER BY a.send_us, a.seq",
             (*window, cut),
         ):
@@ -406,8 +417,8 @@ def _opt_outs(conn: Any, sql: Sql, catalog: Any, scope: Scope, cut: int) -> dict
             f"({revoked}) r ON r.subject = a.subject WHERE a.kind = 'decision' "
             f"AND a.seq <= ? AND {market} IS NOT NULL ORDER BY a.subject, a.seq DESC"
             if sql.pg
-            else f"SELECT a.subject, {market}, MAX(a.seq) FROM audit_log a JOIN ({revoked}) r "
-            f"ON r.subject = a.subject WHERE a.kind = 'decision' AND a.seq <= ? "
+            else f"SELECT a.subject, {market}, MAX(a.seq) FROM audit_log a CROSS JOIN "
+            f"({revoked}) r WHERE r.subject = a.subject AND a.kind = 'decision' AND a.seq <= ? "
             f"AND {market} IS NOT NULL GROUP BY a.subject"
         )
         for row in conn.execute(newest, (*window, cut)):
