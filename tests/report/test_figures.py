@@ -72,9 +72,10 @@ def test_decisions_match_a_count_of_every_entry(example_figures, example_ledger)
 
 
 def test_the_late_opt_out_is_a_breach_past_ten_us_business_days(example_figures):
-    """Asked to stop on Tue 3 Nov 15:00 UTC, recorded on the 24th: ten business days skip
-    the weekends and Veterans Day (11 Nov), so the deadline is the end of Wed 18 Nov; the
-    sends of the 19th, 20th, 23rd and 24th (two templates a day) are the breach."""
+    """Asked to stop on Tue 3 Nov 07:00 in San Francisco, recorded on the 24th: ten business
+    days skip the weekends and Veterans Day (11 Nov), so the deadline is the end of Wed 18 Nov
+    in the number's own time zone; the sends of the 19th, 20th, 23rd and 24th (two templates
+    a day) are the breach."""
     opt = example_figures["opt_outs"]
     assert opt["total"] == 3
     assert opt["honoured"] == 2
@@ -86,7 +87,8 @@ def test_the_late_opt_out_is_a_breach_past_ten_us_business_days(example_figures)
     assert late["source"] == "call-centre"
     assert late["market"] == "US"
     assert late["opted_out_at"] == "2026-11-03T15:00:00Z"
-    assert late["deadline"] == "2026-11-19T00:00:00Z"
+    assert late["deadline"] == "2026-11-19T08:00:00Z"
+    assert late["recorded_at"] == "2026-11-24T20:00:00Z"
     assert late["sends_after_deadline"] == 8
     assert late["last_send_at"] == "2026-11-24T18:00:00Z"
     assert late["days_to_last_send"] == pytest.approx(21.125, abs=0.01)
@@ -172,8 +174,24 @@ def test_a_period_counts_its_own_events(cli, example_ledger):
     want = decisions_counted(example_ledger, since, "2026-12-01T00:00:00+00:00")
     assert found["decisions"]["total"] == sum(want["outcomes"].values())
     assert found["report"]["period"]["since"] == "2026-11-16T00:00:00Z"
-    assert found["opt_outs"]["total"] == 0  # all three were made before the 16th
+    # all three were made before the 16th; the call centre's was recorded on the 24th
+    assert found["opt_outs"]["total"] == 1
+    assert found["opt_outs"]["breached"] == 1
     assert [h["action"] for h in found["pauses"]["history"]] == ["pause", "resume", "pause"]
+
+
+def test_an_opt_out_recorded_late_is_in_the_period_it_was_recorded_in(cli, example_ledger):
+    """Reporting November in halves: on the 16th the call centre's opt-out (made on the 3rd)
+    was not recorded yet, so the first half cannot know of it; the second half, in which it
+    was recorded, shows it and its breach."""
+    first = report_json(
+        cli, example_ledger, "--since", "2026-11-02T00:00:00Z", "--until", "2026-11-16T00:00:00Z"
+    )
+    second = report_json(cli, example_ledger, "--since", "2026-11-16T00:00:00Z")
+    assert [r["subject"] for r in first["opt_outs"]["followed"]] == []
+    [late] = second["opt_outs"]["followed"]
+    assert late["subject"] == make_ledger.LATE and late["breach"] is True
+    assert second["opt_outs"]["by_source"] == [{"source": "call-centre", "count": 1}]
 
 
 def test_the_state_is_as_of_the_end_of_the_period(cli, example_ledger):
