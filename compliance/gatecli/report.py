@@ -99,6 +99,13 @@ def report(
     if path is None and fmt == "html" and sys.stdout.isatty():
         path = DEFAULT_OUTPUT
     db = open_ledger(ledger, readonly=True)
+    _not_the_ledger(path, db)
+    if db.version < 3:
+        raise DataError(
+            f"ledger {db.path} is of schema {db.version}; the report reads schema 3 or later: "
+            "bring it up to date with `compliance ledger upgrade` (on a copy, if it is an "
+            "auditor's)"
+        )
     started = time.perf_counter()
     verdict = db.verify()
     scope = figures.Scope(
@@ -111,15 +118,26 @@ def report(
         verdict=verdict,
         verify_seconds=time.perf_counter() - started,
     )
+    from compliance.errors import LedgerError
+
     try:
         found = figures.build(db, catalog, scope)
-    except figures.ReportError as exc:
-        raise DataError(str(exc)) from None
-    with output(path) as handle:
-        if fmt == "json":
-            handle.write(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
-        else:
-            handle.write(page.render(found))
+    except (figures.ReportError, LedgerError) as exc:
+        if verdict.ok:
+            raise DataError(str(exc)) from None
+        # the trail was changed and its entries cannot be read as the gate wrote them: the
+        # report still says what verify found, which is what the officer must see
+        found = figures.unreadable(db, scope, str(exc))
+    text = (
+        json.dumps(found, indent=2, ensure_ascii=False) + "\n"
+        if fmt == "json"
+        else page.render(found)
+    )
+    if path is None:
+        with output(None) as handle:
+            handle.write(text)
+    else:
+        _write_whole(path, text)
     if path is not None:
         click.echo(f"wrote {path}: {summary(found)}", err=True)
     if not verdict.ok:
@@ -131,9 +149,43 @@ def report(
         sys.exit(EXIT_NO)
 
 
+def _not_the_ledger(path: Path | None, db: Any) -> None:
+    """-o must not name the ledger or its companion files: the page would replace them."""
+    if path is None or not isinstance(db.path, Path):
+        return
+    ledger = db.path.resolve()
+    names = {ledger, *(ledger.with_name(ledger.name + end) for end in ("-wal", "-shm", "-journal"))}
+    if path.resolve() in names:
+        raise DataError(f"-o {path} is the ledger's own file: write the report elsewhere")
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write the report to a new file beside `path`, then put it in place: a disk that fills
+    up leaves the earlier report as it was, never half of a new one."""
+    import os
+    import tempfile
+
+    if path.is_dir():
+        raise DataError(f"cannot write -o {path}: it is a folder")
+    try:
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    except OSError as exc:
+        raise DataError(f"cannot write -o {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise DataError(f"cannot write -o {path}: {exc.strerror or exc}") from None
+
+
 def summary(found: dict[str, Any]) -> str:
     trail = found["trail"]
     state = "trail intact" if trail.get("ok") else "TRAIL BROKEN"
+    if found.get("error"):
+        return f"{state} ({trail.get('entries', 0):,} entries); no figures: {found['error']}"
     decisions, opt_outs = found["decisions"], found["opt_outs"]
     stale = found["lists"]["stale"]
     return (

@@ -121,7 +121,10 @@ class Sql:
 def _codes(value: Any) -> list[str]:
     """A decision's reason codes, from the JSON text or list the database gives."""
     if isinstance(value, str):
-        value = json.loads(value)
+        try:
+            value = json.loads(value)
+        except ValueError:  # not what the gate writes: verify names the entry
+            return [value]
     return [str(code) for code in value] if isinstance(value, list) else []
 
 
@@ -139,9 +142,33 @@ def build(ledger: Any, catalog: Any, scope: Scope) -> dict[str, Any]:
         if isinstance(exc, LedgerError):
             raise
         raise ReportError(
-            f"could not read the ledger's figures ({type(exc).__name__}: {exc}); run "
-            "`compliance audit verify` to see whether an entry was altered"
+            f"the ledger's entries cannot be read as the gate writes them ({type(exc).__name__}: "
+            f"{exc}); was the ledger changed outside the gate, or can this role not read every "
+            "table?"
         ) from exc
+
+
+def unreadable(ledger: Any, scope: Scope, problem: str) -> dict[str, Any]:
+    """What the report says of a ledger whose trail does not verify and whose entries cannot
+    be read: the verdict, and why there are no figures."""
+    return {
+        "report": {
+            "version": REPORT_VERSION,
+            "tool": __version__,
+            "generated_at": _iso(micros(scope.now)),
+            "period": {
+                "since": _iso(micros(scope.since)) if scope.since else None,
+                "until": _iso(scope.until_us),
+                "trail_starts": None,
+            },
+            "ledger": str(ledger.path),
+            "backend": ledger.dialect.name,
+            "markets": list(scope.markets),
+            "catalog": {"source": scope.catalog_source, "digest": None},
+        },
+        "trail": _trail(scope),
+        "error": problem,
+    }
 
 
 def _build(conn: Any, sql: Sql, ledger: Any, catalog: Any, scope: Scope) -> dict[str, Any]:
@@ -236,7 +263,7 @@ def _decisions(conn: Any, sql: Sql, catalog: Any, scope: Scope) -> dict[str, Any
     for day, outcome, market, codes, template, count in sql.decision_groups(
         conn, scope.since_us, scope.until_us
     ):
-        market = market or "none"
+        market = "none" if market in (None, "") else str(market)
         if scope.markets and market not in scope.markets:
             continue
         outcome, count = str(outcome), int(count)
@@ -247,7 +274,7 @@ def _decisions(conn: Any, sql: Sql, catalog: Any, scope: Scope) -> dict[str, Any
         for code in codes:
             reasons[(outcome, str(code))] += count
         if outcome == "deny":
-            denied_by[str(template)] += count
+            denied_by[_str(template) or "(none)"] += count
     days = sorted(by_day)
     bucket = _bucket(scope, days[0] if days else None, days[-1] if days else None)
     over_time: dict[dt.date, Counter[str]] = {}

@@ -71,6 +71,9 @@ footer {
   h2 { break-after: avoid; }
   table, .card, svg { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
+  .wrap { overflow: visible; }
+  table { font-size: 8.5pt; }
+  th, td { overflow-wrap: anywhere; padding: .15rem .3rem; }
 }
 """
 
@@ -142,7 +145,8 @@ class Table:
             else ""
         )
         return (
-            f'<div class="wrap"><table><caption>{escape(self.caption)}</caption>'
+            f'<div class="wrap" tabindex="0" role="region" aria-label="{escape(self.caption)}">'
+            f"<table><caption>{escape(self.caption)}</caption>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(self.rows)}</tbody></table></div>"
             + more
         )
@@ -181,6 +185,8 @@ def _instant(value: str | None) -> str:
 
 def render(found: dict[str, Any]) -> str:
     """The whole page."""
+    if found.get("error"):
+        return _unreadable(found)
     meta = found["report"]
     period = meta["period"]
     since = (
@@ -202,7 +208,13 @@ def render(found: dict[str, Any]) -> str:
     ]
     markets = ", ".join(meta["markets"]) or "all"
     nav = "".join(f'<li><a href="#{ident}">{escape(name)}</a></li>' for ident, name in SECTIONS)
-    title = f"Compliance report, {period['until'][:10]}"
+    last_day = _instant(period["until"])[:10]
+    if period["until"].endswith("T00:00:00Z"):  # the period ends at midnight: name the day before
+        import datetime as dt
+
+        last_day = (dt.date.fromisoformat(last_day) - dt.timedelta(days=1)).isoformat()
+    first_day = (period["since"] or period["trail_starts"] or "")[:10]
+    title = f"Compliance report, {first_day} to {last_day}" if first_day else "Compliance report"
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -269,7 +281,8 @@ def _summary(found: dict[str, Any]) -> str:
             _card(
                 "audit trail",
                 '<span class="ok">intact</span>' if intact else '<span class="bad">broken</span>',
-                f"{fig('trail.entries', trail['entries'])} entries",
+                f"{fig('trail.entries', trail['entries'])} "
+                + ("entry" if trail["entries"] == 1 else "entries"),
                 "good" if intact else "bad",
             )
         )
@@ -387,12 +400,26 @@ def _decisions(dec: dict[str, Any], span: str) -> str:
             )
         parts.append(t.html(""))
     markets = [r["market"] for r in dec["by_market"]]
+    if over["rows"] and markets and len(markets) > 8:  # the chart: seven markets and the rest
+        shown_markets = markets[:7]
+        chart_rows = [
+            {
+                **{m: r["markets"][m] for m in shown_markets},
+                "other": sum(v for m, v in r["markets"].items() if m not in shown_markets),
+                "label": r["start"],
+            }
+            for r in over["rows"]
+        ]
+        series = (*shown_markets, "other")
+    else:
+        chart_rows = [{**r["markets"], "label": r["start"]} for r in over["rows"]]
+        series = tuple(markets)
     if over["rows"] and markets:
         parts.append(f"<h3>By market over time, by {escape(over['bucket'])}</h3>")
         parts.append(
             charts.stacked_columns(
-                [{**r["markets"], "label": r["start"]} for r in over["rows"]],
-                tuple(markets),
+                chart_rows,
+                series,
                 key="markets",
                 label="label",
                 title=f"Decisions by {over['bucket']} and market",
@@ -700,3 +727,25 @@ def _repo(lint: dict[str, Any]) -> str:
         )
     parts.append(t.html("No findings."))
     return _section("repo", "".join(parts))
+
+
+def _unreadable(found: dict[str, Any]) -> str:
+    """The page for a ledger whose trail does not verify and whose entries cannot be read."""
+    meta = found["report"]
+    body = (
+        '<p class="alert">The audit trail does not verify, and its entries cannot be read as '
+        f"the gate writes them: {_text(found['error'])}. There are no figures: the ledger was "
+        "changed outside the gate.</p>"
+    )
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">"
+        f"<title>Compliance report: the trail does not verify</title><style>{CSS}</style>"
+        "</head><body><header><h1>Compliance report: the trail does not verify</h1>"
+        f'<dl class="meta"><dt>Ledger</dt><dd><code>{_text(meta["ledger"])}</code></dd></dl>'
+        f'</header><main id="main">{_section("summary", body)}{_trail(found["trail"])}</main>'
+        "</body></html>\n"
+    )

@@ -395,3 +395,85 @@ def test_the_deadline_counts_business_days_calendar_days_and_none():
     au = _Rule("AU", 5, "working", True, ("marketing",), ZoneInfo("Australia/Sydney"))
     fri = dt.datetime(2026, 11, 6, 14, 0, tzinfo=UTC)  # Sat 7 Nov 01:00 in Sydney
     assert deadline(fri, au) == dt.datetime(2026, 11, 13, 13, 0, tzinfo=UTC)  # end of Fri 13th
+
+
+@pytest.mark.parametrize("name", ["ledger.db", "ledger.db-wal", "ledger.db-shm"])
+def test_the_report_never_overwrites_the_ledger(cli, example_copy, name):
+    before = example_copy.read_bytes()
+    target = example_copy.with_name(name)
+    run = cli(["report", "--ledger", str(example_copy), "--repo", str(ACME), "-o", str(target)])
+    assert run.code == 2
+    assert "is the ledger's own file" in run.err
+    assert example_copy.read_bytes() == before
+
+
+def test_a_report_that_cannot_be_written_leaves_the_earlier_one(
+    cli, example_ledger, tmp_path, monkeypatch
+):
+    """The page is written beside its place and moved there whole: a full disk leaves the
+    earlier report as it was, and no half-written file."""
+    import errno
+    import os
+
+    page = tmp_path / "report.html"
+    page.write_text("the earlier report", "utf-8")
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    run = cli(["report", "--ledger", str(example_ledger), "--repo", str(ACME), "-o", str(page)])
+    assert run.code == 2
+    assert "cannot write -o" in run.err and "No space left" in run.err
+    assert page.read_text("utf-8") == "the earlier report"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE audit_log SET data = 'not json' WHERE seq = 300",
+        'UPDATE audit_log SET data = replace(data, \'"market":"US"\', \'"market":7\') WHERE seq = 300',
+        'UPDATE audit_log SET data = replace(data, \'"reasons":[]\', \'"reasons":"x"\') WHERE seq = 300',
+        "UPDATE audit_log SET send_us = 'soon' WHERE seq = 300",
+    ],
+)
+def test_entries_the_gate_did_not_write_still_give_a_page_that_says_so(
+    cli, example_copy, tmp_path, change
+):
+    conn = sqlite3.connect(example_copy)
+    conn.execute(change)
+    conn.commit()
+    conn.close()
+    for fmt in ("html", "json"):
+        out = tmp_path / f"r.{fmt}"
+        run = cli(
+            [
+                "report",
+                "--ledger",
+                str(example_copy),
+                "--repo",
+                str(ACME),
+                "--format",
+                fmt,
+                "-o",
+                str(out),
+            ]
+        )
+        assert run.code == 1, run.err
+        assert "TRAIL BROKEN" in run.err
+        assert "Traceback" not in run.err
+        text = out.read_text("utf-8")
+        assert "entry 300" in text or '"first_bad": 300' in text
+
+
+def test_a_ledger_of_schema_2_is_refused_with_what_to_do(cli, tmp_path):
+    import shutil
+
+    from tests.conftest import ROOT
+
+    old = tmp_path / "v2.db"
+    shutil.copy(ROOT / "tests" / "fixtures" / "ledger-v2.db", old)
+    run = cli(["report", "--ledger", str(old), "--repo", str(ACME)])
+    assert run.code == 2
+    assert "schema 2" in run.err and "compliance ledger upgrade" in run.err

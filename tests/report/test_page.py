@@ -153,6 +153,15 @@ def test_the_page_prints_to_pdf_and_is_kept_with_a_screenshot(browser, example_p
     opened.tab.screenshot(path=str(folder / "report.png"), full_page=True)
     opened.tab.emulate_media(media="print")
     assert opened.tab.eval_on_selector("nav", "e => getComputedStyle(e).display") == "none"
+    # on A4 every table fits the page: nothing of the breach table is cut off
+    overflowing = opened.tab.evaluate(
+        """() => { document.body.style.width = '180mm';
+            return [...document.querySelectorAll('table')].filter(
+              t => t.getBoundingClientRect().right > document.body.getBoundingClientRect().right + 1
+            ).map(t => t.querySelector('caption').textContent); }"""
+    )
+    assert overflowing == []
+    opened.tab.evaluate("() => { document.body.style.width = ''; }")
     pdf = opened.tab.pdf(path=str(folder / "report.pdf"), format="A4", print_background=True)
     assert pdf.startswith(b"%PDF-")
     assert len(pdf) > 20_000
@@ -184,12 +193,15 @@ def test_the_page_is_usable_from_the_keyboard(browser, example_page):
     assert all(name and desc for name, desc in charts)
 
 
-def test_axe_finds_no_serious_or_critical_violation(browser, example_page):
+@pytest.mark.parametrize("width", [1100, 360])
+def test_axe_finds_no_serious_or_critical_violation(browser, example_page, width):
     from axe_playwright_python.sync_playwright import Axe
 
     # axe-core is injected as a script, which the page's own policy forbids: this context
-    # alone lets it run
-    opened = open_page(browser, example_page, bypass_csp=True)
+    # alone lets it run. At 360 px (a phone) wide tables scroll, and must take the keyboard.
+    opened = open_page(
+        browser, example_page, bypass_csp=True, viewport={"width": width, "height": 800}
+    )
     results = Axe().run(opened.tab, options={"resultTypes": ["violations"]})
     bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
     assert bad == [], results.generate_report()
