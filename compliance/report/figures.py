@@ -184,6 +184,8 @@ def _build(conn: Any, sql: Sql, ledger: Any, catalog: Any, scope: Scope) -> dict
         if count:
             kinds[str(kind)] = int(count)
     first = conn.execute("SELECT at_us FROM audit_log ORDER BY seq LIMIT 1").fetchone()
+    # the newest entry: a later report (or verify) shows whether anything after it went
+    head = conn.execute("SELECT seq, at, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta").fetchall()}
     decisions = _decisions(conn, sql, catalog, scope)
     return {
@@ -202,6 +204,9 @@ def _build(conn: Any, sql: Sql, ledger: Any, catalog: Any, scope: Scope) -> dict
             "subjects": "keyed hashes" if meta.get("subjects") == "hashed" else "as given",
             "markets": list(scope.markets),
             "catalog": {"source": scope.catalog_source, "digest": catalog.digest or None},
+            "newest_entry": {"seq": int(head[0]), "at": str(head[1]), "hash": str(head[2])}
+            if head
+            else None,
             "entries_in_period": sum(kinds.values()),
             "entries_by_kind": dict(sorted(kinds.items())),
         },
@@ -852,7 +857,7 @@ def _reviews(conn: Any, scope: Scope, cut: int) -> dict[str, Any]:
     return {
         "how": "Replies that might be opt-outs (reviews) with no resolution recorded by the end "
         "of the period; marketing to their senders is held meanwhile. The oldest are listed, "
-        "without the reply's text.",
+        "without the reply's text. Reviews are not tied to a market: --market keeps them all.",
         "open": count,
         "by_age": {k: ages.get(k, 0) for k in ("under 1 day", "1 to 7 days", "over 7 days")},
         "oldest": listed,

@@ -198,7 +198,7 @@ def render(found: dict[str, Any]) -> str:
     state = f"as of {_instant(period['until'])}"
     body = [
         _summary(found),
-        _trail(found["trail"]),
+        _trail(found["trail"], meta.get("newest_entry")),
         _decisions(found["decisions"], span),
         _opt_outs(found["opt_outs"], span),
         _consent(found["consent"], span, state),
@@ -336,7 +336,7 @@ def _summary(found: dict[str, Any]) -> str:
     return _section("summary", alert + f'<div class="cards">{"".join(cards)}</div>')
 
 
-def _trail(trail: dict[str, Any]) -> str:
+def _trail(trail: dict[str, Any], newest: dict[str, Any] | None = None) -> str:
     if not trail.get("verified"):
         return _section("trail", f"<p>{escape(trail['how'])}</p>")
     verdict = (
@@ -354,13 +354,24 @@ def _trail(trail: dict[str, Any]) -> str:
     t.row("signed entries", ("trail.signed", trail["signed"]))
     t.row("signatures checked", "yes" if trail["signatures_checked"] else "no")
     t.row("verify took (seconds)", ("trail.seconds", trail["seconds"]))
+    if newest:
+        t.row("newest entry", ("report.newest_entry.seq", newest["seq"]))
+        t.row("written at", _when(newest["at"]))
+        t.row("its hash", f"<code>{_text(newest['hash'])}</code>")
     notes = "".join(f"<li>{escape(n)}</li>" for n in trail.get("notes") or [])
     return _section(
         "trail",
         _how(trail["how"], "the whole ledger, whatever the report's period")
         + verdict
         + t.html("")
-        + (f"<ul>{notes}</ul>" if notes else ""),
+        + (f"<ul>{notes}</ul>" if notes else "")
+        + (
+            "<p>Keep the newest entry's number and hash with the report you sign off: if "
+            "the trail were later cut back or rewritten, that entry would be missing or have "
+            "another hash (<code>compliance audit export</code> shows it).</p>"
+            if newest
+            else ""
+        ),
     )
 
 
