@@ -172,10 +172,40 @@ def verify(ledger: PostgresLedger) -> Verdict:
     )
 
 
-def _chains(raw: Any, key: bytes | None, state: _State) -> dict[int, list[str]]:
-    """Each chain entry by entry; returns every chain's hashes by position (index 0: the
-    genesis), which the checkpoints are held to."""
-    hashes: dict[int, list[str]] = {chain: [GENESIS] for chain in range(CHAINS)}
+class _Line:
+    """A chain as the walk leaves it: its last position and hash, and the hashes at the
+    positions a checkpoint names (not every hash: a long trail would hold them all in memory)."""
+
+    __slots__ = ("kept", "last_hash", "last_pos", "wanted")
+
+    def __init__(self, wanted: set[int]) -> None:
+        self.last_pos = 0
+        self.last_hash = GENESIS
+        self.wanted = wanted
+        self.kept: dict[int, str] = {0: GENESIS}
+
+    def append(self, digest: str) -> None:
+        self.last_pos += 1
+        self.last_hash = digest
+        if self.last_pos in self.wanted:
+            self.kept[self.last_pos] = digest
+
+
+def _named_positions(raw: Any) -> dict[int, set[int]]:
+    """The positions of each chain that the checkpoints name (a checkpoint that cannot be read
+    is _checkpoints()'s to report)."""
+    wanted: dict[int, set[int]] = {}
+    for (heads,) in raw.execute("SELECT heads FROM checkpoints"):
+        for chain, (pos, _head) in (read_heads(heads) or {}).items():
+            wanted.setdefault(chain, set()).add(pos)
+    return wanted
+
+
+def _chains(raw: Any, key: bytes | None, state: _State) -> dict[int, _Line]:
+    """Each chain entry by entry; returns every chain's end, and its hashes at the positions
+    the checkpoints name, which the checkpoints are held to."""
+    wanted = _named_positions(raw)
+    hashes: dict[int, _Line] = {chain: _Line(wanted.get(chain, set())) for chain in range(CHAINS)}
     last_seq: dict[int, int] = {}
     with raw.cursor(name="compliance_verify_chains") as cur:
         cur.itersize = 5000
@@ -189,13 +219,13 @@ def _chains(raw: Any, key: bytes | None, state: _State) -> dict[int, list[str]]:
                     seq, f"it is in chain {chain}, and there are chains 0 to {CHAINS - 1}"
                 )
             line = hashes[chain]
-            if pos != len(line):
+            if pos != line.last_pos + 1:
                 raise _Broken(
                     seq,
-                    f"chain {chain} jumps from position {len(line) - 1} to {pos} (an entry was "
+                    f"chain {chain} jumps from position {line.last_pos} to {pos} (an entry was "
                     "deleted or inserted)",
                 )
-            if prev != line[-1]:
+            if prev != line.last_hash:
                 raise _Broken(seq, "it does not follow the entry before it in its chain")
             if seq <= last_seq.get(chain, 0):
                 raise _Broken(seq, f"its seq is not above the one before it in chain {chain}")
@@ -227,11 +257,11 @@ def _chains(raw: Any, key: bytes | None, state: _State) -> dict[int, list[str]]:
         line = hashes.get(chain)
         if line is None:
             raise _Broken(None, f"chain_heads holds a chain {chain}, which there is not")
-        if (pos, digest) != (len(line) - 1, line[-1]):
+        if (pos, digest) != (line.last_pos, line.last_hash):
             raise _Broken(
                 None,
                 f"the head of chain {chain} says position {pos}, but the chain ends at "
-                f"position {len(line) - 1} (entries cut from it, or its head edited)",
+                f"position {line.last_pos} (entries cut from it, or its head edited)",
             )
     heads = raw.execute("SELECT COUNT(*) FROM chain_heads").fetchone()[0]
     if heads != CHAINS:
@@ -239,7 +269,7 @@ def _chains(raw: Any, key: bytes | None, state: _State) -> dict[int, list[str]]:
     return hashes
 
 
-def _checkpoints(raw: Any, key: bytes | None, hashes: dict[int, list[str]], state: _State) -> None:
+def _checkpoints(raw: Any, key: bytes | None, hashes: dict[int, _Line], state: _State) -> None:
     prev = GENESIS
     newest: dict[int, tuple[int, str]] = {}
     for ident, at, at_us, heads, prev_hash, digest, signature in raw.execute(
@@ -261,7 +291,11 @@ def _checkpoints(raw: Any, key: bytes | None, hashes: dict[int, list[str]], stat
             raise _Broken(None, f"{where} does not hold every chain's head")
         for chain, (pos, head) in sorted(found.items()):
             line = hashes[chain]
-            if pos >= len(line) or line[pos] != head or pos < newest.get(chain, (0, ""))[0]:
+            if (
+                pos > line.last_pos
+                or line.kept.get(pos) != head
+                or pos < newest.get(chain, (0, ""))[0]
+            ):
                 raise _Broken(
                     None,
                     f"{where} says chain {chain} reached position {pos}, but the chain does "
@@ -272,7 +306,7 @@ def _checkpoints(raw: Any, key: bytes | None, hashes: dict[int, list[str]], stat
         state.checkpoints += 1
         state.last_checkpoint = at
     state.after = sum(
-        len(line) - 1 - newest.get(chain, (0, ""))[0] for chain, line in hashes.items()
+        line.last_pos - newest.get(chain, (0, ""))[0] for chain, line in hashes.items()
     )
 
 
