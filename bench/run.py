@@ -6,7 +6,8 @@
 
 Each benchmark script (lint_speed.py, gate_speed.py, ledger_backends.py: SQLite and
 PostgreSQL side by side, on the server at COMPLIANCE_TEST_PG or 127.0.0.1:5432, then
-service_speed.py: the gate over HTTP against the gate in-process) runs in a
+service_speed.py: the gate over HTTP against the gate in-process, and report_speed.py:
+`compliance report` on a ledger of 2,000,000 entries) runs in a
 process of its own, one after the other, with --json FILE; their progress goes to standard
 error as it happens, their own tables are not shown. The figures are then printed as one table
 (figure, value, goal, met, detail) followed by the machine description, once. The exit status
@@ -61,6 +62,7 @@ BENCHES = (
         "service_speed.py",
         ("--events", "20000", "--subjects", "5000", "--history", "5000", "--seconds", "1"),
     ),
+    Bench("report_speed.py", ("--entries", "20000", "--timeout", "120")),
 )
 
 # --------------------------------------------------------------------------------------------

@@ -12,11 +12,19 @@ from pathlib import Path
 from compliance.gate import audit
 from compliance.gate.ledger import Ledger
 
+# the command's own peak RSS in KiB: VmHWM on Linux, since ru_maxrss carries the peak of
+# the process that started this one over exec (a child of a large pytest worker would report
+# the worker's memory, and the test would pass without measuring the export)
 PEAK = """
 import resource, sys
 from compliance.cli import main
 code = main(sys.argv[1:])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)
+try:
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(peak, code)
 """
 
 
