@@ -245,18 +245,9 @@ class Rules:
         scope = self.catalog.scopes.get(scope_id)
         if scope is None:
             return None, None
-        own = scope.expires_after
         rules = self.catalog.markets.get(market)
-        if (
-            rules is not None
-            and rules.consent is not None
-            and scope.consent in ("implied", "soft_opt_in")
-            and scope.basis
-        ):
-            cap = rules.consent.implied_max.get(scope.basis)
-            if cap and (own is None or durations.shorter(cap, own, given)):
-                return cap, _cite(rules.consent.citations)
-        return own, None
+        life, capped = lifetime(scope, rules, given)
+        return life, _cite(rules.consent.citations) if capped else None
 
     def lists(
         self, template: Any, recipient: Recipient, market: str, at: dt.datetime
@@ -476,6 +467,23 @@ def _quiet_hours(
             True,
         )
     return None, None
+
+
+def lifetime(scope: Any, rules: Any, given: dt.datetime) -> tuple[str | None, bool]:
+    """How long consent to `scope` given at `given` lasts in a market of `rules`: the scope's
+    expires_after, or the market's cap for implied consent on its basis where shorter; and
+    whether the market's cap is the one that binds."""
+    own = scope.expires_after
+    if (
+        rules is not None
+        and rules.consent is not None
+        and scope.consent in ("implied", "soft_opt_in")
+        and scope.basis
+    ):
+        cap = rules.consent.implied_max.get(scope.basis)
+        if cap and (own is None or durations.shorter(cap, own, given)):
+            return cap, True
+    return own, False
 
 
 def _opted_out(

@@ -35,6 +35,17 @@ def _nice_max(value: int) -> int:
         power *= 10
 
 
+def _opening(key: str, width: int, height: int, title: str, desc: str) -> str:
+    """A chart's <svg> element with the name and description a screen reader reads."""
+    return (
+        f'<svg role="img" aria-labelledby="chart{key}-t chart{key}-d" '
+        f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
+        f'class="chart" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="chart{key}-t">{escape(title)}</title>'
+        f'<desc id="chart{key}-d">{escape(desc)}</desc>'
+    )
+
+
 def stacked_columns(
     rows: list[dict[str, object]],
     series: tuple[str, ...],
@@ -47,19 +58,12 @@ def stacked_columns(
     height: int = 240,
 ) -> str:
     """Columns over time (rows: {label: "2026-11-02", series: count...}), stacked by series."""
-    ident = key
     left, right, top, bottom = 56, 40, 12, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     colours = {s: COLOURS.get(s) or PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
     totals = [sum(int(r.get(s, 0) or 0) for s in series) for r in rows]  # type: ignore[call-overload]
     peak = _nice_max(max(totals, default=0))
-    parts = [
-        f'<svg role="img" aria-labelledby="chart{ident}-t chart{ident}-d" '
-        f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
-        f'class="chart" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="chart{ident}-t">{escape(title)}</title>',
-        f'<desc id="chart{ident}-d">{escape(desc)}</desc>',
-    ]
+    parts = [_opening(key, width, height, title, desc)]
     for i in range(TICKS + 1):  # gridlines and the value axis
         value = peak * i // TICKS
         y = top + plot_h - plot_h * i / TICKS
@@ -115,17 +119,10 @@ def bars(
     width: int = 760,
 ) -> str:
     """Horizontal bars, one per (label, value), largest first as given."""
-    ident = key
     row_h, label_w, right = 22, 240, 70
     height = row_h * max(len(items), 1) + 8
     peak = max((v for _l, v in items), default=0) or 1
-    parts = [
-        f'<svg role="img" aria-labelledby="chart{ident}-t chart{ident}-d" '
-        f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
-        f'class="chart" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="chart{ident}-t">{escape(title)}</title>',
-        f'<desc id="chart{ident}-d">{escape(desc)}</desc>',
-    ]
+    parts = [_opening(key, width, height, title, desc)]
     for i, (label, value) in enumerate(items):
         y = 4 + i * row_h
         w = (width - label_w - right) * value / peak

@@ -151,23 +151,24 @@ def build(ledger: Any, catalog: Any, scope: Scope) -> dict[str, Any]:
 def unreadable(ledger: Any, scope: Scope, problem: str) -> dict[str, Any]:
     """What the report says of a ledger whose trail does not verify and whose entries cannot
     be read: the verdict, and why there are no figures."""
+    return {"report": _header(ledger, scope, None), "trail": _trail(scope), "error": problem}
+
+
+def _header(ledger: Any, scope: Scope, first_us: int | None) -> dict[str, Any]:
+    """What every report says of itself: the tool, the period, the ledger and the catalog."""
     return {
-        "report": {
-            "version": REPORT_VERSION,
-            "tool": __version__,
-            "generated_at": _iso(micros(scope.now)),
-            "period": {
-                "since": _iso(micros(scope.since)) if scope.since else None,
-                "until": _iso(scope.until_us),
-                "trail_starts": None,
-            },
-            "ledger": str(ledger.path),
-            "backend": ledger.dialect.name,
-            "markets": list(scope.markets),
-            "catalog": {"source": scope.catalog_source, "digest": None},
+        "version": REPORT_VERSION,
+        "tool": __version__,
+        "generated_at": _iso(micros(scope.now)),
+        "period": {
+            "since": _iso(micros(scope.since)) if scope.since else None,
+            "until": _iso(scope.until_us),
+            "trail_starts": _iso(first_us),
         },
-        "trail": _trail(scope),
-        "error": problem,
+        "ledger": str(ledger.path),  # a URL without its password
+        "backend": ledger.dialect.name,
+        "markets": list(scope.markets),
+        "catalog": {"source": scope.catalog_source, "digest": None},
     }
 
 
@@ -190,19 +191,9 @@ def _build(conn: Any, sql: Sql, ledger: Any, catalog: Any, scope: Scope) -> dict
     decisions = _decisions(conn, sql, catalog, scope)
     return {
         "report": {
-            "version": REPORT_VERSION,
-            "tool": __version__,
-            "generated_at": _iso(micros(scope.now)),
-            "period": {
-                "since": _iso(micros(scope.since)) if scope.since else None,
-                "until": _iso(hi),
-                "trail_starts": _iso(first[0]) if first else None,
-            },
-            "ledger": str(ledger.path),  # a URL without its password
-            "backend": ledger.dialect.name,
+            **_header(ledger, scope, first[0] if first else None),
             "schema_version": int(meta.get("schema_version", "0") or 0),
             "subjects": "keyed hashes" if meta.get("subjects") == "hashed" else "as given",
-            "markets": list(scope.markets),
             "catalog": {"source": scope.catalog_source, "digest": catalog.digest or None},
             "newest_entry": {"seq": int(head[0]), "at": str(head[1]), "hash": str(head[2])}
             if head
@@ -710,27 +701,17 @@ IN_FORCE = (
 
 def _lifetimes(catalog: Any, scope_id: str, scope: Scope) -> list[tuple[str, str]]:
     """(market, lifetime) of a scope in each of its markets: its own expires_after, or the
-    market's cap for its basis where shorter (rules.Rules._expiry)."""
+    market's cap for its basis where shorter (rules.lifetime, as the gate reads it)."""
     model = catalog.scopes.get(scope_id)
     if model is None:
         return []
+    from compliance.gate.rules import lifetime
+
     out = []
     for market in getattr(model, "markets", None) or []:
         if not scope.wants(market):
             continue
-        own = model.expires_after
-        rules = catalog.markets.get(market)
-        cap = None
-        if (
-            rules is not None
-            and rules.consent is not None
-            and model.consent in ("implied", "soft_opt_in")
-            and model.basis
-        ):
-            cap = rules.consent.implied_max.get(model.basis)
-        life = own
-        if cap and (own is None or durations.shorter(cap, own, scope.until)):
-            life = cap
+        life, _capped = lifetime(model, catalog.markets.get(market), scope.until)
         if life:
             out.append((market, life))
     return out
