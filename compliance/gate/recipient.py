@@ -242,6 +242,10 @@ def parse(value: str, channel: str | None = None, region: str | None = None) -> 
     return _phone(value)
 
 
+# a domain label as DNS hosts write it (RFC 1123 2.1): letters, digits, hyphens inside
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+
+
 def _address(value: str) -> str:
     """An address as the ledger keys it: in lower case (Bob.Smith@Example.com who unsubscribed
     is bob.smith@example.com too) and in Unicode's composed form (josé written with a
@@ -257,6 +261,13 @@ def _address(value: str) -> str:
             import idna
 
             domain = idna.encode(domain, uts46=True).decode("ascii")
+        labels = domain.split(".")
+        if not all(_LABEL.match(label) for label in labels):
+            raise ValueError("a label is not letters, digits and inner hyphens")
+        if any(label.startswith("xn--") for label in labels):
+            import idna
+
+            idna.decode(domain)  # an xn-- label must be the form of some Unicode label
     except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
         raise InvalidRecipient(
             f"{value!r} is not an email address: its domain is not one"
@@ -332,8 +343,26 @@ def _national(value: str, region: str) -> Recipient:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidRecipient(f"{value!r} is not a phone number: {exc}") from None
+        raise InvalidRecipient(f"{value!r} is not a phone number: {_why(exc)}") from None
     return _phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _why(exc: Any) -> str:
+    """What is wrong with a number, in our words (phonenumbers' own text names its internals)."""
+    import phonenumbers
+
+    reasons = {
+        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: (
+            "its country code is missing or unknown; write it as + then the country code"
+        ),
+        phonenumbers.NumberParseException.NOT_A_NUMBER: "it holds no phone number",
+        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: (
+            "it is too short after the international prefix"
+        ),
+        phonenumbers.NumberParseException.TOO_SHORT_NSN: "it has too few digits",
+        phonenumbers.NumberParseException.TOO_LONG: "it has too many digits",
+    }
+    return reasons.get(exc.error_type, "it cannot be read as a phone number")
 
 
 @lru_cache(maxsize=65536)
@@ -346,7 +375,8 @@ def _phone(value: str) -> Recipient:
             number = phonenumbers.parse(value, None)
         except phonenumbers.NumberParseException as exc:
             raise InvalidRecipient(
-                f"{value!r} is not a phone number in international form (+ and country code): {exc}"
+                f"{value!r} is not a phone number in international form (+ and country code): "
+                f"{_why(exc)}"
             ) from None
     # the region is worked out once and reused: is_valid_number would work it out again
     market = _region_of(number)

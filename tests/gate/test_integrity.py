@@ -630,6 +630,20 @@ def test_an_address_is_one_whatever_the_case_trailing_dot_or_script_of_its_domai
     assert parse("jose\u0301@example.com", "email").subject == "jos\u00e9@example.com"
 
 
+@pytest.mark.parametrize(
+    "address",
+    ["a@-bad-.com", "a@bad-.com", "a@-bad.com", "a@b_c.com", "a@xn--zz.com", "a@ex..com"],
+)
+def test_an_address_whose_domain_no_host_could_have_is_refused(address):
+    """A domain label is letters, digits and inner hyphens (RFC 1123), and an xn-- label must
+    be the ASCII form of a Unicode one: what a mail system could never deliver to is a typing
+    mistake to fix, not a subject to keep consent for."""
+    from compliance.gate.recipient import InvalidRecipient, parse
+
+    with pytest.raises(InvalidRecipient, match="is not an email address"):
+        parse(address, "email")
+
+
 def test_what_one_gate_writes_the_next_decision_of_another_sees(gate, tmp_path):
     """Gates on one ledger (processes, hosts' workers) keep what they read between decisions
     only while no other connection has committed: a pause, a list entry, a review or a STOP

@@ -134,3 +134,36 @@ def test_a_number_is_held_to_every_zone_its_area_code_spans():
     # 850 covers Eastern and Central Florida; West Texas's 432 reaches Mountain time
     assert {"America/New_York", "America/Chicago"} <= set(r.parse("+18505550123").timezones)
     assert "America/Denver" in r.parse("+14322830123").timezones
+
+
+@given(st.text(max_size=20))
+@settings(max_examples=300)
+def test_a_bad_number_is_explained_in_our_words(value):
+    # phonenumbers' own messages ("The string supplied did not seem to be a phone number",
+    # "Missing or invalid default region") name its internals, not what the user should fix
+    for attempt in (
+        lambda: r.parse(value, "sms"),
+        lambda: r.readings(value, "sms", ["US", "GB"]),
+    ):
+        try:
+            attempt()
+        except r.InvalidRecipient as exc:
+            message = str(exc)
+            assert "did not seem" not in message
+            assert "default region" not in message.lower()
+            assert "(1)" not in message.replace(repr(value), "")
+            assert "phonenumbers" not in message.replace(repr(value), "")
+
+
+def test_a_bad_number_says_what_to_fix():
+    for value, words in (
+        ("foo bar", "holds no phone number"),
+        ("12125550123", "country code is missing"),
+        ("+1", "it"),
+    ):
+        try:
+            r.parse(value, "sms")
+        except r.InvalidRecipient as exc:
+            assert words in str(exc), str(exc)
+        else:  # pragma: no cover - each value above is refused
+            raise AssertionError(f"{value!r} was read as a phone number")
