@@ -10,6 +10,11 @@ empty .git so the folder is the repo root), then times, as subprocesses and by w
   pinned to core 0 with `taskset -c 0` (the goal is 2,000 documents per second on one core);
 * `check-jsonschema --schemafile <compliance schema template> <every template file>`, for scale;
 * `compliance --version` and `python -c "import compliance"` (the goal is under 150 ms);
+* the pre-commit figures, on a second repo of as many US marketing templates with one sender
+  and one scope: a full lint on all cores and with --jobs 1 against check-jsonschema on the same
+  templates (goal: at most half its time), one changed template linted alone as pre-commit runs
+  it, a one-template repo (goal: under 0.5 s; the changed template at most 0.3 s more), a full
+  lint after a change to the sender every template uses, and the peak RSS (goal: 150 MiB);
 
 and prints them in a table with the peak RSS of the lint run and a description of the machine.
 This is a script that prints figures, not a test: it asserts nothing and always exits 0 unless a
@@ -512,6 +517,83 @@ def generate_repo(root: Path, templates: int, senders: int, scopes: int, seed: i
     return repo
 
 
+PRECOMMIT_SENDER = """\
+kind: sender
+id: trailhead-10dlc
+channel: sms
+type: long_code
+address: "+13125550142"
+brand: Trailhead
+markets: [US]
+purposes: [marketing, transactional]
+registrations:
+  US:
+    program: 10dlc
+    brand_id: BTRL4X2
+    campaign_id: CTRL9Q7
+    use_case: MIXED
+    status: active
+replies:
+  help: >-
+    Trailhead: help at trailhead.example/help or 1-833-555-0117. Msg & data rates may apply.
+    Reply STOP to cancel.
+  stop: "Trailhead: You are unsubscribed and will receive no more messages. Reply START to rejoin."
+"""
+PRECOMMIT_SCOPE = """\
+kind: consent_scope
+id: us-sms-offers
+purposes: [marketing]
+channels: [sms, mms]
+markets: [US]
+consent: express_written
+capture:
+  - source: web-checkout
+    url: https://trailhead.example/checkout
+    text: >-
+      By checking this box, I agree to receive recurring automated marketing texts from Trailhead
+      at the number provided. Consent is not a condition of purchase. Msg frequency varies. Msg &
+      data rates may apply. Reply HELP for help, STOP to cancel. Terms: trailhead.example/sms-terms,
+      Privacy: trailhead.example/privacy.
+"""
+GOODS = ["tents", "boots", "jackets", "sleeping bags", "stoves", "packs", "headlamps", "socks"]
+
+
+def generate_us_marketing_repo(root: Path, templates: int, seed: int) -> list[Path]:
+    """The shape of a large single-market repo: `templates` US marketing SMS templates, one
+    10DLC sender and one consent scope, `markets: [US]`; every template is clean."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / ".git").mkdir(exist_ok=True)
+    (root / "compliance.yaml").write_text("fail_on: error\n", encoding="utf-8")
+    for folder, name, text in (
+        ("senders", "trailhead-10dlc.yaml", PRECOMMIT_SENDER),
+        ("scopes", "us-sms-offers.yaml", PRECOMMIT_SCOPE),
+    ):
+        (root / folder).mkdir(exist_ok=True)
+        (root / folder / name).write_text(text, encoding="utf-8")
+    (root / "templates").mkdir(exist_ok=True)
+    files = []
+    for i in range(templates):
+        pct, goods = rng.choice([10, 15, 20, 25, 30, 40]), rng.choice(GOODS)
+        path = root / "templates" / f"offer-{i:05d}.yaml"
+        path.write_text(
+            f"kind: template\nid: offer-{i:05d}\nchannel: sms\npurpose: marketing\n"
+            "markets: [US]\nsender: trailhead-10dlc\nconsent_scope: us-sms-offers\n"
+            f'status: approved\nbody: "Trailhead: {pct}% off {goods} through Sunday, code '
+            '{{code}}. Shop trailhead.example/sale. Reply STOP to opt out."\n'
+            f"variables:\n  code: {{example: SAVE{pct}, max_length: 10}}\n",
+            encoding="utf-8",
+        )
+        files.append(path)
+    return files
+
+
+def touch_content(path: Path, n: int) -> None:
+    """Change a file's content (a comment line), as an edit would, leaving its meaning."""
+    text = path.read_text(encoding="utf-8").split("\n# edit ")[0].rstrip("\n")
+    path.write_text(f"{text}\n# edit {n}\n", encoding="utf-8")
+
+
 # --------------------------------------------------------------------------------------------
 # Timing
 # --------------------------------------------------------------------------------------------
@@ -580,6 +662,118 @@ def script(name: str) -> str | None:
     if here.is_file() and os.access(here, os.X_OK):
         return str(here)
     return shutil.which(name)
+
+
+PRECOMMIT_EXTRA_GOAL_S = 0.3  # one changed template in the big repo, over a one-template repo
+ONE_TEMPLATE_GOAL_S = 0.5
+COLD_RATIO_GOAL = 0.5  # of check-jsonschema's time on the same files
+PEAK_GOAL_MIB = 150
+
+
+def precommit_rows(
+    compliance: str, cjs: str | None, tmp: Path, templates: int, repeat: int, seed: int
+) -> list[tuple[str, str, str]]:
+    """The pre-commit figures, on a repo of `templates` US marketing templates (one sender, one
+    scope): a full lint on every core and on one, check-jsonschema on the same templates, one
+    changed template linted alone (what pre-commit runs), a one-template repo, and a full lint
+    after a change to the sender every template uses."""
+    big, one = tmp / "us-marketing", tmp / "one-template"
+    files = generate_us_marketing_repo(big, templates, seed)
+    generate_us_marketing_repo(one, 1, seed)
+    report = tmp / "precommit.json"
+    full = [compliance, "lint", ".", "--format", "json", "-o", str(report)]
+    print("timing the pre-commit figures ...", file=sys.stderr)
+    cold = best_of(full, repeat, cwd=big)
+    summary = json.loads(report.read_text(encoding="utf-8"))["summary"]
+    one_core = best_of([*full, "--jobs", "1"], repeat, cwd=big)
+    changed = files[len(files) // 2]
+    rel = str(changed.relative_to(big))
+    edits: list[Run] = []
+    for n in range(repeat):
+        touch_content(changed, n)
+        edits.append(run_once([compliance, "lint", rel], cwd=big))
+    edit = Run(min(r.seconds for r in edits), max(r.maxrss_kib for r in edits))
+    alone = best_of([compliance, "lint", "templates/offer-00000.yaml"], repeat, cwd=one)
+    sender = big / "senders" / "trailhead-10dlc.yaml"
+    sender_runs = []
+    for n in range(repeat):
+        touch_content(sender, n)
+        sender_runs.append(run_once(full, cwd=big))
+    sender_run = Run(min(r.seconds for r in sender_runs), max(r.maxrss_kib for r in sender_runs))
+    docs = summary["documents"]
+    extra = edit.seconds - alone.seconds
+    rows = [
+        (
+            "pre-commit repo",
+            f"{docs:,} documents",
+            f"{templates:,} US marketing templates, 1 sender, 1 scope; "
+            f"{summary['errors']} errors, {summary['warnings']} warnings",
+        ),
+        (
+            f"full lint, all cores (best of {repeat})",
+            f"{cold.seconds:.2f} s",
+            f"{rate(docs, cold.seconds)}; --jobs 1: {one_core.seconds:.2f} s "
+            f"({one_core.seconds / cold.seconds:.2f}x as long)",
+        ),
+    ]
+    if cjs:
+        schema = tmp / "template.schema.json"
+        if not schema.exists():
+            schema.write_bytes(
+                subprocess.run(
+                    [compliance, "schema", "template"], check=True, capture_output=True
+                ).stdout
+            )
+        cjs_seconds, n_batches = time_batched(
+            [cjs, "--schemafile", str(schema)], [str(f) for f in files], repeat
+        )
+        ratio = cold.seconds / cjs_seconds
+        rows += [
+            (
+                "check-jsonschema, same templates",
+                f"{cjs_seconds:.2f} s",
+                f"{n_batches} batch{'es' if n_batches > 1 else ''}; schema only",
+            ),
+            (
+                "full lint / check-jsonschema",
+                f"{ratio:.2f}x",
+                f"goal <= {COLD_RATIO_GOAL}x: {'met' if ratio <= COLD_RATIO_GOAL else 'NOT met'}",
+            ),
+        ]
+    else:
+        rows.append(("check-jsonschema", "skipped", "not installed: no ratio"))
+    peak = max(r.maxrss_kib for r in (cold, one_core, edit, sender_run)) / 1024
+    rows += [
+        (
+            "one changed template (pre-commit)",
+            f"{edit.seconds:.2f} s",
+            f"best of {repeat}, the file edited before each run",
+        ),
+        (
+            "one-template repo",
+            f"{alone.seconds:.2f} s",
+            f"goal < {ONE_TEMPLATE_GOAL_S} s: "
+            f"{'met' if alone.seconds < ONE_TEMPLATE_GOAL_S else 'NOT met'}",
+        ),
+        (
+            "pre-commit over one-template repo",
+            f"+{extra:.2f} s",
+            f"goal <= +{PRECOMMIT_EXTRA_GOAL_S} s: "
+            f"{'met' if extra <= PRECOMMIT_EXTRA_GOAL_S else 'NOT met'}",
+        ),
+        (
+            "sender changed, full lint",
+            f"{sender_run.seconds:.2f} s",
+            f"best of {repeat}; the sender every template uses edited before each run",
+        ),
+        (
+            "pre-commit repo peak RSS",
+            f"{peak:.0f} MiB",
+            f"largest process, over these runs; goal <= {PEAK_GOAL_MIB} MiB: "
+            f"{'met' if peak <= PEAK_GOAL_MIB else 'NOT met'}",
+        ),
+    ]
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -722,6 +916,9 @@ def main(argv: list[str] | None = None) -> int:
             files = [str(f) for f in repo.template_files]
             cjs_result = time_batched([cjs, "--schemafile", str(schema)], files, args.repeat)
 
+        precommit = precommit_rows(
+            compliance, cjs, Path(tmp), args.templates, args.repeat, args.seed
+        )
         print("timing startup ...", file=sys.stderr)
         version = best_of([compliance, "--version"], args.startup_runs)
         imp = best_of([sys.executable, "-c", "import compliance"], args.startup_runs)
@@ -808,6 +1005,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(table(rows))
     print()
+    print(table([("pre-commit figures", "value", "detail"), *precommit]))
+    print()
     machine_info = machine()
     print(table([("machine", "", ""), *machine_info]))
     if args.json:
@@ -819,6 +1018,7 @@ def main(argv: list[str] | None = None) -> int:
             docs=docs,
             per_core_seconds=per_core.seconds,
             version_ms=version.seconds * 1000,
+            precommit=precommit,
         )
     return 0
 
@@ -831,6 +1031,7 @@ def write_json(
     docs: int,
     per_core_seconds: float,
     version_ms: float,
+    precommit: list[tuple[str, str, str]],
 ) -> None:
     """The printed figures as {"rows": [{figure, value, goal, met, detail}], "machine": [...]}.
     The lint rows give docs/s as the value (the goal's unit) and the time in the detail; the
@@ -851,6 +1052,13 @@ def write_json(
             row["goal"] = f"< {STARTUP_GOAL_MS} ms"
             row["met"] = version_ms < STARTUP_GOAL_MS
             row["detail"] = ""
+        out.append(row)
+    for figure, value, detail in precommit:  # their goals are in the detail: "goal ...: met"
+        row = {"figure": figure, "value": value, "goal": "", "met": None, "detail": detail}
+        goal = re.search(r"goal ([^:]+): (met|NOT met)", detail)
+        if goal:
+            row["goal"], row["met"] = goal.group(1), goal.group(2) == "met"
+            row["detail"] = detail[: goal.start()].rstrip("; ")
         out.append(row)
     data = {"script": "lint_speed", "rows": out, "machine": [list(m) for m in machine_info]}
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -110,6 +110,15 @@ def cli() -> None:
     default=None,
     help="Colour the text report (default: only on a terminal, and never with NO_COLOR).",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Processes that read and check a large repo (default: the cores this process may "
+    "use). Small repos, and systems without fork (Windows, macOS), use one. The report is "
+    "the same whatever N.",
+)
 def lint(
     paths: tuple[Path, ...],
     config_path: Path | None,
@@ -124,6 +133,7 @@ def lint(
     update_baseline: bool,
     diff_base: str | None,
     color: bool | None,
+    jobs: int | None,
 ) -> None:
     """Lint template-repo YAML files (default: the current folder).
 
@@ -154,6 +164,7 @@ def lint(
         markets=codes,
         diff_base=diff_base,
         baseline=held,
+        jobs=jobs or _cores(),
     )
     if write_baseline:
         written = baselines.from_findings(write_baseline, result.findings)
@@ -190,6 +201,14 @@ def lint(
             err=True,
         )
         sys.exit(EXIT_FINDINGS)
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, as taskset or a container sets it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _report_stale(held: Any, stale: list[dict[str, Any]], update: bool) -> None:

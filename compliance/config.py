@@ -18,7 +18,7 @@ CONFIG_NAMES = ("compliance.yaml", ".compliance.yaml")
 
 
 class RuleSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     severity: Literal["error", "warning", "info"] | None = Field(
         default=None, description="Override the rule's severity."
@@ -30,7 +30,7 @@ class RuleSettings(BaseModel):
 
 
 class ConfigModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     markets: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] | None = Field(
         default=None, description="Markets to enforce; default: those the documents name."

@@ -70,7 +70,7 @@ def parse_duration(value: str) -> dict[str, int]:
 
 class Strict(BaseModel):
     # unknown fields are errors: a typo must never pass silently
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class Suppression(Strict):
@@ -127,7 +127,7 @@ class WhatsAppTemplate(Strict):
 class TemplateRegistrations(BaseModel):
     """India DLT and WhatsApp fields are typed; other markets and channels hold provider fields."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, defer_build=True)
     __pydantic_extra__: dict[str, dict[str, Any]]
 
     IN: IndiaDltTemplate | None = None

@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
+import pickle
+import signal
+import sys
+import traceback
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,11 @@ YAML_SUFFIXES = (".yaml", ".yml")
 # Below it they stay whole, as they always were (at most ~40 MB), and the documents of the
 # result (LintResult.index) keep their trees and models for callers that read them.
 RELEASE_ABOVE_FILES = 2_000
+# Below this many documents to check, one process checks them all: a forked worker costs
+# about 0.1 s to start and to send its findings back (bench/lint_speed.py --parallel), more
+# than it saves on a small repo. Each worker gets at least PARALLEL_MIN_PER_JOB documents.
+PARALLEL_ABOVE_DOCUMENTS = 1_000
+PARALLEL_MIN_PER_JOB = 500
 # folders never worth walking: VCS data, environments, caches, build output
 SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages", "build", "dist"})
 
@@ -101,18 +110,22 @@ def lint(
     packs: Packs | None = None,
     diff_base: str | None = None,
     baseline: Baseline | None = None,
+    jobs: int = 1,
 ) -> LintResult:
     """Lint the YAML files at `paths` with the whole repo as context.
 
     The config is read from `config_path`, or found by walking up from the first path; pass
     `config` (and `packs`) to use ones built in memory instead. With `diff_base`, only the
     documents changed since that git ref are reported on; with `baseline`, the findings it
-    holds are marked and do not fail the run.
+    holds are marked and do not fail the run. With `jobs` above 1, the documents of a large
+    repo are checked by that many processes (see _checked): the result is the same.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"jobs must be a whole number of processes, at least 1 (got {jobs!r})")
     with _cycle_collector_paused():
         if config is not None or config_path is not None:
             result, _ = _lint(
-                paths, config_path, markets, today, cwd, config, packs, diff_base, baseline
+                paths, config_path, markets, today, cwd, config, packs, diff_base, baseline, jobs
             )
             return result
         parts = []
@@ -120,7 +133,16 @@ def lint(
             pending = [group]
             while pending:  # a folder with its own compliance.yaml is a repo of its own
                 part, nested = _lint(
-                    pending.pop(0), None, markets, today, cwd, None, packs, diff_base, baseline
+                    pending.pop(0),
+                    None,
+                    markets,
+                    today,
+                    cwd,
+                    None,
+                    packs,
+                    diff_base,
+                    baseline,
+                    jobs,
                 )
                 parts.append(part)
                 pending.extend([n] for n in nested)
@@ -200,6 +222,7 @@ def _lint(
     packs: Packs | None,
     diff_base: str | None,
     baseline: Baseline | None,
+    jobs: int,
 ) -> tuple[LintResult, list[str]]:
     cwd = (cwd or Path.cwd()).absolute()
     raw = [os.fspath(p) for p in (paths or ["."])]
@@ -234,9 +257,8 @@ def _lint(
     files: dict[str, SourceFile] = {}
     index = RepoIndex()
     target_docs: list[Document] = []
-    for path in paths:
-        source = files[path] = read_file(path, _display(path, str(cwd)))
-        source.key = _relative(path, root)
+    for path, source in zip(paths, _read_files(paths, str(cwd), root, release, jobs), strict=True):
+        files[path] = source
         for yaml_doc in source.documents:
             doc = validate(yaml_doc)
             if doc is None:
@@ -257,9 +279,7 @@ def _lint(
     findings: list[Finding] = []
     for path in sorted(targets):
         findings.extend(runner.file_findings(files[path]))
-    for doc in target_docs:
-        with _held(doc):
-            findings.extend(runner.document_findings(doc))
+    findings.extend(_checked(runner, target_docs, jobs))
     findings.sort(key=Finding.sort_key)
     _number_repeats(findings)
     linted = {files[p].key for p in targets}
@@ -280,6 +300,129 @@ def _lint(
         index,
         diff_base,
     ), _nested_given(nested, existing)
+
+
+def _read_files(
+    paths: list[str], cwd: str, root: str, release: bool, jobs: int
+) -> Iterator[SourceFile]:
+    """Each file read and parsed, in order. Many files with more than one job: the list is cut
+    into `jobs` consecutive parts, read by this process and by forked copies of it, which send
+    their files back released (text, problems and plain data: what a large repo keeps of a
+    file anyway, see RELEASE_ABOVE_FILES)."""
+    jobs = min(jobs, len(paths) // PARALLEL_MIN_PER_JOB or 1)
+    if not release or jobs <= 1 or not _can_fork():
+        for path in paths:
+            yield _read(path, cwd, root)
+        return
+    size = -(-len(paths) // jobs)
+    parts = [paths[i : i + size] for i in range(0, len(paths), size)]
+    children: list[tuple[int, int]] = []
+    try:
+        for part in parts[1:]:
+            children.append(_fork(lambda part=part: [_released(p, cwd, root) for p in part]))
+        for path in parts[0]:
+            yield _read(path, cwd, root)
+        while children:
+            pid, fd = children.pop(0)
+            yield from _collect(pid, fd)
+    finally:
+        for pid, fd in children:  # this process failed or stopped reading: stop the others
+            _stop(pid, fd)
+
+
+def _read(path: str, cwd: str, root: str) -> SourceFile:
+    source = read_file(path, _display(path, cwd))
+    source.key = _relative(path, root)
+    return source
+
+
+def _released(path: str, cwd: str, root: str) -> SourceFile:
+    source = _read(path, cwd, root)
+    source.release()
+    return source
+
+
+def _checked(runner: _Runner, docs: list[Document], jobs: int) -> list[Finding]:
+    """The findings of `docs`, in their order. With more than one job and more than
+    PARALLEL_ABOVE_DOCUMENTS documents, the list is cut into `jobs` consecutive parts: this
+    process checks the first, and a forked copy of it each other (it inherits the index and
+    the packs as they are, so nothing is read or built twice), which sends its findings back
+    through a pipe. The parts are joined in order, so the result is the list one process would
+    have made. Fork only: where it is missing or unsafe (Windows, macOS) one process checks
+    everything."""
+    jobs = min(jobs, len(docs) // PARALLEL_MIN_PER_JOB or 1)
+    if jobs <= 1 or len(docs) <= PARALLEL_ABOVE_DOCUMENTS or not _can_fork():
+        return _check_part(runner, docs)
+    size = -(-len(docs) // jobs)
+    parts = [docs[i : i + size] for i in range(0, len(docs), size)]
+    children: list[tuple[int, int]] = []
+    try:
+        for part in parts[1:]:
+            children.append(_fork(lambda part=part: _check_part(runner, part)))
+        found = _check_part(runner, parts[0])
+        for pid, fd in children:
+            found.extend(_collect(pid, fd))
+        children = []
+    finally:
+        for pid, fd in children:  # this process failed: stop the others
+            _stop(pid, fd)
+    return found
+
+
+def _check_part(runner: _Runner, docs: list[Document]) -> list[Finding]:
+    found: list[Finding] = []
+    for doc in docs:
+        with _held(doc):
+            found.extend(runner.document_findings(doc))
+    return found
+
+
+def _can_fork() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def _fork(work: Callable[[], list[Any]]) -> tuple[int, int]:
+    """A forked copy of this process that runs `work` and sends back what it returns, through
+    a pipe: (pid, the pipe's end to read)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: work, send, and leave without running the parent's exit code
+        code = 0
+        try:
+            os.close(read)
+            try:
+                payload = pickle.dumps((True, work()), protocol=5)
+            except BaseException:  # noqa: BLE001 - reported by the parent, with its traceback
+                payload = pickle.dumps((False, traceback.format_exc()), protocol=5)
+            with os.fdopen(write, "wb") as out:
+                out.write(payload)
+        except BaseException:  # noqa: BLE001 - the parent reports a child that sent nothing
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def _collect(pid: int, fd: int) -> list[Any]:
+    with os.fdopen(fd, "rb") as pipe:
+        payload = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not payload:
+        raise RuntimeError(f"a lint worker process ended without its result (wait status {status})")
+    done, found = pickle.loads(payload)  # from our own fork, through our own pipe
+    if not done:
+        raise RuntimeError(f"a lint worker process failed:\n{found}")
+    return found
+
+
+def _stop(pid: int, fd: int) -> None:
+    with suppress(OSError):
+        os.close(fd)
+    with suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with suppress(OSError):
+        os.waitpid(pid, 0)
 
 
 @contextmanager
@@ -474,6 +617,13 @@ def _superseded(found: list[Finding], rules: dict[str, Rule]) -> list[Finding]:
     ]
 
 
+def _type_of(sender: Document | None) -> str | None:
+    """A sender's type as rules' sender_types name them; anything else (a list, a number: a
+    schema error reported on its own) is no type, and no sender_types holds it."""
+    kind = sender.data.get("type") if sender is not None else None
+    return kind if isinstance(kind, str) else None
+
+
 class _Runner:
     def __init__(
         self,
@@ -505,6 +655,11 @@ class _Runner:
         self._contexts: dict[str | None, Context] = {}
         self._rule_filters: dict[str, tuple[bool, frozenset[str], Any, Any]] = {}
         self._by_kind: dict[tuple[str | None, str], list[Rule]] = {}
+        self._applicable_memo: dict[tuple[str | None, tuple[Any, ...]], list[Rule]] = {}
+        # whether a document's profile needs index.commercial (a sender look-up per template)
+        self._reads_commercial = any(
+            r.model.applies_to.commercial_only for r in packs.rules.values()
+        )
 
     def context(self, market: Market | None) -> Context:
         key = market.code if market else None
@@ -533,16 +688,17 @@ class _Runner:
     def document_findings(self, doc: Document) -> list[Finding]:
         rel = doc.yaml.source.key
         found: list[Finding] = []
-        for rule in self._rules_for(None, doc.kind):
-            if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
+        profile = self._profile(doc)
+        for rule in self._applicable(None, profile):
+            if not self.config.rule_off(rule.id, rel):
                 found.extend(self._run(rule, doc, None))
         if doc.valid:
             for code in self.index.effective(doc, "markets"):
                 market = self.packs.markets.get(code)
                 if market is None or (self.enforced is not None and code not in self.enforced):
                     continue
-                for rule in self._rules_for(code, doc.kind):
-                    if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
+                for rule in self._applicable(code, profile):
+                    if not self.config.rule_off(rule.id, rel):
                         found.extend(self._run(rule, doc, market))
         return self._suppress(doc, rel, _superseded(found, self.packs.rules))
 
@@ -570,47 +726,66 @@ class _Runner:
         rel = doc.yaml.source.key
         found: list[Finding] = []
         with _held(doc):  # a fallback: another document, released in a large repo
-            for rule in self._rules_for(None, doc.kind):
+            profile = self._profile(doc)
+            for rule in self._applicable(None, profile):
                 # a fallback's own fallback is judged where it is named, not through this one
                 # (and two templates that fall back to each other would never end)
                 if rule.model.check.kind == fallback_check.KIND:
                     continue
-                if self._applies(rule, doc) and not self.config.rule_off(rule.id, rel):
+                if not self.config.rule_off(rule.id, rel):
                     found.extend(self._run(rule, doc, None))
             if market is not None:
-                for rule in self._rules_for(market.code, doc.kind):
-                    if self._applies(rule, doc):
-                        found.extend(self._run(rule, doc, market))
+                for rule in self._applicable(market.code, profile):
+                    found.extend(self._run(rule, doc, market))
             found = _superseded(found, self.packs.rules)
             marked, _, _ = suppression_check.apply(doc, found, self.today, self.packs.rules)
         return [f for f in marked if not f.suppressed]
 
-    def _applies(self, rule: Rule, doc: Document) -> bool:
-        needs_valid, kinds, channels, purposes = self._filters(rule)
-        if (needs_valid and not doc.valid) or doc.kind not in kinds:
+    def _profile(self, doc: Document) -> tuple[Any, ...]:
+        """Every fact about a document that any rule's applies_to reads, computed once per
+        document: rules apply alike to documents with equal profiles (see _applicable)."""
+        index = self.index
+        if doc.kind == "sender":
+            sender: Document | None = doc
+        else:
+            ident = doc.data.get("sender")
+            sender = index.get("sender", ident) if isinstance(ident, str) else None
+        return (
+            doc.kind,
+            doc.valid,
+            frozenset(index.effective(doc, "channels")),
+            frozenset(index.effective(doc, "purposes")),
+            index.commercial(doc) if self._reads_commercial else None,
+            doc.data.get("commercial") is False,
+            _type_of(sender),
+        )
+
+    def _applicable(self, code: str | None, profile: tuple[Any, ...]) -> list[Rule]:
+        """The generic rules (code None) or market `code`'s rules that apply to documents of
+        this profile, in pack order: decided once per distinct profile and market, not per
+        rule per document (a repo of 10,000 templates has a handful of profiles)."""
+        key = (code, profile)
+        found = self._applicable_memo.get(key)
+        if found is None:
+            found = [r for r in self._rules_for(code, profile[0]) if self._applies(r, profile)]
+            self._applicable_memo[key] = found
+        return found
+
+    def _applies(self, rule: Rule, profile: tuple[Any, ...]) -> bool:
+        kind, valid, channels, purposes, commercial, noncommercial, sender_type = profile
+        needs_valid, kinds, rule_channels, rule_purposes = self._filters(rule)
+        if (needs_valid and not valid) or kind not in kinds:
             return False
-        if channels is not None and channels.isdisjoint(self.index.effective(doc, "channels")):
+        if rule_channels is not None and rule_channels.isdisjoint(channels):
             return False
-        if purposes is not None and purposes.isdisjoint(self.index.effective(doc, "purposes")):
+        if rule_purposes is not None and rule_purposes.isdisjoint(purposes):
             return False
         applies = rule.model.applies_to
-        if applies.commercial_only and not self.index.commercial(doc):
+        if applies.commercial_only and not commercial:
             return False
-        if applies.declared_noncommercial and doc.data.get("commercial") is not False:
+        if applies.declared_noncommercial and not noncommercial:
             return False
-        if applies.sender_types is not None:
-            sender = (
-                doc
-                if doc.kind == "sender"
-                else self.index.get(
-                    "sender",
-                    doc.data.get("sender") if isinstance(doc.data.get("sender"), str) else "",
-                )
-            )
-            kind = sender.data.get("type") if sender is not None else None
-            if kind not in applies.sender_types:
-                return False
-        return True
+        return applies.sender_types is None or sender_type in applies.sender_types
 
     def _filters(self, rule: Rule) -> tuple[bool, frozenset[str], Any, Any]:
         """A rule's applies_to as sets, computed once per rule (asked per rule per document)."""

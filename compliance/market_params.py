@@ -44,7 +44,7 @@ def iana_zone(name: str) -> str:
 
 
 class ParamModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class Citation(ParamModel):

@@ -32,7 +32,9 @@ SHARED_CODES = frozenset({"EU"})
 
 
 class PackModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, populate_by_name=True, defer_build=True
+    )
 
 
 class CitationWhen(PackModel):

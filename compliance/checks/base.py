@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class CheckParams(BaseModel):
     """Base of each kind's parameters: unknown parameters are pack errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 @dataclass(slots=True)
