@@ -119,6 +119,12 @@ def cli() -> None:
     "use). Small repos, and systems without fork (Windows, macOS), use one. The report is "
     "the same whatever N.",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Neither read nor write the cache in .compliance_cache/ at the repo root: read and "
+    "check every file.",
+)
 def lint(
     paths: tuple[Path, ...],
     config_path: Path | None,
@@ -134,6 +140,7 @@ def lint(
     diff_base: str | None,
     color: bool | None,
     jobs: int | None,
+    no_cache: bool,
 ) -> None:
     """Lint template-repo YAML files (default: the current folder).
 
@@ -165,7 +172,10 @@ def lint(
         diff_base=diff_base,
         baseline=held,
         jobs=jobs or _cores(),
+        cache=not no_cache,
     )
+    if result.cache_note:
+        click.echo(f"note: {result.cache_note}", err=True)
     if write_baseline:
         written = baselines.from_findings(write_baseline, result.findings)
         baselines.save(written)

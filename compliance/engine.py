@@ -26,7 +26,7 @@ from compliance.countries import ISO_3166_ALPHA2
 from compliance.errors import UsageError
 from compliance.findings import SEVERITIES, Finding, Span, at_or_above
 from compliance.gitdiff import changed_lines, touches
-from compliance.loader import SourceFile, read_file
+from compliance.loader import SourceFile, parse_bytes, read_file
 from compliance.packs import Market, Packs, Rule, load_packs, pick_citation, validate_params
 from compliance.validation import Document, dotted, validate
 
@@ -64,6 +64,7 @@ class LintResult:
     diff_base: str | None = None  # --diff-base: only what changed since it was reported on
     # the repos linted one by one when a folder held others with their own compliance.yaml
     parts: list[LintResult] = field(default_factory=list)
+    cache_note: str | None = None  # why the cache was off, or was not updated
 
     def reported(self, include_suppressed: bool = False) -> list[Finding]:
         """What reports show: suppressed and baselined findings only on request."""
@@ -111,6 +112,7 @@ def lint(
     diff_base: str | None = None,
     baseline: Baseline | None = None,
     jobs: int = 1,
+    cache: bool = False,
 ) -> LintResult:
     """Lint the YAML files at `paths` with the whole repo as context.
 
@@ -118,14 +120,26 @@ def lint(
     `config` (and `packs`) to use ones built in memory instead. With `diff_base`, only the
     documents changed since that git ref are reported on; with `baseline`, the findings it
     holds are marked and do not fail the run. With `jobs` above 1, the documents of a large
-    repo are checked by that many processes (see _checked): the result is the same.
+    repo are checked by that many processes (see _checked); with `cache`, what an earlier run
+    learnt is kept in .compliance_cache/ at the repo root and taken from there where nothing
+    it depends on has changed (see incremental.py): the result is the same.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise UsageError(f"jobs must be a whole number of processes, at least 1 (got {jobs!r})")
     with _cycle_collector_paused():
         if config is not None or config_path is not None:
             result, _ = _lint(
-                paths, config_path, markets, today, cwd, config, packs, diff_base, baseline, jobs
+                paths,
+                config_path,
+                markets,
+                today,
+                cwd,
+                config,
+                packs,
+                diff_base,
+                baseline,
+                jobs,
+                cache,
             )
             return result
         parts = []
@@ -143,6 +157,7 @@ def lint(
                     diff_base,
                     baseline,
                     jobs,
+                    cache,
                 )
                 parts.append(part)
                 pending.extend([n] for n in nested)
@@ -193,6 +208,7 @@ def _merged(parts: list[LintResult]) -> LintResult:
         index,
         first.diff_base,
         parts,
+        next((p.cache_note for p in parts if p.cache_note), None),
     )
 
 
@@ -223,6 +239,7 @@ def _lint(
     diff_base: str | None,
     baseline: Baseline | None,
     jobs: int,
+    use_cache: bool = False,
 ) -> tuple[LintResult, list[str]]:
     cwd = (cwd or Path.cwd()).absolute()
     raw = [os.fspath(p) for p in (paths or ["."])]
@@ -257,13 +274,18 @@ def _lint(
     files: dict[str, SourceFile] = {}
     index = RepoIndex()
     target_docs: list[Document] = []
-    for path, source in zip(paths, _read_files(paths, str(cwd), root, release, jobs), strict=True):
+    day = today or dt.datetime.now(dt.timezone.utc).date()
+    incremental, cache_note = (
+        _incremental(config, enforced, str(cwd), root, release, day) if use_cache else (None, None)
+    )
+    if incremental is not None:
+        read = incremental.read(paths, jobs, index)
+    else:
+        items = [(path, None) for path in paths]
+        read = _indexed(_read_files(items, str(cwd), root, release, jobs), index)
+    for path, source, docs in read:
         files[path] = source
-        for yaml_doc in source.documents:
-            doc = validate(yaml_doc)
-            if doc is None:
-                continue
-            index.add(doc)
+        for doc in docs:
             if path in targets and (changed is None or _doc_changed(doc, path, changed)):
                 target_docs.append(doc)
             if release:
@@ -273,13 +295,17 @@ def _lint(
     # Pass 2: check the documents reported on, now that the index holds the whole repo. A
     # released document is held while it is checked: its tree is composed again from the text
     # kept only if a finding must be placed in it, and its model validated again from its data.
-    runner = _Runner(
-        packs, config, index, enforced, today or dt.datetime.now(dt.timezone.utc).date()
-    )
+    runner = _Runner(packs, config, index, enforced, day)
     findings: list[Finding] = []
-    for path in sorted(targets):
-        findings.extend(runner.file_findings(files[path]))
-    findings.extend(_checked(runner, target_docs, jobs))
+    if incremental is not None:
+        findings = incremental.check(runner, files, targets, target_docs, jobs)
+        cache_note = incremental.save() or cache_note
+        incremental.cache.close()
+    else:
+        for path in sorted(targets):
+            findings.extend(runner.file_findings(files[path]))
+        for found, _ in _checked(runner, target_docs, jobs):
+            findings.extend(found)
     findings.sort(key=Finding.sort_key)
     _number_repeats(findings)
     linted = {files[p].key for p in targets}
@@ -299,29 +325,63 @@ def _lint(
         stale,
         index,
         diff_base,
+        cache_note=cache_note,
     ), _nested_given(nested, existing)
 
 
+def _indexed(
+    sources: Iterable[SourceFile], index: RepoIndex
+) -> Iterator[tuple[str, SourceFile, list[Document]]]:
+    """Each file with its documents, validated and added to the index."""
+    for source in sources:
+        docs = []
+        for yaml_doc in source.documents:
+            doc = validate(yaml_doc)
+            if doc is not None:
+                index.add(doc)
+                docs.append(doc)
+        yield source._path, source, docs
+
+
+def _incremental(
+    config: Config,
+    enforced: frozenset[str] | None,
+    cwd: str,
+    root: str,
+    release: bool,
+    day: dt.date,
+) -> tuple[Any, str | None]:
+    """The cache of this configuration at the repo root, ready for a run; or None and why it
+    is off (the run goes on without it)."""
+    from compliance import incremental, lintcache
+
+    key = incremental.cache_key(config, enforced, _relative(cwd, root), config.pack_dirs())
+    cache, why = lintcache.LintCache.open(Path(root), key)
+    if cache is None:
+        return None, f"cache off: {why}"
+    return incremental.Incremental(cache, root, cwd, release, day), None
+
+
 def _read_files(
-    paths: list[str], cwd: str, root: str, release: bool, jobs: int
+    items: list[tuple[str, bytes | None]], cwd: str, root: str, release: bool, jobs: int
 ) -> Iterator[SourceFile]:
     """Each file read and parsed, in order. Many files with more than one job: the list is cut
     into `jobs` consecutive parts, read by this process and by forked copies of it, which send
     their files back released (text, problems and plain data: what a large repo keeps of a
     file anyway, see RELEASE_ABOVE_FILES)."""
-    jobs = min(jobs, len(paths) // PARALLEL_MIN_PER_JOB or 1)
+    jobs = min(jobs, len(items) // PARALLEL_MIN_PER_JOB or 1)
     if not release or jobs <= 1 or not _can_fork():
-        for path in paths:
-            yield _read(path, cwd, root)
+        for path, raw in items:
+            yield _read(path, cwd, root, raw)
         return
-    size = -(-len(paths) // jobs)
-    parts = [paths[i : i + size] for i in range(0, len(paths), size)]
+    size = -(-len(items) // jobs)
+    parts = [items[i : i + size] for i in range(0, len(items), size)]
     children: list[tuple[int, int]] = []
     try:
         for part in parts[1:]:
-            children.append(_fork(lambda part=part: [_released(p, cwd, root) for p in part]))
-        for path in parts[0]:
-            yield _read(path, cwd, root)
+            children.append(_fork(lambda part=part: [_released(p, r, cwd, root) for p, r in part]))
+        for path, raw in parts[0]:
+            yield _read(path, cwd, root, raw)
         while children:
             pid, fd = children.pop(0)
             yield from _collect(pid, fd)
@@ -330,19 +390,26 @@ def _read_files(
             _stop(pid, fd)
 
 
-def _read(path: str, cwd: str, root: str) -> SourceFile:
-    source = read_file(path, _display(path, cwd))
+def _read(path: str, cwd: str, root: str, raw: bytes | None = None) -> SourceFile:
+    """A file read and parsed; from `raw`, its bytes, when they were read already."""
+    display = _display(path, cwd)
+    if raw is None:
+        source = read_file(path, display)
+    else:
+        source = parse_bytes(SourceFile(path, display), raw)
     source.key = _relative(path, root)
     return source
 
 
-def _released(path: str, cwd: str, root: str) -> SourceFile:
-    source = _read(path, cwd, root)
+def _released(path: str, raw: bytes | None, cwd: str, root: str) -> SourceFile:
+    source = _read(path, cwd, root, raw)
     source.release()
     return source
 
 
-def _checked(runner: _Runner, docs: list[Document], jobs: int) -> list[Finding]:
+def _checked(
+    runner: _Runner, docs: list[Document], jobs: int, record: bool = False
+) -> list[tuple[list[Finding], set[tuple[str, ...]] | None]]:
     """The findings of `docs`, in their order. With more than one job and more than
     PARALLEL_ABOVE_DOCUMENTS documents, the list is cut into `jobs` consecutive parts: this
     process checks the first, and a forked copy of it each other (it inherits the index and
@@ -352,14 +419,14 @@ def _checked(runner: _Runner, docs: list[Document], jobs: int) -> list[Finding]:
     everything."""
     jobs = min(jobs, len(docs) // PARALLEL_MIN_PER_JOB or 1)
     if jobs <= 1 or len(docs) <= PARALLEL_ABOVE_DOCUMENTS or not _can_fork():
-        return _check_part(runner, docs)
+        return _check_part(runner, docs, record)
     size = -(-len(docs) // jobs)
     parts = [docs[i : i + size] for i in range(0, len(docs), size)]
     children: list[tuple[int, int]] = []
     try:
         for part in parts[1:]:
-            children.append(_fork(lambda part=part: _check_part(runner, part)))
-        found = _check_part(runner, parts[0])
+            children.append(_fork(lambda part=part: _check_part(runner, part, record)))
+        found = _check_part(runner, parts[0], record)
         for pid, fd in children:
             found.extend(_collect(pid, fd))
         children = []
@@ -369,12 +436,23 @@ def _checked(runner: _Runner, docs: list[Document], jobs: int) -> list[Finding]:
     return found
 
 
-def _check_part(runner: _Runner, docs: list[Document]) -> list[Finding]:
-    found: list[Finding] = []
+def _check_part(
+    runner: _Runner, docs: list[Document], record: bool
+) -> list[tuple[list[Finding], set[tuple[str, ...]] | None]]:
+    """Each document's findings; with `record`, also what checking it read of the others
+    (RepoIndex.reads), for the lint cache."""
+    out: list[tuple[list[Finding], set[tuple[str, ...]] | None]] = []
+    index = runner.index
     for doc in docs:
-        with _held(doc):
-            found.extend(runner.document_findings(doc))
-    return found
+        if record:
+            index.reads = set()
+        try:
+            with _held(doc):
+                found = runner.document_findings(doc)
+            out.append((found, index.reads))
+        finally:
+            index.reads = None
+    return out
 
 
 def _can_fork() -> bool:
@@ -738,6 +816,8 @@ class _Runner:
                 for rule in self._applicable(market.code, profile):
                     found.extend(self._run(rule, doc, market))
             found = _superseded(found, self.packs.rules)
+            if doc.data.get("suppress"):
+                self.index.note_today()
             marked, _, _ = suppression_check.apply(doc, found, self.today, self.packs.rules)
         return [f for f in marked if not f.suppressed]
 
@@ -887,6 +967,8 @@ class _Runner:
         )
 
     def _suppress(self, doc: Document, rel: str, found: list[Finding]) -> list[Finding]:
+        if doc.data.get("suppress"):  # expiry dates are judged on today's
+            self.index.note_today()
         found, expired, unused = suppression_check.apply(doc, found, self.today, self.packs.rules)
         for report, hits in (("expired", expired), ("unused", unused)):
             rule = self.post.get(report)

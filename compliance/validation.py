@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ class Document:
     the next `release()`: the engine holds the document it is checking.
     """
 
-    __slots__ = ("yaml", "kind", "problems", "_model", "_valid", "dropped")
+    __slots__ = ("_yaml", "kind", "problems", "_model", "_valid", "dropped", "_stub")
 
     def __init__(
         self,
@@ -44,24 +45,67 @@ class Document:
         model: Any = None,
         problems: list[SchemaProblem] | None = None,
     ) -> None:
-        self.yaml = yaml
+        self._yaml: YamlDocument | None = yaml
         self.kind = kind
         self.problems = [] if problems is None else problems
         self._model = model  # TemplateModel | SenderModel | ConsentScopeModel
         self._valid = model is not None
         # fields left out of the model because their values are wrong (see _partial)
         self.dropped: frozenset[str] = frozenset()
+        self._stub: Summary | None = None
+
+    @classmethod
+    def stub(cls, kind: str, valid: bool, summary: Summary) -> Document:
+        """A document known from the lint cache by its summary (kind, validity and the fields
+        other documents read of it, see SUMMARY_FIELDS): the file it is in has not changed
+        since it was checked. Anything else asked of it (another field, its model, a place)
+        reads it from its file again, once, and it is then a document like any other."""
+        doc = cls.__new__(cls)
+        doc._yaml = None
+        doc.kind = kind
+        doc.problems = []
+        doc._model = None
+        doc._valid = valid
+        doc.dropped = frozenset()
+        doc._stub = summary
+        return doc
+
+    @property
+    def yaml(self) -> YamlDocument:
+        found = self._yaml
+        return found if found is not None else self._read_again()
+
+    @property
+    def is_stub(self) -> bool:
+        """Known from the cache only, not read from its file in this run (yet)."""
+        return self._yaml is None
+
+    def _read_again(self) -> YamlDocument:
+        stub = self._stub
+        assert stub is not None
+        real = stub.read()
+        if real.kind != self.kind or real.valid != self._valid:
+            raise FileChangedError(stub.path)
+        self._yaml = real._yaml
+        self.problems = real.problems
+        self.dropped = real.dropped
+        if self.kind != "template":  # as a released document keeps them (see release)
+            self._model = real._model
+        assert self._yaml is not None
+        return self._yaml
 
     def __repr__(self) -> str:
-        return f"Document({self.kind} {self.id!r} at {self.path}, valid={self.valid})"
+        where = self._stub.path if self._yaml is None and self._stub else self.path
+        return f"Document({self.kind} {self.id!r} at {where}, valid={self.valid})"
 
     @property
     def model(self) -> Any:
         """The validated model, None when the document is invalid."""
         model = self._model
         if model is None and self._valid:
-            model = MODELS[self.kind].model_validate(_without(self.yaml.data, self.dropped))
-            if self.yaml.held:
+            yaml = self.yaml
+            model = MODELS[self.kind].model_validate(_without(yaml.data, self.dropped))
+            if yaml.held or self.kind != "template":
                 self._model = model
         return model
 
@@ -72,7 +116,9 @@ class Document:
 
     def release(self) -> None:
         """Drop the node tree and, for a template, the model: both come back on demand."""
-        self.yaml.release()
+        if self._yaml is None:
+            return  # a stub holds neither
+        self._yaml.release()
         if self.kind == "template":
             self._model = None
 
@@ -81,16 +127,24 @@ class Document:
         self.yaml.hold()
 
     @property
-    def data(self) -> dict[str, Any]:
-        return self.yaml.data
+    def data(self) -> Any:
+        """The plain data (a dict); for a stub, a mapping that answers the summary's fields
+        and reads the file again for any other."""
+        found = self._yaml
+        if found is None:
+            assert self._stub is not None
+            return self._stub.data(self)
+        return found.data
 
     @property
     def id(self) -> str | None:
-        value = self.yaml.data.get("id")
+        value = self.data.get("id")
         return value if isinstance(value, str) else None
 
     @property
     def path(self) -> str:
+        if self._yaml is None and self._stub is not None:
+            return self._stub.path  # a stub knows where it is without reading its file
         return self.yaml.source.rel
 
     @property
@@ -113,6 +167,102 @@ class Document:
             span = node_span(self.yaml.source, root)
             return Span(span.line, span.column, span.line, span.column + 1)
         return node_span(self.yaml.source, node)
+
+
+# What other documents read of a document without checking it: its kind and id, the references
+# a template makes (users_of), the fields a template's markets, channels and purposes come from
+# (RepoIndex.effective), and whether it declares itself commercial. The lint cache keeps these
+# per document, so that an unchanged file is not read again to be context for a changed one.
+SUMMARY_FIELDS = (
+    "kind",
+    "id",
+    "sender",
+    "consent_scope",
+    "markets",
+    "channel",
+    "channels",
+    "purpose",
+    "purposes",
+    "commercial",
+)
+
+
+def summary_of(data: Any) -> dict[str, Any] | None:
+    """The summary fields a document's data holds, when each is a plain value the cache can
+    keep as it is (text, true or false, a list of texts); None when one is not."""
+    out: dict[str, Any] = {}
+    for name in SUMMARY_FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        if value is None or isinstance(value, (str, bool)):
+            out[name] = value
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out[name] = list(value)
+        else:
+            return None
+    return out
+
+
+class FileChangedError(LocatedError):
+    """A file changed while it was being linted: what was read of it no longer holds."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("the file changed while it was being linted: run the lint again", path)
+
+
+class Summary:
+    """How a stub document (see Document.stub) answers for its data, and reads its file."""
+
+    __slots__ = ("path", "fields", "_read", "_mapping")
+
+    def __init__(self, path: str, fields: dict[str, Any], read: Any) -> None:
+        self.path = path  # as reports print it
+        self.fields = fields
+        self._read = read  # () -> the Document as parsed and validated from the file now
+        self._mapping: _SummaryData | None = None
+
+    def read(self) -> Document:
+        return self._read()
+
+    def data(self, doc: Document) -> Any:
+        if self._mapping is None:
+            self._mapping = _SummaryData(self.fields, doc)
+        return self._mapping
+
+
+class _SummaryData(Mapping[str, Any]):
+    """A stub's data: the summary fields at once, anything else from the file read again."""
+
+    __slots__ = ("_fields", "_doc")
+
+    def __init__(self, fields: dict[str, Any], doc: Document) -> None:
+        self._fields = fields
+        self._doc = doc
+
+    def _whole(self) -> dict[str, Any]:
+        return self._doc.yaml.data  # reads the file again, once
+
+    def __getitem__(self, key: str) -> Any:
+        if key in SUMMARY_FIELDS and self._doc.is_stub:
+            return self._fields[key]
+        return self._whole()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in SUMMARY_FIELDS and self._doc.is_stub:
+            return self._fields.get(key, default)
+        return self._whole().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if key in SUMMARY_FIELDS and self._doc.is_stub:
+            return key in self._fields
+        return key in self._whole()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._whole())
+
+    def __len__(self) -> int:
+        return len(self._whole())
 
 
 def classify(yaml_doc: YamlDocument) -> tuple[str | None, SchemaProblem | None]:

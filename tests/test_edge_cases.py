@@ -327,3 +327,26 @@ def test_no_yaml_comment_cuts_a_citation_short():
             if stripped.startswith(("source:", "clause:")):
                 value = stripped.split(":", 1)[1].strip()
                 assert value[:1] in "\"'" or " #" not in value, f"{path}:{number}"
+
+
+def test_a_dated_rule_on_a_fallback_outside_its_own_markets_is_placed_on_the_list():
+    """A fallback is judged in the markets of the template that falls back to it, which its
+    own `markets` may not name (found by tests/test_fuzz.py): the finding goes on the list
+    instead of the check crashing on a market it cannot find there."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from compliance.checks import dated_rule
+    from compliance.checks.base import Context, RepoIndex
+    from compliance.packs import load_packs
+
+    packs = load_packs([])
+    rule = packs.rules["us-whatsapp-marketing-paused"]
+    model = SimpleNamespace(channel="whatsapp", purpose="marketing", markets=["GB"])
+    doc = SimpleNamespace(model=model)
+    ctx = Context(RepoIndex(), packs.markets["US"], day=dt.date(2026, 1, 5))
+    (hit,) = dated_rule.check(doc, rule.params, ctx)
+    assert hit.path == ("markets",)
+    model.markets = ["GB", "US"]
+    (hit,) = dated_rule.check(doc, rule.params, ctx)
+    assert hit.path == ("markets", 1)

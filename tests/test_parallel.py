@@ -123,10 +123,21 @@ def test_a_worker_that_dies_fails_the_run_and_leaves_no_process(
         return real(self, doc)
 
     monkeypatch.setattr(engine._Runner, "document_findings", dies)
+    forked: list[int] = []
+    real_fork = engine._fork
+
+    def fork(work):
+        pid, fd = real_fork(work)
+        forked.append(pid)
+        return pid, fd
+
+    monkeypatch.setattr(engine, "_fork", fork)
     with pytest.raises(RuntimeError, match="ended without its result"):
         lint(["."], cwd=repo.path, jobs=3)
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # every worker was waited for
+    assert len(forked) == 2
+    for pid in forked:  # every worker was waited for: none is left as a zombie
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 @pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2"])

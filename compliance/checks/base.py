@@ -66,23 +66,53 @@ class RepoIndex:
 
     _users: dict[tuple[str, str], list[Document]] | None = None
     _effective: dict[tuple[int, str], list[str]] = field(default_factory=dict)
+    # While the lint cache records what checking a document reads of the others, the keys of
+    # what was read: ("get", kind, id) for the documents with that id, ("users", kind, id) for
+    # the templates that name a sender or scope, ("ids", kind) for every id of a kind, and
+    # ("today",) for the date. Every read of another document goes through these methods.
+    reads: set[tuple[str, ...]] | None = None
 
     def get(self, kind: str, ident: str) -> Document | None:
+        if self.reads is not None:
+            self.reads.add(("get", kind, ident))
         found = self.by_kind.get(kind, {}).get(ident)
         return found[0] if found else None
 
+    def all(self, kind: str, ident: str) -> list[Document]:
+        """Every document of this kind with this id, in the order of their files."""
+        if self.reads is not None:
+            self.reads.add(("get", kind, ident))
+        return self.by_kind.get(kind, {}).get(ident, [])
+
+    def ids(self, kind: str) -> list[str]:
+        """Every id of a kind, in the order of their files."""
+        if self.reads is not None:
+            self.reads.add(("ids", kind))
+        return list(self.by_kind.get(kind, {}))
+
+    def note_today(self) -> None:
+        if self.reads is not None:
+            self.reads.add(("today",))
+
     def users_of(self, doc: Document) -> list[Document]:
         """The templates that name this sender or consent scope."""
+        if self.reads is not None:
+            self.reads.add(("users", doc.kind, doc.id or ""))
+        return self.users(doc.kind, doc.id or "")
+
+    def users(self, kind: str, ident: str) -> list[Document]:
+        """The templates that name the sender or consent scope `ident` (not a read: see
+        users_of)."""
         if self._users is None:
             users: dict[tuple[str, str], list[Document]] = {}
             for template in self.by_kind.get("template", {}).values():
                 for t in template:
                     for name in ("sender", "consent_scope"):
-                        ident = t.data.get(name)
-                        if isinstance(ident, str):
-                            users.setdefault((name, ident), []).append(t)
+                        named = t.data.get(name)
+                        if isinstance(named, str):
+                            users.setdefault((name, named), []).append(t)
             self._users = users
-        return self._users.get((doc.kind, doc.id or ""), [])
+        return self._users.get((kind, ident), [])
 
     def effective(self, doc: Document, axis: str) -> list[str]:
         """A document's markets, purposes or channels. A sender or consent scope that declares
@@ -95,6 +125,8 @@ class RepoIndex:
         found = self._effective.get(key)
         if found is None:
             found = self._effective[key] = self._compute_effective(doc, axis)
+        elif self.reads is not None:  # computed for another document: read again, as it was
+            self.reads.add(("users", doc.kind, doc.id or ""))
         return found
 
     def _compute_effective(self, doc: Document, axis: str) -> list[str]:
@@ -167,13 +199,20 @@ class Context:
     market: Market | None = None  # the market whose pack enabled the rule; None for generic
     known_markets: frozenset[str] = frozenset()
     enforced: frozenset[str] | None = None  # markets to enforce; None: those documents name
-    today: dt.date = field(default_factory=dt.date.today)
+    day: dt.date = field(default_factory=dt.date.today)  # read it as `today`
     # the findings the generic rules and a market's rules give a document, whether or not it
     # targets that market (a fallback is checked in the markets of the template that falls
     # back to it); with None, the generic rules' alone
     market_findings: Callable[[Document, str | None], list[Finding]] | None = None
     # every market with a pack, by code (a generic rule reads the markets a document targets)
     markets: dict[str, Market] = field(default_factory=dict)
+
+    @property
+    def today(self) -> dt.date:
+        """The date findings are judged on (a finding that depends on it is checked again on
+        another day, not taken from the lint cache)."""
+        self.index.note_today()
+        return self.day
 
 
 class DocumentCheck(Protocol):

@@ -41,6 +41,12 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
             since=dated.effective_from or "",
             until=dated.until or "further notice",
         ),
-        path=("markets", doc.model.markets.index(ctx.market.code)),
+        # a fallback is judged in the markets of the template that falls back to it, which
+        # its own list may not name: then the finding is on the list
+        path=(
+            ("markets", doc.model.markets.index(ctx.market.code))
+            if ctx.market.code in doc.model.markets
+            else ("markets",)
+        ),
         content=f"{dated.id}:{ctx.market.code}",
     )

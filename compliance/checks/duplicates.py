@@ -19,7 +19,7 @@ class Params(CheckParams):
 def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
     if doc.id is None:
         return
-    same = ctx.index.by_kind.get(doc.kind, {}).get(doc.id, [])
+    same = ctx.index.all(doc.kind, doc.id)
     if len(same) < 2:
         return
     others = [d for d in same if d is not doc]

@@ -27,7 +27,7 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
         kind = TARGETS[name]
         if ctx.index.get(kind, ident) is not None:
             continue
-        known = list(ctx.index.by_kind.get(kind, {}))
+        known = ctx.index.ids(kind)
         near = difflib.get_close_matches(ident, known, n=1, cutoff=0.6)
         hint = (
             f"; did you mean {near[0]!r}?"

@@ -1,0 +1,308 @@
+"""A lint run with the cache (lintcache.py): read what changed, check what may have changed.
+
+engine._lint calls this module's two passes in place of its own when the cache is on:
+
+* `Incremental.read` reads the repo's files. A file whose size and times match the cache, or
+  whose bytes hash to the digest the cache holds, is not parsed: its documents enter the index
+  as stubs (validation.Document.stub) that answer what other documents read of them and read
+  their file again only if asked for more. Every other file is read and parsed as without the
+  cache (by forked workers when many, see engine._read_files).
+* `Incremental.check` takes from the cache the findings of each file and document reported on
+  whose file is unchanged and whose recorded reads of other documents give what they gave
+  then (see `Incremental.value`), and checks the others, recording what they read.
+
+What a run learnt is then written back (`Incremental.save`). The findings are the ones a run
+without the cache gives, in the same order: tests/test_cache.py holds it to that over random
+sequences of edits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from compliance import lintcache
+from compliance.checks.base import RepoIndex
+from compliance.findings import Finding
+from compliance.lintcache import FileRow, LintCache
+from compliance.loader import SourceFile, parse_bytes, read_file
+from compliance.validation import Document, Summary, summary_of, validate
+
+
+class Incremental:
+    def __init__(
+        self, cache: LintCache, root: str, cwd: str, release: bool, today: dt.date
+    ) -> None:
+        self.cache = cache
+        self.root = root
+        self.cwd = cwd
+        self.release = release
+        self.today = today
+        # per document in the index: (repo-relative path, index in the file, file digest)
+        self.where: dict[int, tuple[str, int, str]] = {}
+        self.same: dict[str, FileRow] = {}  # files whose bytes are those the cache holds
+        self.restat: dict[str, os.stat_result] = {}  # ... whose size or times changed
+        self.fresh: dict[str, FileRow] = {}  # files read and parsed in this run
+        self.present: set[str] = set()
+        self._values: dict[tuple[str, ...], str] = {}
+        self.index: RepoIndex | None = None
+
+    # ---------------------------------------------------------------- reading
+
+    def read(
+        self, paths: list[str], jobs: int, index: RepoIndex
+    ) -> list[tuple[str, SourceFile, list[Document]]]:
+        """Each path with its SourceFile and its documents (stubs for an unchanged file), in
+        order, every document added to `index`."""
+        from compliance.engine import _display, _read_files, _relative
+
+        self.index = index
+        plan: list[tuple[str, str, FileRow | None, os.stat_result | None, bytes | None]] = []
+        for path in paths:
+            key = _relative(path, self.root)
+            self.present.add(key)
+            row = self.cache.rows.get(key)
+            info, raw = lintcache.scan(path, row)
+            if info is not None and row is not None and row.docs is not None:
+                if raw is None:
+                    self.same[key] = row
+                    plan.append((path, key, row, info, None))
+                    continue
+                if lintcache.digest_of(raw) == row.digest:
+                    self.same[key] = row
+                    self.restat[key] = info
+                    plan.append((path, key, row, info, None))
+                    continue
+            plan.append((path, key, None, info, raw))
+        to_parse = [(path, raw) for path, _, row, _, raw in plan if row is None]
+        parsed = iter(_read_files(to_parse, self.cwd, self.root, self.release, jobs))
+        out: list[tuple[str, SourceFile, list[Document]]] = []
+        for path, key, row, info, raw in plan:
+            display = _display(path, self.cwd)
+            if row is not None:
+                source = SourceFile(path, display, key)
+                reader = _Reader(path, display, key, row.digest)
+                docs = [self._stub(reader, key, display, row, e) for e in row.docs or ()]
+            else:
+                source = next(parsed)
+                digest = lintcache.digest_of(raw) if raw is not None else ""
+                docs = []
+                summaries: list[tuple[int, str, bool, dict[str, Any]]] | None = []
+                for yaml_doc in source.documents:
+                    doc = validate(yaml_doc)
+                    if doc is None:
+                        continue
+                    docs.append(doc)
+                    self.where[id(doc)] = (key, yaml_doc.index, digest)
+                    summary = summary_of(yaml_doc.data)
+                    if summaries is not None and summary is not None:
+                        summaries.append((yaml_doc.index, doc.kind, doc.valid, summary))
+                    else:
+                        summaries = None
+                if info is not None and raw is not None and lintcache._regular(info):
+                    self.fresh[key] = FileRow(
+                        lintcache.stat_of(info), False, digest, summaries, None, {}
+                    )
+            for doc in docs:
+                index.add(doc)
+            out.append((path, source, docs))
+        return out
+
+    def _stub(
+        self,
+        reader: _Reader,
+        key: str,
+        display: str,
+        row: FileRow,
+        entry: tuple[int, str, bool, dict[str, Any]],
+    ) -> Document:
+        position, kind, valid, fields = entry
+        doc = Document.stub(kind, valid, Summary(display, fields, lambda: reader.doc(position)))
+        self.where[id(doc)] = (key, position, row.digest)
+        return doc
+
+    # ---------------------------------------------------------------- checking
+
+    def check(
+        self,
+        runner: Any,
+        files: dict[str, SourceFile],
+        targets: set[str],
+        target_docs: list[Document],
+        jobs: int,
+    ) -> list[Finding]:
+        """The findings of the files and documents reported on, in the order engine._lint
+        makes them; from the cache where it holds them and nothing they read has changed."""
+        from compliance.engine import _checked, _relative
+
+        keys = {path: _relative(path, self.root) for path in targets}
+        self.cache.results([keys[p] for p in targets if keys[p] in self.same])
+        findings: list[Finding] = []
+        self.file_results: dict[str, list[Finding] | None] = {}
+        for path in sorted(targets):
+            key = keys[path]
+            row = self.same.get(key)
+            if row is not None and row.findings is not None:
+                found = row.findings
+            else:
+                source = files[path]
+                if key in self.same:  # a stub file: the file rules read its text
+                    source = read_file(path, source.rel)
+                    source.key = key
+                found = self._file_findings(runner, source)
+            self.file_results[key] = found
+            findings.extend(found)
+        cached: dict[int, list[Finding]] = {}
+        to_check: list[Document] = []
+        for doc in target_docs:
+            key, position, _ = self.where[id(doc)]
+            row = self.same.get(key)
+            known = row.reads.get(position) if row is not None else None
+            if known is not None and all(self.value(k) == v for k, v in known[1].items()):
+                cached[id(doc)] = known[0]
+            else:
+                to_check.append(doc)
+        self.checked: dict[int, tuple[list[Finding], dict[tuple[str, ...], str]]] = {}
+        for doc, (found, reads) in zip(
+            to_check, _checked(runner, to_check, jobs, record=True), strict=True
+        ):
+            self.checked[id(doc)] = (found, {k: self.value(k) for k in sorted(reads or ())})
+        for doc in target_docs:
+            found = cached.get(id(doc))
+            findings.extend(found if found is not None else self.checked[id(doc)][0])
+        return findings
+
+    def _file_findings(self, runner: Any, source: SourceFile) -> list[Finding] | None:
+        index = runner.index
+        index.reads = set()
+        try:
+            found = list(runner.file_findings(source))
+            read = index.reads
+        finally:
+            index.reads = None
+        return found if not read else _Uncacheable(found)
+
+    def value(self, key: tuple[str, ...]) -> str:
+        """What a read gives now: the documents it finds, by file, place and digest."""
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = self._value(key)
+        return found
+
+    def _value(self, key: tuple[str, ...]) -> str:
+        index = self.index
+        assert index is not None
+        what = key[0]
+        if what == "get" and len(key) == 3:
+            docs = index.by_kind.get(key[1], {}).get(key[2], [])
+            return "|".join(self._token(d) for d in docs)
+        if what == "users" and len(key) == 3:
+            users = index.users(key[1], key[2])
+            joined = "|".join(self._token(d) for d in users)
+            return hashlib.blake2b(joined.encode("utf-8", "surrogatepass")).hexdigest()
+        if what == "ids" and len(key) == 2:
+            ids = "\x1f".join(sorted(index.by_kind.get(key[1], {})))
+            return hashlib.blake2b(ids.encode("utf-8", "surrogatepass")).hexdigest()
+        if what == "today" and len(key) == 1:
+            return self.today.isoformat()
+        return "\x00"  # a read this version does not know: never equal to a stored one
+
+    def _token(self, doc: Document) -> str:
+        key, position, digest = self.where[id(doc)]
+        return f"{key}#{position}@{digest}"
+
+    # ---------------------------------------------------------------- writing
+
+    def save(self) -> str | None:
+        """Write what this run learnt; None, or why it could not be written."""
+        rows: dict[str, FileRow] = dict(self.fresh)
+        for key, info in self.restat.items():
+            row = self.same[key]
+            row.stat = lintcache.stat_of(info)
+            row.racy = False
+        by_file: dict[str, dict[int, tuple[list[Finding], dict[tuple[str, ...], str]]]] = {}
+        for doc_id, result in self.checked.items():
+            key, position, _ = self.where[doc_id]
+            by_file.setdefault(key, {})[position] = result
+        changed: dict[str, FileRow] = {}
+        for key, row in rows.items():
+            found = self.file_results.get(key) if hasattr(self, "file_results") else None
+            row.findings = None if isinstance(found, _Uncacheable) else found
+            row.reads = by_file.get(key, {})
+            changed[key] = row
+        for key, found in getattr(self, "file_results", {}).items():
+            if key in changed or key not in self.same:
+                continue
+            row = self.same[key]  # unchanged: its results were read (see check)
+            results = by_file.get(key)
+            known = None if isinstance(found, _Uncacheable) else found
+            if results is None and row.findings == known:
+                continue  # nothing new about it
+            row.reads = {**row.reads, **(results or {})}
+            row.findings = known
+            changed[key] = row
+        restat = {k: self.same[k] for k in self.restat if k not in changed}
+        return self.cache.save(changed, self.present, restat)
+
+
+class _Uncacheable(list):  # type: ignore[type-arg]
+    """File findings that read other documents: computed again each run (no file rule does
+    today; this keeps the cache right if one ever does)."""
+
+
+class _Reader:
+    """An unchanged file read again, once, when a stub of it is asked for more than its
+    summary; its bytes must still have the digest the cache holds."""
+
+    __slots__ = ("path", "display", "key", "digest", "docs")
+
+    def __init__(self, path: str, display: str, key: str, digest: str) -> None:
+        self.path, self.display, self.key, self.digest = path, display, key, digest
+        self.docs: dict[int, Document] | None = None
+
+    def doc(self, position: int) -> Document:
+        from compliance.validation import FileChangedError
+
+        if self.docs is None:
+            raw = lintcache._read(self.path)
+            if raw is None or lintcache.digest_of(raw) != self.digest:
+                raise FileChangedError(self.display)
+            source = parse_bytes(SourceFile(self.path, self.display, self.key), raw)
+            self.docs = {}
+            for yaml_doc in source.documents:
+                found = validate(yaml_doc)
+                if found is not None:
+                    self.docs[yaml_doc.index] = found
+        found = self.docs.get(position)
+        if found is None:
+            raise FileChangedError(self.display)
+        return found
+
+
+def cache_key(config: Any, enforced: frozenset[str] | None, cwd: str, pack_dirs: list[Path]) -> str:
+    """The configuration a cache file is for: the tool, the rule packs, the config file, the
+    markets enforced and the folder reports print paths from."""
+    from compliance.packs import shipped_pack_dir
+
+    config_bytes = b""
+    if config.path is not None:
+        try:
+            config_bytes = Path(config.path).read_bytes()
+        except OSError:
+            config_bytes = b"\x00unreadable"
+    bases = [shipped_pack_dir(), *pack_dirs]
+    packs = lintcache.files_fingerprint([b / part for b in bases for part in ("rules", "markets")])
+    return lintcache.run_key(
+        [
+            lintcache.code_fingerprint(),
+            packs,
+            str(config.path),
+            hashlib.blake2b(config_bytes).hexdigest(),
+            ",".join(sorted(enforced)) if enforced is not None else "*",
+            str(config.root),
+            cwd,
+        ]
+    )

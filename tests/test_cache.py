@@ -1,0 +1,390 @@
+"""The lint cache (.compliance_cache/) never changes a report.
+
+Random sequences of the edits people make to a template repo (bodies, references, senders'
+fields, files deleted, restored, renamed, duplicated, broken, touched, rewritten with the same
+bytes, edited twice within one clock tick, and the date moving past a suppression's expiry),
+each followed by a lint with the cache and one without: the reports must be equal, whole repo
+and the few files pre-commit passes. Then the cache's own hazards: deleted, corrupt, another
+user's, two runs at once, a folder it cannot write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compliance import lintcache
+from compliance.engine import lint
+from compliance.packs import load_packs
+from compliance.reports import get
+from tests.test_scale import same_package_env
+
+ROOT = Path(__file__).resolve().parents[1]
+ACME = ROOT / "examples" / "acme"
+US = ROOT / "examples" / "us"
+
+BODIES = [
+    "Acme: 20% off everything this weekend at acme.example/sale. Reply STOP to opt out.",
+    "Flash sale! 40% off rain shells until midnight.",
+    "Acme: your order {{order_id}} has shipped.",
+    "Acme: your code is {{code}}. Do not share it. Reply STOP to opt out.",
+    "Win a FREE iPhone!!! Click bit.ly/xyz now",
+    "Trailhead: 25% off tents through Sunday. Shop trailhead.example/sale. Reply STOP to opt out.",
+]
+TYPES = ["long_code", "short_code", "toll_free", "alphanumeric", "whatsapp", "email_domain"]
+MARKETS = ["[US]", "[GB]", "[US, CA]", "[IN]", "[DE, FR]", "[]", "[US, GB, AU]"]
+DAYS = [dt.date(2025, 6, 29), dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2026, 12, 2)]
+
+
+@pytest.fixture(autouse=True)
+def own_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own user cache folder (the cache key lives there)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+
+
+@pytest.fixture(scope="module")
+def packs():
+    return load_packs([])
+
+
+def reports(result) -> dict[str, str]:
+    return {
+        fmt: get(fmt).render(result, include_suppressed=True, color=False)
+        for fmt in ("json", "text")
+    }
+
+
+def both(paths: list[str], repo: Path, packs, day: dt.date) -> tuple[dict, dict]:
+    cached = reports(lint(paths, cwd=repo, packs=packs, today=day, cache=True))
+    plain = reports(lint(paths, cwd=repo, packs=packs, today=day, cache=False))
+    return cached, plain
+
+
+class Editor:
+    """Edits a copy of a template repo the way people do, at random."""
+
+    def __init__(self, repo: Path, rng: random.Random) -> None:
+        self.repo = repo
+        self.rng = rng
+        self.original = {p.relative_to(repo).as_posix(): p.read_bytes() for p in self.files()}
+        self.deleted: list[str] = []
+        self.day = DAYS[-1]
+        self.count = 0
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.repo.rglob("*.yaml") if ".compliance_cache" not in p.parts)
+
+    def of_kind(self, kind: str) -> list[Path]:
+        return [p for p in self.files() if f"kind: {kind}\n" in p.read_text("utf-8")]
+
+    def ids(self, kind: str) -> list[str]:
+        out = []
+        for p in self.of_kind(kind):
+            for line in p.read_text("utf-8").splitlines():
+                if line.startswith("id: "):
+                    out.append(line[4:].strip())
+        return out
+
+    def set_line(self, path: Path, key: str, value: str) -> None:
+        lines = path.read_text("utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith(f"{key}:"):
+                lines[i] = f"{key}: {value}"
+                break
+        else:
+            lines.append(f"{key}: {value}")
+        path.write_text("\n".join(lines) + "\n", "utf-8")
+
+    def edit(self) -> str:
+        rng = self.rng
+        self.count += 1
+        templates, senders = self.of_kind("template"), self.of_kind("sender")
+        action = rng.choice(
+            [
+                "body", "body", "sender", "scope", "sender_field", "delete", "restore",
+                "duplicate", "break", "touch", "rename", "markets", "day", "rewrite", "tick",
+                "new_sender", "inherit", "inherit",
+            ]
+        )  # fmt: skip
+        if action == "body" and templates:
+            self.set_line(rng.choice(templates), "body", json.dumps(rng.choice(BODIES)))
+        elif action == "sender" and templates:
+            target = rng.choice(self.ids("sender") + ["no-such-sender"])
+            self.set_line(rng.choice(templates), "sender", target)
+        elif action == "scope" and templates:
+            target = rng.choice(self.ids("consent_scope") + ["no-such-scope"])
+            self.set_line(rng.choice(templates), "consent_scope", target)
+        elif action == "sender_field" and senders:
+            field, value = rng.choice(
+                [("type", rng.choice(TYPES)), ("brand", rng.choice(["Acme", "Globex", '""'])),
+                 ("markets", rng.choice(MARKETS))]
+            )  # fmt: skip
+            self.set_line(rng.choice(senders), field, value)
+        elif action == "delete" and len(self.files()) > 3:
+            victim = rng.choice(self.files())
+            self.deleted.append(victim.relative_to(self.repo).as_posix())
+            victim.unlink()
+        elif action == "restore" and self.deleted:
+            rel = self.deleted.pop(rng.randrange(len(self.deleted)))
+            (self.repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.repo / rel).write_bytes(self.original[rel])
+        elif action == "duplicate" and templates:
+            source = rng.choice(templates)
+            shutil.copy(source, source.with_name(f"copy-{self.count}.yaml"))
+        elif action == "break":
+            (self.repo / "templates" / f"broken-{self.count}.yaml").write_text(
+                "kind: template\nid: broken\nbody: 'unterminated\n", "utf-8"
+            )
+        elif action == "touch":
+            victim = rng.choice(self.files())
+            os.utime(victim)
+        elif action == "rename" and templates:
+            source = rng.choice(templates)
+            source.rename(source.with_name(f"renamed-{self.count}.yaml"))
+        elif action == "markets" and templates:
+            self.set_line(rng.choice(templates), "markets", rng.choice(MARKETS))
+        elif action == "day":
+            self.day = rng.choice(DAYS)
+        elif action == "rewrite":
+            victim = rng.choice(self.files())
+            victim.write_bytes(victim.read_bytes())
+        elif action == "tick" and templates:
+            # two edits of the same size within one tick of the file system's clock: the size
+            # and times may match what the cache saw, the bytes do not
+            victim = rng.choice(templates)
+            text = victim.read_text("utf-8")
+            for old, new in (("e", "a"), ("a", "o"), ("o", "e")):
+                if old in text:
+                    victim.write_text(text.replace(old, new, 1), "utf-8")
+                    break
+        elif action == "inherit":
+            # a sender or scope that declares no markets is checked for its templates'
+            victims = senders + self.of_kind("consent_scope")
+            if victims:
+                victim = rng.choice(victims)
+                lines = victim.read_text("utf-8").splitlines()
+                kept = [line for line in lines if not line.startswith("markets:")]
+                victim.write_text("\n".join(kept) + "\n", "utf-8")
+        elif action == "new_sender" and senders:
+            text = rng.choice(senders).read_text("utf-8")
+            fresh = self.repo / "senders" / f"new-{self.count}.yaml"
+            fresh.write_text(text.replace("\nid: ", f"\nid: new{self.count}-", 1), "utf-8")
+        return action
+
+    def some_paths(self) -> list[str]:
+        files = self.files()
+        chosen = self.rng.sample(files, k=min(len(files), self.rng.randint(1, 3)))
+        return [p.relative_to(self.repo).as_posix() for p in chosen]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_edits_give_the_same_reports_with_and_without_the_cache(
+    seed: int, tmp_path: Path, packs
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME if seed % 2 == 0 else US, repo)
+    (repo / ".git").mkdir()
+    rng = random.Random(seed)
+    editor = Editor(repo, rng)
+    cached, plain = both(["."], repo, packs, editor.day)
+    assert cached == plain
+    assert (repo / ".compliance_cache").is_dir()
+    done = []
+    for _ in range(12):
+        done.append(editor.edit())
+        for paths in (["."], editor.some_paths()):
+            cached, plain = both(paths, repo, packs, editor.day)
+            assert cached == plain, f"edits {done}, paths {paths}, day {editor.day}"
+
+
+def test_a_changed_sender_is_seen_by_every_template_that_names_it(tmp_path: Path, packs) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo)
+    (repo / ".git").mkdir()
+    day = DAYS[-1]
+    first, _ = both(["."], repo, packs, day)
+    sender = repo / "senders" / "trailhead-10dlc.yaml"
+    sender.write_text(sender.read_text("utf-8").replace("type: long_code", "type: alphanumeric"))
+    cached, plain = both(["."], repo, packs, day)
+    assert cached == plain != first  # the templates that name it got other findings
+
+
+def test_a_sender_without_markets_is_checked_again_when_its_templates_change(
+    tmp_path: Path, packs
+) -> None:
+    """Its markets are its templates': its findings read them (RepoIndex.users_of)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo)
+    (repo / ".git").mkdir()
+    day = DAYS[-1]
+    sender = repo / "senders" / "trailhead-10dlc.yaml"
+    sender.write_text(sender.read_text("utf-8").replace("markets: [US]\n", ""), "utf-8")
+    first, _ = both(["senders"], repo, packs, day)
+    for template in (repo / "templates").rglob("*.yaml"):
+        text = template.read_text("utf-8")
+        if "sender: trailhead-10dlc\n" in text:
+            template.write_text(text.replace("markets: [US]", "markets: [GB]"), "utf-8")
+    cached, plain = both(["senders"], repo, packs, day)
+    assert cached == plain != first
+
+
+def test_a_corrupt_or_deleted_cache_is_rebuilt(tmp_path: Path, packs) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo)
+    (repo / ".git").mkdir()
+    day = DAYS[-1]
+    expected, _ = both(["."], repo, packs, day)
+    (db,) = (repo / ".compliance_cache").glob("lint-*.sqlite3")
+    for garbage in (b"", b"not a database at all" * 100, db.read_bytes()[:5000]):
+        for extra in ("-wal", "-shm"):
+            Path(f"{db}{extra}").unlink(missing_ok=True)
+        db.write_bytes(garbage)
+        assert both(["."], repo, packs, day)[0] == expected
+    # rows of the wrong shape: read as a miss, computed again
+    connection = sqlite3.connect(db)
+    connection.execute("UPDATE results SET findings = 'nonsense', reads = '[[1]]'")
+    connection.execute("UPDATE files SET findings = '{\"a\": 1}'")
+    connection.commit()
+    connection.close()
+    assert both(["."], repo, packs, day)[0] == expected
+    shutil.rmtree(repo / ".compliance_cache")
+    assert both(["."], repo, packs, day)[0] == expected
+
+
+def test_a_cache_that_is_not_this_users_is_emptied_before_use(
+    tmp_path: Path, packs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache file committed to the repo, or restored from another machine, whose findings
+    were removed by hand, must not hide them: it was not made with this user's key."""
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo)
+    (repo / ".git").mkdir()
+    day = DAYS[-1]
+    expected, _ = both(["."], repo, packs, day)
+    assert '"rule"' in expected["json"]
+    (db,) = (repo / ".compliance_cache").glob("lint-*.sqlite3")
+    connection = sqlite3.connect(db)
+    connection.execute("UPDATE results SET findings = '[]'")
+    connection.execute("UPDATE files SET findings = '[]'")
+    connection.commit()
+    connection.close()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "another-user"))
+    assert both(["."], repo, packs, day)[0] == expected
+
+
+def test_lint_without_the_cache_neither_reads_nor_writes_it(tmp_path: Path, packs) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo)
+    (repo / ".git").mkdir()
+    lint(["."], cwd=repo, packs=packs, cache=False)
+    assert not (repo / ".compliance_cache").exists()
+
+
+def test_the_cache_folder_tells_git_and_backups_to_leave_it(tmp_path: Path, packs) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    lint(["."], cwd=repo, packs=packs, cache=True)
+    folder = repo / ".compliance_cache"
+    assert (folder / ".gitignore").read_text("utf-8").splitlines()[-1] == "*"
+    assert (
+        (folder / "CACHEDIR.TAG")
+        .read_text("utf-8")
+        .startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    )
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ".compliance_cache" not in status
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_repo_the_cache_cannot_be_written_in_is_linted_without_it(tmp_path: Path, packs) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo)
+    (repo / ".git").mkdir()
+    expected = reports(lint(["."], cwd=repo, packs=packs, cache=False))
+    repo.chmod(0o555)
+    try:
+        result = lint(["."], cwd=repo, packs=packs, cache=True)
+    finally:
+        repo.chmod(0o755)
+    assert reports(result) == expected
+    assert result.cache_note and "cache off" in result.cache_note
+
+
+def test_a_user_cache_folder_that_cannot_hold_the_key_turns_the_cache_off(
+    tmp_path: Path, packs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the user cache folder should be", "utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo)
+    (repo / ".git").mkdir()
+    result = lint(["."], cwd=repo, packs=packs, cache=True)
+    assert result.cache_note and "cache off" in result.cache_note
+    assert reports(result) == reports(lint(["."], cwd=repo, packs=packs, cache=False))
+
+
+def test_runs_at_once_share_the_cache(tmp_path: Path) -> None:
+    """Four lints started together on one repo, each editing its own template first: every
+    report is the one a run without the cache prints, and so is the next run's."""
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo)
+    (repo / ".git").mkdir()
+    env = {**same_package_env(), "XDG_CACHE_HOME": str(tmp_path / "user-cache")}
+    command = [sys.executable, "-m", "compliance", "lint", ".", "--format", "json"]
+    procs = [
+        subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    plain = subprocess.run(
+        [*command, "--no-cache"], cwd=repo, env=env, capture_output=True, text=True
+    ).stdout
+    assert outputs == [plain] * 4
+    again = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+    assert again.stdout == plain
+    assert "note:" not in again.stderr
+
+
+def test_the_cli_says_why_the_cache_is_off(cli, tmp_path: Path, monkeypatch) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("x", "utf-8")
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo)
+    (repo / ".git").mkdir()
+    run = cli(["lint", "."], cwd=repo, env={"XDG_CACHE_HOME": str(blocked)})
+    assert "note: cache off" in run.err
+    assert run.code == 1
+    quiet = cli(["lint", ".", "--no-cache"], cwd=repo, env={"XDG_CACHE_HOME": str(blocked)})
+    assert "cache" not in quiet.err
+
+
+def test_the_cache_key_follows_the_configuration(tmp_path: Path, packs) -> None:
+    """Another config, other markets or another working folder: another cache file."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo)
+    (repo / ".git").mkdir()
+    folder = repo / ".compliance_cache"
+    lint(["."], cwd=repo, packs=packs, cache=True)
+    lint(["."], cwd=repo, packs=packs, cache=True, markets=["US"])
+    lint(["."], cwd=repo / "templates", packs=packs, cache=True)
+    config = repo / "compliance.yaml"
+    config.write_text(config.read_text("utf-8") + "\n# a comment\n", "utf-8")
+    lint(["."], cwd=repo, packs=packs, cache=True)
+    assert len(list(folder.glob("lint-*.sqlite3"))) == lintcache.KEEP
