@@ -248,7 +248,11 @@ def _lint(
     missing = [text for text, p in zip(raw, given, strict=True) if not p.exists()]
     if config is None:
         config = load_config(config_path, existing[0] if existing else cwd, cwd)
-    if packs is None:
+    if packs is None and use_cache:
+        from compliance.lintcache import load_packs_cached
+
+        packs = load_packs_cached(config.pack_dirs())
+    elif packs is None:
         packs = load_packs(config.pack_dirs())
     check_rule_settings(config, packs.rules)
     enforced = _enforced_markets(markets, config)

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from compliance import lintcache
 from compliance.checks.base import RepoIndex
 from compliance.findings import Finding
-from compliance.lintcache import FileRow, LintCache
+from compliance.lintcache import FileRow, LintCache, Result
 from compliance.loader import SourceFile, parse_bytes, read_file
 from compliance.validation import Document, Summary, summary_of, validate
 
@@ -54,9 +56,10 @@ class Incremental:
 
     def read(
         self, paths: list[str], jobs: int, index: RepoIndex
-    ) -> list[tuple[str, SourceFile, list[Document]]]:
+    ) -> Iterator[tuple[str, SourceFile, list[Document]]]:
         """Each path with its SourceFile and its documents (stubs for an unchanged file), in
-        order, every document added to `index`."""
+        order, every document added to `index`: one at a time, so that the engine releases
+        each file's trees before the next is parsed."""
         from compliance.engine import _display, _read_files, _relative
 
         self.index = index
@@ -66,7 +69,7 @@ class Incremental:
             self.present.add(key)
             row = self.cache.rows.get(key)
             info, raw = lintcache.scan(path, row)
-            if info is not None and row is not None and row.docs is not None:
+            if info is not None and row is not None and isinstance(row.docs, list):
                 if raw is None:
                     self.same[key] = row
                     plan.append((path, key, row, info, None))
@@ -79,18 +82,18 @@ class Incremental:
             plan.append((path, key, None, info, raw))
         to_parse = [(path, raw) for path, _, row, _, raw in plan if row is None]
         parsed = iter(_read_files(to_parse, self.cwd, self.root, self.release, jobs))
-        out: list[tuple[str, SourceFile, list[Document]]] = []
         for path, key, row, info, raw in plan:
             display = _display(path, self.cwd)
             if row is not None:
                 source = SourceFile(path, display, key)
                 reader = _Reader(path, display, key, row.digest)
-                docs = [self._stub(reader, key, display, row, e) for e in row.docs or ()]
+                assert isinstance(row.docs, list)
+                docs = [self._stub(reader, key, display, row, e) for e in row.docs]
             else:
                 source = next(parsed)
                 digest = lintcache.digest_of(raw) if raw is not None else ""
                 docs = []
-                summaries: list[tuple[int, str, bool, dict[str, Any]]] | None = []
+                summaries: list[list[Any]] | None = []
                 for yaml_doc in source.documents:
                     doc = validate(yaml_doc)
                     if doc is None:
@@ -99,17 +102,17 @@ class Incremental:
                     self.where[id(doc)] = (key, yaml_doc.index, digest)
                     summary = summary_of(yaml_doc.data)
                     if summaries is not None and summary is not None:
-                        summaries.append((yaml_doc.index, doc.kind, doc.valid, summary))
+                        summaries.append([yaml_doc.index, doc.kind, doc.valid, summary])
                     else:
                         summaries = None
                 if info is not None and raw is not None and lintcache._regular(info):
+                    # kept as the text the cache stores: a tenth of the memory of the lists
                     self.fresh[key] = FileRow(
-                        lintcache.stat_of(info), False, digest, summaries, None, {}
+                        lintcache.stat_of(info), False, digest, json.dumps(summaries), None, {}
                     )
             for doc in docs:
                 index.add(doc)
-            out.append((path, source, docs))
-        return out
+            yield path, source, docs
 
     def _stub(
         self,
@@ -161,19 +164,27 @@ class Incremental:
             key, position, _ = self.where[id(doc)]
             row = self.same.get(key)
             known = row.reads.get(position) if row is not None else None
-            if known is not None and all(self.value(k) == v for k, v in known[1].items()):
-                cached[id(doc)] = known[0]
+            if known is not None and self.signature(lintcache.read_keys(known.keys)) == (
+                known.signature
+            ):
+                cached[id(doc)] = known.found()
             else:
                 to_check.append(doc)
-        self.checked: dict[int, tuple[list[Finding], dict[tuple[str, ...], str]]] = {}
+        self.checked: dict[int, Result] = {}
         for doc, (found, reads) in zip(
             to_check, _checked(runner, to_check, jobs, record=True), strict=True
         ):
-            self.checked[id(doc)] = (found, {k: self.value(k) for k in sorted(reads or ())})
+            keys = sorted(reads or ())
+            self.checked[id(doc)] = Result(found, lintcache.keys_text(keys), self.signature(keys))
         for doc in target_docs:
             found = cached.get(id(doc))
-            findings.extend(found if found is not None else self.checked[id(doc)][0])
+            findings.extend(found if found is not None else self.checked[id(doc)].found())
         return findings
+
+    def signature(self, keys: list[tuple[str, ...]]) -> str:
+        """What these reads give now, as one digest."""
+        joined = "\x1e".join(self.value(k) for k in keys)
+        return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
     def _file_findings(self, runner: Any, source: SourceFile) -> list[Finding] | None:
         index = runner.index
@@ -223,7 +234,7 @@ class Incremental:
             row = self.same[key]
             row.stat = lintcache.stat_of(info)
             row.racy = False
-        by_file: dict[str, dict[int, tuple[list[Finding], dict[tuple[str, ...], str]]]] = {}
+        by_file: dict[str, dict[int, Result]] = {}
         for doc_id, result in self.checked.items():
             key, position, _ = self.where[doc_id]
             by_file.setdefault(key, {})[position] = result

@@ -26,6 +26,7 @@ cannot get the write lock in time leaves them unwritten (the next run computes t
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -42,7 +43,7 @@ from typing import Any
 from compliance.findings import Citation, Finding, Span
 
 CACHE_DIR = ".compliance_cache"
-FORMAT = 1
+FORMAT = 2
 KEEP = 4  # configurations kept: the files of others are deleted, least recently used first
 RACY_NS = 2_000_000_000  # a file written this close to the scan may change again unseen
 BUSY_MS = 2_000
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE TABLE IF NOT EXISTS results (
     path TEXT NOT NULL, doc INTEGER NOT NULL, findings TEXT NOT NULL, reads TEXT NOT NULL,
+    signature TEXT NOT NULL,
     PRIMARY KEY (path, doc)
 );
 """
@@ -77,10 +79,37 @@ class FileRow:
     racy: bool
     digest: str
     # per YAML document of ours, in order: (index in the file, kind, valid, summary), or None
-    # when a document's summary could not be kept (the file is then read every run)
-    docs: list[tuple[int, str, bool, dict[str, Any]]] | None
+    # when a document's summary could not be kept (the file is then read every run); as
+    # read from the cache, or as JSON text for a file read in this run
+    docs: list[tuple[int, str, bool, dict[str, Any]]] | str | None
     findings: list[Finding] | None  # the file's own findings (file rules), None: not known
-    reads: dict[int, tuple[list[Finding], dict[tuple[str, ...], str]]]
+    # per document (its index in the file): its findings, what checking it read of the other
+    # documents (read_keys) and the signature of what those reads gave (see incremental)
+    reads: dict[int, Result]
+
+
+@dataclass(slots=True)
+class Result:
+    findings: list[Finding] | str  # as JSON text until asked for (see found)
+    keys: str  # the reads' keys, fields joined by \x1f, keys by \x1e
+    signature: str
+
+    def found(self) -> list[Finding]:
+        if isinstance(self.findings, str):
+            self.findings = _findings(json.loads(self.findings)) if self.findings else []
+        return self.findings or []
+
+
+def read_keys(text: str) -> list[tuple[str, ...]]:
+    return [tuple(key.split("\x1f")) for key in text.split("\x1e")] if text else []
+
+
+def keys_text(keys: Iterable[tuple[str, ...]]) -> str:
+    return "\x1e".join("\x1f".join(key) for key in keys)
+
+
+def findings_text(found: list[Finding]) -> str:
+    return json.dumps([_dump(f) for f in found]) if found else ""
 
 
 def stat_of(info: os.stat_result) -> tuple[int, int, int, int]:
@@ -95,6 +124,7 @@ def run_key(parts: Iterable[str]) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
+@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """The tool as installed: its version, and the size and time of every module and bundled
     file of the package (an edited checkout is another tool), with Python's and the parsers'
@@ -126,15 +156,77 @@ def files_fingerprint(paths: Iterable[Path]) -> str:
                     full = os.path.join(folder, name)
                     with contextlib.suppress(OSError):
                         info = os.stat(full)
-                        parts.append(f"{full}:{info.st_size}:{info.st_mtime_ns}")
+                        parts.append(f"{full}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}")
     return run_key(parts)
+
+
+def _newest_ns(paths: Iterable[Path]) -> int:
+    newest = 0
+    for root in paths:
+        for folder, _, names in os.walk(root):
+            for name in names:
+                with contextlib.suppress(OSError):
+                    newest = max(newest, os.stat(os.path.join(folder, name)).st_mtime_ns)
+    return newest
+
+
+def load_packs_cached(extra_dirs: list[Path]) -> Any:
+    """The rule packs, as packs.load_packs reads them, from a copy kept in the user cache
+    folder while neither the tool nor a pack file has changed: reading and validating the
+    packs is a third of a one-template lint. The copy is signed with the user's key and is
+    read only if the signature holds; anything wrong with it and the packs are read again."""
+    import pickle
+
+    from compliance.packs import load_packs, shipped_pack_dir
+
+    key = _user_key()
+    if key is None:
+        return load_packs(extra_dirs)
+    folders = [b / part for b in [shipped_pack_dir(), *extra_dirs] for part in ("rules", "markets")]
+    name = run_key([code_fingerprint(), files_fingerprint(folders), *map(str, extra_dirs)])
+    path = os.path.join(_user_folder(), f"packs-{name}.pickle")
+    try:
+        with open(path, "rb") as handle:
+            blob = handle.read()
+        mark, body = blob[:32], blob[32:]
+        if hmac.compare_digest(mark, hashlib.blake2b(body, key=key, digest_size=32).digest()):
+            return pickle.loads(body)  # signed with this user's key: made by this user
+    except Exception:  # noqa: BLE001 - missing, short, or not ours: read the packs again
+        pass
+    packs = load_packs(extra_dirs)
+    if _newest_ns(folders) < time.time_ns() - RACY_NS:  # a pack saved just now may change again
+        with contextlib.suppress(Exception):
+            body = pickle.dumps(packs, protocol=5)
+            mark = hashlib.blake2b(body, key=key, digest_size=32).digest()
+            temp = f"{path}.{os.getpid()}.tmp"
+            with open(temp, "wb") as handle:
+                handle.write(mark + body)
+            os.replace(temp, path)
+            _prune_packs(os.path.dirname(path), keep=path)
+    return packs
+
+
+def _prune_packs(folder: str, keep: str) -> None:
+    found = sorted(
+        (os.path.join(folder, n) for n in os.listdir(folder) if n.startswith("packs-")),
+        key=lambda p: os.stat(p).st_mtime_ns,
+        reverse=True,
+    )
+    for old in found[KEEP * 2 :]:
+        if old != keep:
+            with contextlib.suppress(OSError):
+                os.unlink(old)
+
+
+def _user_folder() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "compliance")
 
 
 def _user_key() -> bytes | None:
     """This user's secret for the caches' owner marks, made on first use; None when the user
     cache folder cannot hold it."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "compliance")
+    folder = _user_folder()
     path = os.path.join(folder, "lint-cache.key")
     try:
         with open(path, "rb") as handle:
@@ -246,13 +338,20 @@ class LintCache:
                     row = self.rows.get(path)
                     if row is not None:
                         row.findings = _findings(json.loads(findings))
-                for path, doc, findings, reads in db.execute(
-                    f"SELECT path, doc, findings, reads FROM results WHERE path IN ({marks})",
+                for path, doc, findings, reads, signature in db.execute(
+                    "SELECT path, doc, findings, reads, signature FROM results "
+                    f"WHERE path IN ({marks})",
                     chunk,
                 ):
                     row = self.rows.get(path)
+                    if not (
+                        isinstance(findings, str)
+                        and isinstance(reads, str)
+                        and isinstance(signature, str)
+                    ):
+                        raise ValueError("a result of the wrong shape")
                     if row is not None:
-                        row.reads[int(doc)] = (_findings(json.loads(findings)), _reads(reads))
+                        row.reads[int(doc)] = Result(findings, reads, signature)
             except (sqlite3.Error, ValueError, TypeError, KeyError, IndexError):
                 for path in chunk:  # what cannot be read is computed again
                     row = self.rows.get(path)
@@ -285,7 +384,11 @@ class LintCache:
                             *row.stat,
                             int(row.racy or row.stat[1] >= self.started_ns - RACY_NS),
                             row.digest,
-                            json.dumps(None if row.docs is None else [list(d) for d in row.docs]),
+                            row.docs
+                            if isinstance(row.docs, str)
+                            else json.dumps(
+                                None if row.docs is None else [list(d) for d in row.docs]
+                            ),
                             json.dumps(
                                 None if row.findings is None else [_dump(f) for f in row.findings]
                             ),
@@ -307,16 +410,19 @@ class LintCache:
                     marks = ",".join("?" * len(chunk))
                     db.execute(f"DELETE FROM results WHERE path IN ({marks})", chunk)
                 db.executemany(
-                    "INSERT INTO results VALUES (?, ?, ?, ?)",
+                    "INSERT INTO results VALUES (?, ?, ?, ?, ?)",
                     (
                         (
                             path,
                             doc,
-                            json.dumps([_dump(f) for f in found]),
-                            json.dumps([[*key, value] for key, value in reads.items()]),
+                            result.findings
+                            if isinstance(result.findings, str)
+                            else findings_text(result.findings),
+                            result.keys,
+                            result.signature,
                         )
                         for path, row in changed.items()
-                        for doc, (found, reads) in row.reads.items()
+                        for doc, result in row.reads.items()
                     ),
                 )
         except sqlite3.Error as exc:
@@ -362,16 +468,6 @@ def _docs(value: Any) -> list[tuple[int, str, bool, dict[str, Any]]] | None:
         if not (isinstance(index, int) and isinstance(kind, str) and isinstance(summary, dict)):
             raise ValueError("a document row of the wrong shape")
         out.append((index, kind, bool(valid), summary))
-    return out
-
-
-def _reads(text: str) -> dict[tuple[str, ...], str]:
-    out: dict[tuple[str, ...], str] = {}
-    for item in json.loads(text):
-        *key, value = item
-        if not all(isinstance(k, str) for k in key) or not isinstance(value, str):
-            raise ValueError("a read of the wrong shape")
-        out[tuple(key)] = value
     return out
 
 

@@ -179,7 +179,13 @@ def _names_number(text: str, end: int, keywords: tuple[str, ...]) -> bool:
 
 
 def replies(text: str, keywords: Iterable[str]) -> list[Instruction]:
-    keywords = tuple(keywords)
+    """The reply instructions in `text`. Asked of the same text by several rules (and of a
+    template and its examples alike): worked out once per text and keywords."""
+    return list(_replies(text, tuple(keywords)))
+
+
+@lru_cache(maxsize=512)
+def _replies(text: str, keywords: tuple[str, ...]) -> tuple[Instruction, ...]:
     after_verb, as_keyword = _keyword_regexes(keywords)
     found: dict[int, Instruction] = {}
     for match in after_verb.finditer(text):
@@ -197,7 +203,7 @@ def replies(text: str, keywords: Iterable[str]) -> list[Instruction]:
         # "STOP to end", "Opt out: STOP", "STOPP an 80888", "STOP=Abmelden"
         if names_number or WORDING.search(context):
             found[start] = Instruction(start, end, match.group("kw"), names_number)
-    return [found[k] for k in sorted(found)]
+    return tuple(found[k] for k in sorted(found))
 
 
 def _line_of(text: str, index: int) -> int:
@@ -205,6 +211,11 @@ def _line_of(text: str, index: int) -> int:
 
 
 def links(text: str) -> list[tuple[int, int]]:
+    return list(_links(text))
+
+
+@lru_cache(maxsize=512)
+def _links(text: str) -> tuple[tuple[int, int], ...]:
     """Opt-out wording with its link (spans of the wording). The link is one that follows the
     wording within two lines ("To stop getting these emails, use this link:" and the link on
     the next line), one that comes just before it in the same sentence (an HTML link around
@@ -212,7 +223,7 @@ def links(text: str) -> list[tuple[int, int]]:
     (".../unsubscribe")."""
     urls = [m.span() for m in URL.finditer(text)]
     if not urls:
-        return []
+        return ()
     found = []
     for match in LINK_WORDING.finditer(text):
         start, end = match.span()
@@ -235,7 +246,7 @@ def links(text: str) -> list[tuple[int, int]]:
             if near:
                 found.append((start, end))
                 break
-    return found
+    return tuple(found)
 
 
 _LINK_BEFORE = 80  # characters from a link to the words it wraps
@@ -249,7 +260,7 @@ _BREAK = re.compile(r"[.!?]\s|\n|</(?:p|div|li|td|tr|table)>", re.IGNORECASE)
 
 
 def find(text: str, keywords: Iterable[str]) -> Found:
-    return Found(tuple(replies(text, keywords)), tuple(links(text)))
+    return Found(_replies(text, tuple(keywords)), _links(text))
 
 
 _BUTTON = re.compile(

@@ -42,6 +42,7 @@ BODIES = [
 ]
 TYPES = ["long_code", "short_code", "toll_free", "alphanumeric", "whatsapp", "email_domain"]
 MARKETS = ["[US]", "[GB]", "[US, CA]", "[IN]", "[DE, FR]", "[]", "[US, GB, AU]"]
+NO_CACHE = shutil.ignore_patterns(".compliance_cache")  # a run in examples/ leaves one there
 DAYS = [dt.date(2025, 6, 29), dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2026, 12, 2)]
 
 
@@ -191,7 +192,7 @@ def test_random_edits_give_the_same_reports_with_and_without_the_cache(
     seed: int, tmp_path: Path, packs
 ) -> None:
     repo = tmp_path / "repo"
-    shutil.copytree(ACME if seed % 2 == 0 else US, repo)
+    shutil.copytree(ACME if seed % 2 == 0 else US, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     rng = random.Random(seed)
     editor = Editor(repo, rng)
@@ -208,7 +209,7 @@ def test_random_edits_give_the_same_reports_with_and_without_the_cache(
 
 def test_a_changed_sender_is_seen_by_every_template_that_names_it(tmp_path: Path, packs) -> None:
     repo = tmp_path / "repo"
-    shutil.copytree(US, repo)
+    shutil.copytree(US, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     day = DAYS[-1]
     first, _ = both(["."], repo, packs, day)
@@ -223,7 +224,7 @@ def test_a_sender_without_markets_is_checked_again_when_its_templates_change(
 ) -> None:
     """Its markets are its templates': its findings read them (RepoIndex.users_of)."""
     repo = tmp_path / "repo"
-    shutil.copytree(US, repo)
+    shutil.copytree(US, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     day = DAYS[-1]
     sender = repo / "senders" / "trailhead-10dlc.yaml"
@@ -239,7 +240,7 @@ def test_a_sender_without_markets_is_checked_again_when_its_templates_change(
 
 def test_a_corrupt_or_deleted_cache_is_rebuilt(tmp_path: Path, packs) -> None:
     repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo)
+    shutil.copytree(ACME, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     day = DAYS[-1]
     expected, _ = both(["."], repo, packs, day)
@@ -266,7 +267,7 @@ def test_a_cache_that_is_not_this_users_is_emptied_before_use(
     """A cache file committed to the repo, or restored from another machine, whose findings
     were removed by hand, must not hide them: it was not made with this user's key."""
     repo = tmp_path / "repo"
-    shutil.copytree(US, repo)
+    shutil.copytree(US, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     day = DAYS[-1]
     expected, _ = both(["."], repo, packs, day)
@@ -283,7 +284,7 @@ def test_a_cache_that_is_not_this_users_is_emptied_before_use(
 
 def test_lint_without_the_cache_neither_reads_nor_writes_it(tmp_path: Path, packs) -> None:
     repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo)
+    shutil.copytree(ACME, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     lint(["."], cwd=repo, packs=packs, cache=False)
     assert not (repo / ".compliance_cache").exists()
@@ -291,7 +292,7 @@ def test_lint_without_the_cache_neither_reads_nor_writes_it(tmp_path: Path, pack
 
 def test_the_cache_folder_tells_git_and_backups_to_leave_it(tmp_path: Path, packs) -> None:
     repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo)
+    shutil.copytree(ACME, repo, ignore=NO_CACHE)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     lint(["."], cwd=repo, packs=packs, cache=True)
     folder = repo / ".compliance_cache"
@@ -314,7 +315,7 @@ def test_the_cache_folder_tells_git_and_backups_to_leave_it(tmp_path: Path, pack
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
 def test_a_repo_the_cache_cannot_be_written_in_is_linted_without_it(tmp_path: Path, packs) -> None:
     repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo)
+    shutil.copytree(ACME, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     expected = reports(lint(["."], cwd=repo, packs=packs, cache=False))
     repo.chmod(0o555)
@@ -333,7 +334,7 @@ def test_a_user_cache_folder_that_cannot_hold_the_key_turns_the_cache_off(
     blocked.write_text("a file where the user cache folder should be", "utf-8")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo)
+    shutil.copytree(ACME, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     result = lint(["."], cwd=repo, packs=packs, cache=True)
     assert result.cache_note and "cache off" in result.cache_note
@@ -344,7 +345,7 @@ def test_runs_at_once_share_the_cache(tmp_path: Path) -> None:
     """Four lints started together on one repo, each editing its own template first: every
     report is the one a run without the cache prints, and so is the next run's."""
     repo = tmp_path / "repo"
-    shutil.copytree(US, repo)
+    shutil.copytree(US, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     env = {**same_package_env(), "XDG_CACHE_HOME": str(tmp_path / "user-cache")}
     command = [sys.executable, "-m", "compliance", "lint", ".", "--format", "json"]
@@ -366,7 +367,7 @@ def test_the_cli_says_why_the_cache_is_off(cli, tmp_path: Path, monkeypatch) -> 
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("x", "utf-8")
     repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo)
+    shutil.copytree(ACME, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     run = cli(["lint", "."], cwd=repo, env={"XDG_CACHE_HOME": str(blocked)})
     assert "note: cache off" in run.err
@@ -378,7 +379,7 @@ def test_the_cli_says_why_the_cache_is_off(cli, tmp_path: Path, monkeypatch) -> 
 def test_the_cache_key_follows_the_configuration(tmp_path: Path, packs) -> None:
     """Another config, other markets or another working folder: another cache file."""
     repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo)
+    shutil.copytree(ACME, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     folder = repo / ".compliance_cache"
     lint(["."], cwd=repo, packs=packs, cache=True)
@@ -388,3 +389,57 @@ def test_the_cache_key_follows_the_configuration(tmp_path: Path, packs) -> None:
     config.write_text(config.read_text("utf-8") + "\n# a comment\n", "utf-8")
     lint(["."], cwd=repo, packs=packs, cache=True)
     assert len(list(folder.glob("lint-*.sqlite3"))) == lintcache.KEEP
+
+
+EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_reads_the_same_from_the_cache_as_without(cli, tmp_path: Path, name):
+    """As users run it: the first run fills the caches (the repo's and the rule packs' copy in
+    the user cache folder), the second reads them; both print what --no-cache prints."""
+    repo = tmp_path / name
+    shutil.copytree(ROOT / "examples" / name, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    plain = cli(["lint", ".", "--format", "json", "--no-cache"], cwd=repo)
+    first = cli(["lint", ".", "--format", "json"], cwd=repo)
+    second = cli(["lint", ".", "--format", "json"], cwd=repo)
+    assert first.out == second.out == plain.out
+    assert first.code == second.code == plain.code
+    assert list((tmp_path / "user-cache" / "compliance").glob("packs-*.pickle"))
+
+
+def test_a_team_pack_edited_is_read_again(cli, tmp_path: Path) -> None:
+    repo = tmp_path / "india"
+    shutil.copytree(ROOT / "examples" / "india", repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    before = cli(["lint", ".", "--format", "json"], cwd=repo)
+    market = repo / "pack" / "markets" / "in.yaml"
+    market.write_text(
+        market.read_text("utf-8").replace("tiffinly.example, tfly.example", "tfly.example"),
+        "utf-8",
+    )
+    after = cli(["lint", ".", "--format", "json"], cwd=repo)
+    plain = cli(["lint", ".", "--format", "json", "--no-cache"], cwd=repo)
+    assert after.out == plain.out != before.out
+
+
+def test_a_copy_of_the_packs_not_signed_with_the_users_key_is_not_read(cli, tmp_path: Path) -> None:
+    repo = tmp_path / "us"
+    shutil.copytree(US, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    plain = cli(["lint", ".", "--format", "json", "--no-cache"], cwd=repo)
+    cli(["lint", ".", "--format", "json"], cwd=repo)
+    (copy,) = (tmp_path / "user-cache" / "compliance").glob("packs-*.pickle")
+    import pickle
+
+    from compliance.packs import Packs
+
+    # a copy someone else made (another key), of packs with no rules at all
+    forged = pickle.dumps(Packs({}, {}), protocol=5)
+    copy.write_bytes(bytes(32) + forged)
+    shutil.rmtree(repo / ".compliance_cache")
+    assert cli(["lint", ".", "--format", "json"], cwd=repo).out == plain.out
+    copy.write_bytes(b"short")
+    shutil.rmtree(repo / ".compliance_cache")
+    assert cli(["lint", ".", "--format", "json"], cwd=repo).out == plain.out
