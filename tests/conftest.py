@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,3 +143,10 @@ def ledger_at(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> P
     if backend == "sqlite":
         return tmp_path / "ledger.db"
     return str(request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _user_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The lint cache's key and the rule packs' copy go to a folder of the test session's own
+    (XDG_CACHE_HOME), never the user's ~/.cache; subprocesses inherit it."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("user-cache"))
