@@ -63,26 +63,27 @@ class Incremental:
         from compliance.engine import _display, _read_files, _relative
 
         self.index = index
-        plan: list[tuple[str, str, FileRow | None, os.stat_result | None, bytes | None]] = []
+        plan: list[tuple[str, str, FileRow | None, os.stat_result | None]] = []
+        to_parse: list[tuple[str, bytes | None]] = []
         for path in paths:
             key = _relative(path, self.root)
             self.present.add(key)
             row = self.cache.rows.get(key)
             info, raw = lintcache.scan(path, row)
             if info is not None and row is not None and isinstance(row.docs, list):
-                if raw is None:
+                if not row.racy and lintcache.stat_of(info) == row.stat:
                     self.same[key] = row
-                    plan.append((path, key, row, info, None))
+                    plan.append((path, key, row, info))
                     continue
-                if lintcache.digest_of(raw) == row.digest:
+                if raw is not None and lintcache.digest_of(raw) == row.digest:
                     self.same[key] = row
                     self.restat[key] = info
-                    plan.append((path, key, row, info, None))
+                    plan.append((path, key, row, info))
                     continue
-            plan.append((path, key, None, info, raw))
-        to_parse = [(path, raw) for path, _, row, _, raw in plan if row is None]
+            plan.append((path, key, None, info))
+            to_parse.append((path, raw))
         parsed = iter(_read_files(to_parse, self.cwd, self.root, self.release, jobs))
-        for path, key, row, info, raw in plan:
+        for path, key, row, info in plan:
             display = _display(path, self.cwd)
             if row is not None:
                 source = SourceFile(path, display, key)
@@ -91,7 +92,7 @@ class Incremental:
                 docs = [self._stub(reader, key, display, row, e) for e in row.docs]
             else:
                 source = next(parsed)
-                digest = lintcache.digest_of(raw) if raw is not None else ""
+                digest = source.digest
                 docs = []
                 summaries: list[list[Any]] | None = []
                 for yaml_doc in source.documents:
@@ -105,7 +106,7 @@ class Incremental:
                         summaries.append([yaml_doc.index, doc.kind, doc.valid, summary])
                     else:
                         summaries = None
-                if info is not None and raw is not None and lintcache._regular(info):
+                if info is not None and digest and lintcache._regular(info):
                     # kept as the text the cache stores: a tenth of the memory of the lists
                     self.fresh[key] = FileRow(
                         lintcache.stat_of(info), False, digest, json.dumps(summaries), None, {}

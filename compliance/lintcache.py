@@ -117,7 +117,7 @@ def stat_of(info: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def digest_of(raw: bytes) -> str:
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()  # as loader.parse_bytes makes it
 
 
 def run_key(parts: Iterable[str]) -> str:
@@ -518,13 +518,15 @@ def _findings(value: Any) -> list[Finding] | None:
 
 
 def scan(path: str, row: FileRow | None) -> tuple[os.stat_result | None, bytes | None]:
-    """The file's stat, and its bytes when it must be read (no row, or its size or times have
-    changed, or it was written too close to the last scan to trust them)."""
+    """The file's stat, and its bytes when they must be compared with the row's digest (its
+    size or times have changed, or it was written too close to the last scan to trust them).
+    A file the cache does not hold is not read here: it is parsed, and hashed as it is read
+    (SourceFile.digest), by the engine's readers."""
     try:
         info = os.stat(path)
     except OSError:
         return None, None
-    if row is not None and not row.racy and stat_of(info) == row.stat:
+    if row is None or (not row.racy and stat_of(info) == row.stat):
         return info, None
     return info, None if not _regular(info) else _read(path)
 

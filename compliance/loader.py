@@ -13,6 +13,7 @@ same text (see `YamlDocument.tree`). This is what lets the linter keep a large r
 from __future__ import annotations
 
 import bisect
+import hashlib
 import os
 import re
 import stat
@@ -50,7 +51,17 @@ class SourceFile:
     Slotted, with the path kept as text, because a linted repo holds one per file to the end.
     """
 
-    __slots__ = ("_path", "rel", "key", "text", "problems", "documents", "_line_starts", "cache")
+    __slots__ = (
+        "_path",
+        "rel",
+        "key",
+        "text",
+        "problems",
+        "documents",
+        "_line_starts",
+        "cache",
+        "digest",
+    )
 
     def __init__(
         self,
@@ -69,6 +80,7 @@ class SourceFile:
         self.documents: list[YamlDocument] = [] if documents is None else documents
         self._line_starts: list[int] | None = None
         self.cache: dict[str, Any] = {}  # per-file facts checks compute once
+        self.digest = ""  # BLAKE2 of the bytes read, for the lint cache ("" if none were)
 
     def __repr__(self) -> str:
         return f"SourceFile({self.rel!r}, {len(self.documents)} documents)"
@@ -251,6 +263,7 @@ def read_file(path: Path | str, rel: str, *, sniff: bool = True) -> SourceFile:
 
 
 def parse_bytes(source: SourceFile, raw: bytes, *, sniff: bool = True) -> SourceFile:
+    source.digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
     if len(raw) > MAX_FILE_BYTES:
         source.problems.append(
             Problem(
