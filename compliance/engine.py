@@ -242,6 +242,12 @@ def _lint(
     use_cache: bool = False,
 ) -> tuple[LintResult, list[str]]:
     cwd = (cwd or Path.cwd()).absolute()
+    cache_note = None
+    if use_cache and (config is not None or packs is not None):
+        # the cache is keyed by the config file and pack folders on disk: one built in memory
+        # would not be told apart from another
+        use_cache = False
+        cache_note = "cache off: lint() was given a config or rule packs built in memory"
     raw = [os.fspath(p) for p in (paths or ["."])]
     given = [Path(os.path.normpath(cwd / p)) for p in raw]  # absolute, symlinks kept
     existing = [p for p in given if p.exists()]
@@ -280,7 +286,9 @@ def _lint(
     target_docs: list[Document] = []
     day = today or dt.datetime.now(dt.timezone.utc).date()
     incremental, cache_note = (
-        _incremental(config, enforced, str(cwd), root, release, day) if use_cache else (None, None)
+        _incremental(config, enforced, str(cwd), root, release, day)
+        if use_cache
+        else (None, cache_note)
     )
     if incremental is not None:
         read = incremental.read(paths, jobs, index)

@@ -33,6 +33,7 @@ import json
 import os
 import secrets
 import sqlite3
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -43,7 +44,8 @@ from typing import Any
 from compliance.findings import Citation, Finding, Span
 
 CACHE_DIR = ".compliance_cache"
-FORMAT = 2
+FORMAT = 3
+SUFFIXES = ("", "-wal", "-shm", "-journal")
 KEEP = 4  # configurations kept: the files of others are deleted, least recently used first
 RACY_NS = 2_000_000_000  # a file written this close to the scan may change again unseen
 BUSY_MS = 2_000
@@ -61,11 +63,12 @@ CREATE TABLE IF NOT EXISTS files (
     ino INTEGER NOT NULL, racy INTEGER NOT NULL,
     digest TEXT NOT NULL,
     docs TEXT NOT NULL,
-    findings TEXT NOT NULL
+    findings TEXT NOT NULL,
+    mark TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS results (
     path TEXT NOT NULL, doc INTEGER NOT NULL, findings TEXT NOT NULL, reads TEXT NOT NULL,
-    signature TEXT NOT NULL,
+    signature TEXT NOT NULL, mark TEXT NOT NULL,
     PRIMARY KEY (path, doc)
 );
 """
@@ -86,12 +89,25 @@ class FileRow:
     # per document (its index in the file): its findings, what checking it read of the other
     # documents (read_keys) and the signature of what those reads gave (see incremental)
     reads: dict[int, Result]
+    stored: tuple[str, str] | None = None  # docs and findings as the cache holds them
+
+    def docs_text(self) -> str:
+        if isinstance(self.docs, str):
+            return self.docs
+        if self.stored is not None and not isinstance(self.docs, str):
+            return self.stored[0]
+        return json.dumps(None if self.docs is None else [list(d) for d in self.docs])
+
+    def findings_text(self) -> str:
+        if self.findings is None:
+            return "null"
+        return json.dumps([_dump(f) for f in self.findings])
 
 
 @dataclass(slots=True)
 class Result:
     findings: list[Finding] | str  # as JSON text until asked for (see found)
-    keys: str  # the reads' keys, fields joined by \x1f, keys by \x1e
+    keys: str | None  # the reads' keys, fields joined by \x1f, keys by \x1e (see keys_text)
     signature: str
 
     def found(self) -> list[Finding]:
@@ -104,8 +120,21 @@ def read_keys(text: str) -> list[tuple[str, ...]]:
     return [tuple(key.split("\x1f")) for key in text.split("\x1e")] if text else []
 
 
-def keys_text(keys: Iterable[tuple[str, ...]]) -> str:
+def keys_text(keys: Iterable[tuple[str, ...]]) -> str | None:
+    """The keys as one text; None when a part holds a separator (an id with control
+    characters): such a result is not kept, and the document is checked every run."""
+    parts = [part for key in keys for part in key]
+    if any("\x1e" in part or "\x1f" in part for part in parts):
+        return None
     return "\x1e".join("\x1f".join(key) for key in keys)
+
+
+def mark(key: bytes, *fields: object) -> str:
+    """A row's mark: its fields, each with its length, under the user's key (blake2b)."""
+    data = "".join(f"{len(text)}:{text}" for text in map(str, fields))
+    return hashlib.blake2b(
+        data.encode("utf-8", "surrogatepass"), key=key, digest_size=16
+    ).hexdigest()
 
 
 def findings_text(found: list[Finding]) -> str:
@@ -179,7 +208,7 @@ def load_packs_cached(extra_dirs: list[Path]) -> Any:
 
     from compliance.packs import load_packs, shipped_pack_dir
 
-    key = _user_key()
+    key, _ = _user_key()
     if key is None:
         return load_packs(extra_dirs)
     folders = [b / part for b in [shipped_pack_dir(), *extra_dirs] for part in ("rules", "markets")]
@@ -223,16 +252,20 @@ def _user_folder() -> str:
     return os.path.join(base, "compliance")
 
 
-def _user_key() -> bytes | None:
-    """This user's secret for the caches' owner marks, made on first use; None when the user
-    cache folder cannot hold it."""
+def _user_key() -> tuple[bytes | None, str]:
+    """This user's secret for the caches' marks, made on first use; or None and why not (the
+    user cache folder cannot hold it, or the file is not this user's alone)."""
     folder = _user_folder()
     path = os.path.join(folder, "lint-cache.key")
     try:
-        with open(path, "rb") as handle:
+        problem = _not_ours(path, directory=False)
+        if problem:
+            return None, problem
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
             key = handle.read()
         if len(key) == 32:
-            return key
+            return key, ""
     except OSError:
         pass
     try:
@@ -248,19 +281,25 @@ def _user_key() -> bytes | None:
             pass
         finally:
             os.unlink(temp)
+        problem = _not_ours(path, directory=False)
+        if problem:
+            return None, problem
         with open(path, "rb") as handle:
             key = handle.read()
-        return key if len(key) == 32 else None
-    except OSError:
-        return None
+        if len(key) != 32:
+            return None, f"{path} is not a cache key; delete it and run again"
+        return key, ""
+    except OSError as exc:
+        return None, f"the user cache folder cannot hold the cache key ({exc.strerror or exc})"
 
 
 class LintCache:
     """One configuration's cache file, opened for one run."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path, key: bytes) -> None:
         self.db = connection
         self.path = path
+        self.key = key  # marks every row: a row this user's runs did not write is not read
         self.rows: dict[str, FileRow] = {}
         self.started_ns = time.time_ns()
 
@@ -268,22 +307,31 @@ class LintCache:
     def open(cls, root: Path, key: str) -> tuple[LintCache | None, str | None]:
         """The cache of this configuration under `root`, and None; or None and why there is
         none (the folder cannot be written, no user key): the run then goes on without."""
-        owner_key = _user_key()
+        owner_key, why = _user_key()
         if owner_key is None:
-            return None, "the user cache folder cannot hold the cache key"
+            return None, why
         folder = root / CACHE_DIR
         try:
-            folder.mkdir(exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir()
+            problem = _not_ours(folder, directory=True)
+            if problem:
+                return None, problem
+            path = folder / f"lint-{key}.sqlite3"
+            for name in (".gitignore", "CACHEDIR.TAG", *(f"{path.name}{s}" for s in SUFFIXES)):
+                entry = folder / name
+                if entry.is_symlink() or (entry.exists() and not entry.is_file()):
+                    entry.unlink()  # a link planted in the folder (a clone can carry one)
             for name, text in ((".gitignore", GITIGNORE), ("CACHEDIR.TAG", CACHEDIR_TAG)):
                 if not (folder / name).exists():
                     _write_atomic(folder / name, text)
         except OSError as exc:
             return None, f"{folder} cannot be written ({exc.strerror or exc})"
-        path = folder / f"lint-{key}.sqlite3"
         owner = hmac.new(owner_key, f"compliance lint cache {key}".encode(), "blake2b").hexdigest()
+        row_key = hashlib.blake2b(f"rows {key}".encode(), key=owner_key, digest_size=32).digest()
         for attempt in (1, 2):
             try:
-                cache = cls(_connect(path), path)
+                cache = cls(_connect(path), path, row_key)
                 cache._own(owner)
                 cache._load()
                 _prune(folder, keep=path)
@@ -292,7 +340,7 @@ class LintCache:
                 # unreadable or not ours as expected: start again from an empty file
                 with contextlib.suppress(Exception):
                     cache.db.close()  # type: ignore[possibly-undefined]
-                for suffix in ("", "-wal", "-shm", "-journal"):
+                for suffix in SUFFIXES:
                     with contextlib.suppress(OSError):
                         os.unlink(f"{path}{suffix}")
                 if attempt == 2:
@@ -316,33 +364,39 @@ class LintCache:
 
     def _load(self) -> None:
         rows: dict[str, FileRow] = {}
-        query = "SELECT path, size, mtime_ns, ctime_ns, ino, racy, digest, docs FROM files"
-        for path, size, mtime, ctime, ino, racy, digest, docs in self.db.execute(query):
-            if not isinstance(path, str) or not isinstance(digest, str):
-                raise ValueError("a file row of the wrong shape")
+        key = self.key
+        query = (
+            "SELECT path, size, mtime_ns, ctime_ns, ino, racy, digest, docs, findings, mark "
+            "FROM files"
+        )
+        for path, size, mtime, ctime, ino, racy, digest, docs, found, marked in self.db.execute(
+            query
+        ):
+            if marked != mark(key, path, size, mtime, ctime, ino, digest, docs, found):
+                continue  # not written by this user's runs as it is: read the file again
             stat = (int(size), int(mtime), int(ctime), int(ino))
-            rows[path] = FileRow(stat, bool(racy), digest, _docs(json.loads(docs)), None, {})
+            row = FileRow(stat, bool(racy), digest, _docs(json.loads(docs)), None, {})
+            row.findings = _findings(json.loads(found))
+            row.stored = (docs, found)
+            rows[path] = row
         self.rows = rows
 
     def results(self, paths: list[str]) -> None:
         """Read the findings and reads of these files' documents and of the files themselves
         into their rows (only those a run may take from the cache are read)."""
         db = self.db
+        key = self.key
         for start in range(0, len(paths), 500):
             chunk = paths[start : start + 500]
             marks = ",".join("?" * len(chunk))
             try:
-                for path, findings in db.execute(
-                    f"SELECT path, findings FROM files WHERE path IN ({marks})", chunk
-                ):
-                    row = self.rows.get(path)
-                    if row is not None:
-                        row.findings = _findings(json.loads(findings))
-                for path, doc, findings, reads, signature in db.execute(
-                    "SELECT path, doc, findings, reads, signature FROM results "
+                for path, doc, findings, reads, signature, marked in db.execute(
+                    "SELECT path, doc, findings, reads, signature, mark FROM results "
                     f"WHERE path IN ({marks})",
                     chunk,
                 ):
+                    if marked != mark(key, path, doc, findings, reads, signature):
+                        continue  # not written by this user's runs as it is: check again
                     row = self.rows.get(path)
                     if not (
                         isinstance(findings, str)
@@ -377,30 +431,16 @@ class LintCache:
                     db.execute(f"DELETE FROM files WHERE path IN ({marks})", chunk)
                     db.execute(f"DELETE FROM results WHERE path IN ({marks})", chunk)
                 db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        (
-                            path,
-                            *row.stat,
-                            int(row.racy or row.stat[1] >= self.started_ns - RACY_NS),
-                            row.digest,
-                            row.docs
-                            if isinstance(row.docs, str)
-                            else json.dumps(
-                                None if row.docs is None else [list(d) for d in row.docs]
-                            ),
-                            json.dumps(
-                                None if row.findings is None else [_dump(f) for f in row.findings]
-                            ),
-                        )
+                        self._file_values(path, row, row.findings_text())
                         for path, row in changed.items()
                     ),
                 )
                 db.executemany(
-                    "UPDATE files SET size = ?, mtime_ns = ?, ctime_ns = ?, ino = ?, racy = ? "
-                    "WHERE path = ?",
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        (*row.stat, int(row.stat[1] >= self.started_ns - RACY_NS), path)
+                        self._file_values(path, row, row.stored[1] if row.stored else "null")
                         for path, row in restat.items()
                     ),
                 )
@@ -410,24 +450,31 @@ class LintCache:
                     marks = ",".join("?" * len(chunk))
                     db.execute(f"DELETE FROM results WHERE path IN ({marks})", chunk)
                 db.executemany(
-                    "INSERT INTO results VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)",
                     (
-                        (
-                            path,
-                            doc,
-                            result.findings
-                            if isinstance(result.findings, str)
-                            else findings_text(result.findings),
-                            result.keys,
-                            result.signature,
-                        )
+                        self._result_values(path, doc, result)
                         for path, row in changed.items()
                         for doc, result in row.reads.items()
+                        if result.keys is not None  # see keys_text
                     ),
                 )
         except sqlite3.Error as exc:
             return f"{self.path} was not updated ({exc})"
         return None
+
+    def _file_values(self, path: str, row: FileRow, found: str) -> tuple[Any, ...]:
+        size, mtime, ctime, ino = row.stat
+        racy = int(row.racy or max(mtime, ctime) >= self.started_ns - RACY_NS)
+        docs = row.docs_text()
+        marked = mark(self.key, path, size, mtime, ctime, ino, row.digest, docs, found)
+        return (path, size, mtime, ctime, ino, racy, row.digest, docs, found, marked)
+
+    def _result_values(self, path: str, doc: int, result: Result) -> tuple[Any, ...]:
+        found = (
+            result.findings if isinstance(result.findings, str) else findings_text(result.findings)
+        )
+        marked = mark(self.key, path, doc, found, result.keys, result.signature)
+        return (path, doc, found, result.keys, result.signature, marked)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -446,18 +493,40 @@ def _prune(folder: Path, keep: Path) -> None:
     with contextlib.suppress(OSError):
         os.utime(keep)
         found = sorted(
-            folder.glob("lint-*.sqlite3"), key=lambda p: p.stat().st_mtime_ns, reverse=True
+            (p for p in folder.glob("lint-*.sqlite3") if p.is_file() and not p.is_symlink()),
+            key=lambda p: p.stat().st_mtime_ns,
+            reverse=True,
         )
         for old in found[KEEP:]:
-            for suffix in ("", "-wal", "-shm"):
+            for suffix in SUFFIXES:
                 with contextlib.suppress(OSError):
                     os.unlink(f"{old}{suffix}")
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    temp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temp, path)  # replaces a name, never writes through a link
+
+
+def _not_ours(path: Path | str, directory: bool) -> str | None:
+    """Why this cache folder or key file must not be used (a link, not a folder or file, or
+    another user's, or a key others may read or write); None when it is fine."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path} is a symbolic link; delete it and run again"
+    if directory and not stat.S_ISDIR(info.st_mode):
+        return f"{path} is not a folder; delete it and run again"
+    if not directory and not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a file; delete it and run again"
+    owner = getattr(os, "getuid", None)
+    if owner is not None and info.st_uid != owner():
+        return f"{path} belongs to another user; delete it and run again"
+    if not directory and os.name == "posix" and info.st_mode & 0o077:
+        return f"{path} may be read or written by other users; delete it and run again"
+    return None
 
 
 def _docs(value: Any) -> list[tuple[int, str, bool, dict[str, Any]]] | None:
@@ -532,8 +601,6 @@ def scan(path: str, row: FileRow | None) -> tuple[os.stat_result | None, bytes |
 
 
 def _regular(info: os.stat_result) -> bool:
-    import stat
-
     return stat.S_ISREG(info.st_mode)
 
 

@@ -65,7 +65,9 @@ def reports(result) -> dict[str, str]:
 
 
 def both(paths: list[str], repo: Path, packs, day: dt.date) -> tuple[dict, dict]:
-    cached = reports(lint(paths, cwd=repo, packs=packs, today=day, cache=True))
+    # the cached run reads the packs from their files (or the user cache folder's copy), as
+    # the cache is only used then; the plain one is given them, read once for the module
+    cached = reports(lint(paths, cwd=repo, today=day, cache=True))
     plain = reports(lint(paths, cwd=repo, packs=packs, today=day, cache=False))
     return cached, plain
 
@@ -294,7 +296,7 @@ def test_the_cache_folder_tells_git_and_backups_to_leave_it(tmp_path: Path, pack
     repo = tmp_path / "repo"
     shutil.copytree(ACME, repo, ignore=NO_CACHE)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    lint(["."], cwd=repo, packs=packs, cache=True)
+    lint(["."], cwd=repo, cache=True)
     folder = repo / ".compliance_cache"
     assert (folder / ".gitignore").read_text("utf-8").splitlines()[-1] == "*"
     assert (
@@ -320,7 +322,7 @@ def test_a_repo_the_cache_cannot_be_written_in_is_linted_without_it(tmp_path: Pa
     expected = reports(lint(["."], cwd=repo, packs=packs, cache=False))
     repo.chmod(0o555)
     try:
-        result = lint(["."], cwd=repo, packs=packs, cache=True)
+        result = lint(["."], cwd=repo, cache=True)
     finally:
         repo.chmod(0o755)
     assert reports(result) == expected
@@ -336,7 +338,7 @@ def test_a_user_cache_folder_that_cannot_hold_the_key_turns_the_cache_off(
     repo = tmp_path / "repo"
     shutil.copytree(ACME, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
-    result = lint(["."], cwd=repo, packs=packs, cache=True)
+    result = lint(["."], cwd=repo, cache=True)
     assert result.cache_note and "cache off" in result.cache_note
     assert reports(result) == reports(lint(["."], cwd=repo, packs=packs, cache=False))
 
@@ -382,12 +384,12 @@ def test_the_cache_key_follows_the_configuration(tmp_path: Path, packs) -> None:
     shutil.copytree(ACME, repo, ignore=NO_CACHE)
     (repo / ".git").mkdir()
     folder = repo / ".compliance_cache"
-    lint(["."], cwd=repo, packs=packs, cache=True)
-    lint(["."], cwd=repo, packs=packs, cache=True, markets=["US"])
-    lint(["."], cwd=repo / "templates", packs=packs, cache=True)
+    lint(["."], cwd=repo, cache=True)
+    lint(["."], cwd=repo, cache=True, markets=["US"])
+    lint(["."], cwd=repo / "templates", cache=True)
     config = repo / "compliance.yaml"
     config.write_text(config.read_text("utf-8") + "\n# a comment\n", "utf-8")
-    lint(["."], cwd=repo, packs=packs, cache=True)
+    lint(["."], cwd=repo, cache=True)
     assert len(list(folder.glob("lint-*.sqlite3"))) == lintcache.KEEP
 
 
@@ -443,3 +445,104 @@ def test_a_copy_of_the_packs_not_signed_with_the_users_key_is_not_read(cli, tmp_
     copy.write_bytes(b"short")
     shutil.rmtree(repo / ".compliance_cache")
     assert cli(["lint", ".", "--format", "json"], cwd=repo).out == plain.out
+
+
+def test_rows_changed_in_a_cache_that_carries_the_users_mark_are_not_read(
+    tmp_path: Path, packs
+) -> None:
+    """The mark is on every row, not only the file: a cache this user made, committed by
+    mistake and then edited (findings blanked), hides nothing."""
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    day = DAYS[-1]
+    expected, _ = both(["."], repo, packs, day)
+    (db,) = (repo / ".compliance_cache").glob("lint-*.sqlite3")
+    connection = sqlite3.connect(db)
+    connection.execute("UPDATE results SET findings = ''")
+    connection.execute("UPDATE files SET findings = '[]'")
+    connection.commit()
+    connection.close()
+    assert both(["."], repo, packs, day)[0] == expected
+    for paths in (["templates"], ["templates/broken/no-brand-no-stop.yaml"]):
+        cached, plain = both(paths, repo, packs, day)
+        assert cached == plain
+
+
+def test_a_cache_folder_or_file_that_is_a_link_is_never_written_through(
+    tmp_path: Path, packs
+) -> None:
+    """A clone can carry a .compliance_cache that links elsewhere, or links inside it: the
+    linked-to folder and files are left as they were."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine", "utf-8")
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    (repo / ".compliance_cache").symlink_to(victim, target_is_directory=True)
+    result = lint(["."], cwd=repo, cache=True)
+    assert result.cache_note and "symbolic link" in result.cache_note
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert reports(result) == reports(lint(["."], cwd=repo, packs=packs, cache=False))
+    # links inside a real cache folder, named as its files: removed, never followed
+    (repo / ".compliance_cache").unlink()
+    lint(["."], cwd=repo, cache=True)
+    folder = repo / ".compliance_cache"
+    (db,) = folder.glob("lint-*.sqlite3")
+    database = victim / "app.db"
+    connection = sqlite3.connect(database)
+    connection.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    connection.execute("INSERT INTO meta VALUES ('important', 'data')")
+    connection.commit()
+    connection.close()
+    before = database.read_bytes()
+    for extra in ("-wal", "-shm"):
+        Path(f"{db}{extra}").unlink(missing_ok=True)
+    db.unlink()
+    db.symlink_to(database)
+    (folder / ".gitignore").unlink()
+    (folder / ".gitignore").symlink_to(victim / "keep.txt")
+    assert reports(lint(["."], cwd=repo, cache=True)) == reports(
+        lint(["."], cwd=repo, packs=packs, cache=False)
+    )
+    assert database.read_bytes() == before
+    assert (victim / "keep.txt").read_text("utf-8") == "mine"
+    assert not db.is_symlink() and not (folder / ".gitignore").is_symlink()
+
+
+def test_a_config_built_in_memory_is_linted_without_the_cache(tmp_path: Path) -> None:
+    from compliance.config import load_config
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    config = load_config(None, repo, repo)
+    result = lint(["."], cwd=repo, config=config, cache=True)
+    assert result.cache_note and "built in memory" in result.cache_note
+    assert not (repo / ".compliance_cache").exists()
+
+
+def test_a_cache_key_others_may_read_or_write_turns_the_cache_off(tmp_path: Path, packs) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    lint(["."], cwd=repo, cache=True)
+    key = tmp_path / "user-cache" / "compliance" / "lint-cache.key"
+    key.chmod(0o666)
+    result = lint(["."], cwd=repo, cache=True)
+    assert result.cache_note and "other users" in result.cache_note
+    assert reports(result) == reports(lint(["."], cwd=repo, packs=packs, cache=False))
+
+
+def test_ids_with_control_characters_are_checked_every_run(tmp_path: Path, packs) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    day = DAYS[-1]
+    template = repo / "templates" / "broken" / "no-brand-no-stop.yaml"
+    text = template.read_text("utf-8").replace("sender: trailhead-10dlc", 'sender: "a\\x1fb\\x1ec"')
+    template.write_text(text, "utf-8")
+    for _ in range(3):
+        cached, plain = both(["."], repo, packs, day)
+        assert cached == plain
