@@ -283,6 +283,7 @@ class _Reader:
             if raw is None or lintcache.digest_of(raw) != self.digest:
                 raise FileChangedError(self.display)
             source = parse_bytes(SourceFile(self.path, self.display, self.key), raw)
+            source.release()  # as a large repo's files are: trees composed again when asked
             self.docs = {}
             for yaml_doc in source.documents:
                 found = validate(yaml_doc)

@@ -130,11 +130,11 @@ def keys_text(keys: Iterable[tuple[str, ...]]) -> str | None:
 
 
 def mark(key: bytes, *fields: object) -> str:
-    """A row's mark: its fields, each with its length, under the user's key (blake2b)."""
-    data = "".join(f"{len(text)}:{text}" for text in map(str, fields))
-    return hashlib.blake2b(
-        data.encode("utf-8", "surrogatepass"), key=key, digest_size=16
-    ).hexdigest()
+    """A row's mark: its fields under the user's key (blake2b). They are joined by NUL, which
+    no field but a result's reads can hold (paths, numbers, hex digests and JSON cannot), and
+    the reads are the only such field: the joined text reads back one way only."""
+    data = "\x00".join(map(str, fields)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, key=key, digest_size=16).hexdigest()
 
 
 def findings_text(found: list[Finding]) -> str:
@@ -376,7 +376,7 @@ class LintCache:
                 continue  # not written by this user's runs as it is: read the file again
             stat = (int(size), int(mtime), int(ctime), int(ino))
             row = FileRow(stat, bool(racy), digest, _docs(json.loads(docs)), None, {})
-            row.findings = _findings(json.loads(found))
+            row.findings = [] if found == "[]" else _findings(json.loads(found))
             row.stored = (docs, found)
             rows[path] = row
         self.rows = rows
