@@ -31,7 +31,7 @@ from compliance.checks.base import RepoIndex
 from compliance.findings import Finding
 from compliance.lintcache import FileRow, LintCache, Result
 from compliance.loader import SourceFile, parse_bytes, read_file
-from compliance.validation import Document, Summary, summary_of, validate
+from compliance.validation import Document, FileChangedError, Summary, summary_of, validate
 
 
 class Incremental:
@@ -156,6 +156,8 @@ class Incremental:
                 if key in self.same:  # a stub file: the file rules read its text
                     source = read_file(path, source.rel)
                     source.key = key
+                    if source.digest != self.same[key].digest:
+                        raise FileChangedError(source.rel)
                 found = self._file_findings(runner, source)
             self.file_results[key] = found
             findings.extend(found)
@@ -276,8 +278,6 @@ class _Reader:
         self.docs: dict[int, Document] | None = None
 
     def doc(self, position: int) -> Document:
-        from compliance.validation import FileChangedError
-
         if self.docs is None:
             raw = lintcache._read(self.path)
             if raw is None or lintcache.digest_of(raw) != self.digest:

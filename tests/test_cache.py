@@ -546,3 +546,34 @@ def test_ids_with_control_characters_are_checked_every_run(tmp_path: Path, packs
     for _ in range(3):
         cached, plain = both(["."], repo, packs, day)
         assert cached == plain
+
+
+def test_a_file_that_changes_while_it_is_linted_stops_the_run_with_a_clear_error(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file taken as unchanged by its size and times whose bytes, read again to check a
+    document, are not those the cache holds: no report is made from a mix of both."""
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    cli(["lint", "."], cwd=repo)
+    sender = repo / "senders" / "trailhead-10dlc.yaml"
+    sender.write_text(sender.read_text("utf-8") + "# edited\n", "utf-8")
+    real = lintcache.scan
+
+    def stale(path, row):  # as if its times had not moved
+        info, raw = real(path, row)
+        if row is not None and path.endswith("trailhead-10dlc.yaml"):
+            row.stat = lintcache.stat_of(info)
+            row.racy = False
+            return info, None
+        return info, raw
+
+    monkeypatch.setattr(lintcache, "scan", stale)
+    # a template that names it, changed: checked again, it reads the sender's registrations
+    template = repo / "templates" / "clean" / "10dlc-weekend-sale.yaml"
+    template.write_text(template.read_text("utf-8") + "# edited\n", "utf-8")
+    run = cli(["lint", "templates/clean/10dlc-weekend-sale.yaml"], cwd=repo)
+    assert run.code == 2
+    assert "changed while it was being linted" in run.err
+    assert "trailhead-10dlc.yaml" in run.err
