@@ -291,18 +291,19 @@ def _lint(
         else (None, cache_note)
     )
     if incremental is not None:
-        read = incremental.read(paths, jobs, index)
+        read = incremental.read(paths, jobs, index, targets)
     else:
         items = [(path, None) for path in paths]
         read = _indexed(_read_files(items, str(cwd), root, release, jobs), index)
     for path, source, docs in read:
-        files[path] = source
+        if source is not None:  # None: an unchanged file of the cache, not reported on
+            files[path] = source
         for doc in docs:
             if path in targets and (changed is None or _doc_changed(doc, path, changed)):
                 target_docs.append(doc)
             if release:
                 doc.release()
-        if release:
+        if release and source is not None:
             source.release()  # the documents that are not ours too
     # Pass 2: check the documents reported on, now that the index holds the whole repo. A
     # released document is held while it is checked: its tree is composed again from the text

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,11 +54,12 @@ class Incremental:
     # ---------------------------------------------------------------- reading
 
     def read(
-        self, paths: list[str], jobs: int, index: RepoIndex
-    ) -> Iterator[tuple[str, SourceFile, list[Document]]]:
+        self, paths: list[str], jobs: int, index: RepoIndex, targets: set[str]
+    ) -> Iterator[tuple[str, SourceFile | None, list[Document]]]:
         """Each path with its SourceFile and its documents (stubs for an unchanged file), in
         order, every document added to `index`: one at a time, so that the engine releases
-        each file's trees before the next is parsed."""
+        each file's trees before the next is parsed. An unchanged file that is not reported
+        on gets no SourceFile (None): nothing asks for one."""
         from compliance.engine import _display, _read_files, _relative
 
         self.index = index
@@ -83,10 +83,13 @@ class Incremental:
             plan.append((path, key, None, info))
             to_parse.append((path, raw))
         parsed = iter(_read_files(to_parse, self.cwd, self.root, self.release, jobs))
+        at_root = self.cwd == self.root
         for path, key, row, info in plan:
-            display = _display(path, self.cwd)
+            # what reports print: the repo-relative path when run from the root (and inside it)
+            display = key if at_root and key != path else _display(path, self.cwd)
+            source: SourceFile | None
             if row is not None:
-                source = SourceFile(path, display, key)
+                source = SourceFile(path, display, key) if path in targets else None
                 reader = _Reader(path, display, key, row.digest)
                 assert isinstance(row.docs, list)
                 docs = [self._stub(reader, key, display, row, e) for e in row.docs]
@@ -94,7 +97,7 @@ class Incremental:
                 source = next(parsed)
                 digest = source.digest
                 docs = []
-                summaries: list[list[Any]] | None = []
+                entries: list[str] | None = []
                 for yaml_doc in source.documents:
                     doc = validate(yaml_doc)
                     if doc is None:
@@ -102,14 +105,20 @@ class Incremental:
                     docs.append(doc)
                     self.where[id(doc)] = (key, yaml_doc.index, digest)
                     summary = summary_of(yaml_doc.data)
-                    if summaries is not None and summary is not None:
-                        summaries.append([yaml_doc.index, doc.kind, doc.valid, summary])
+                    entry = (
+                        lintcache.doc_entry(yaml_doc.index, doc.kind, doc.valid, doc.id, summary)
+                        if summary is not None
+                        else None
+                    )
+                    if entries is not None and entry is not None:
+                        entries.append(entry)
                     else:
-                        summaries = None
+                        entries = None
                 if info is not None and digest and lintcache._regular(info):
                     # kept as the text the cache stores: a tenth of the memory of the lists
+                    text = lintcache.NOT_STUBBABLE if entries is None else "\x1e".join(entries)
                     self.fresh[key] = FileRow(
-                        lintcache.stat_of(info), False, digest, json.dumps(summaries), None, {}
+                        lintcache.stat_of(info), False, digest, text, None, {}
                     )
             for doc in docs:
                 index.add(doc)
@@ -121,10 +130,10 @@ class Incremental:
         key: str,
         display: str,
         row: FileRow,
-        entry: tuple[int, str, bool, dict[str, Any]],
+        entry: tuple[int, str, bool, str | None, str],
     ) -> Document:
-        position, kind, valid, fields = entry
-        doc = Document.stub(kind, valid, Summary(display, fields, lambda: reader.doc(position)))
+        position, kind, valid, ident, text = entry
+        doc = Document.stub(kind, valid, Summary(display, ident, text, reader, position))
         self.where[id(doc)] = (key, position, row.digest)
         return doc
 

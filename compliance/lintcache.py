@@ -44,7 +44,7 @@ from typing import Any
 from compliance.findings import Citation, Finding, Span
 
 CACHE_DIR = ".compliance_cache"
-FORMAT = 3
+FORMAT = 4
 SUFFIXES = ("", "-wal", "-shm", "-journal")
 KEEP = 4  # configurations kept: the files of others are deleted, least recently used first
 RACY_NS = 2_000_000_000  # a file written this close to the scan may change again unseen
@@ -84,7 +84,7 @@ class FileRow:
     # per YAML document of ours, in order: (index in the file, kind, valid, summary), or None
     # when a document's summary could not be kept (the file is then read every run); as
     # read from the cache, or as JSON text for a file read in this run
-    docs: list[tuple[int, str, bool, dict[str, Any]]] | str | None
+    docs: list[tuple[int, str, bool, str | None, str]] | str | None
     findings: list[Finding] | None  # the file's own findings (file rules), None: not known
     # per document (its index in the file): its findings, what checking it read of the other
     # documents (read_keys) and the signature of what those reads gave (see incremental)
@@ -94,9 +94,11 @@ class FileRow:
     def docs_text(self) -> str:
         if isinstance(self.docs, str):
             return self.docs
-        if self.stored is not None and not isinstance(self.docs, str):
+        if self.stored is not None:
             return self.stored[0]
-        return json.dumps(None if self.docs is None else [list(d) for d in self.docs])
+        if self.docs is None:
+            return NOT_STUBBABLE
+        return "\x1e".join(doc_entry(i, k, v, d, t, encoded=True) for i, k, v, d, t in self.docs)
 
     def findings_text(self) -> str:
         if self.findings is None:
@@ -114,6 +116,27 @@ class Result:
         if isinstance(self.findings, str):
             self.findings = _findings(json.loads(self.findings)) if self.findings else []
         return self.findings or []
+
+
+NOT_STUBBABLE = "-"  # a file one of whose documents has no summary: it is read every run
+
+
+def doc_entry(
+    index: int,
+    kind: str,
+    valid: bool,
+    ident: str | None,
+    summary: Any,
+    encoded: bool = False,
+) -> str | None:
+    """A document as the files table keeps it: index, kind, validity, id (= before it, so that
+    no id and an empty one differ) and the summary as JSON, joined by \x1f; None when the id
+    holds a separator (the file is then read every run)."""
+    if ident is not None and ("\x1e" in ident or "\x1f" in ident):
+        return None
+    text = summary if encoded else json.dumps(summary)  # JSON writes control characters escaped
+    tag = "" if ident is None else f"={ident}"
+    return f"{index}\x1f{kind}\x1f{int(valid)}\x1f{tag}\x1f{text}"
 
 
 def read_keys(text: str) -> list[tuple[str, ...]]:
@@ -375,7 +398,7 @@ class LintCache:
             if marked != mark(key, path, size, mtime, ctime, ino, digest, docs, found):
                 continue  # not written by this user's runs as it is: read the file again
             stat = (int(size), int(mtime), int(ctime), int(ino))
-            row = FileRow(stat, bool(racy), digest, _docs(json.loads(docs)), None, {})
+            row = FileRow(stat, bool(racy), digest, _docs(docs), None, {})
             row.findings = [] if found == "[]" else _findings(json.loads(found))
             row.stored = (docs, found)
             rows[path] = row
@@ -529,14 +552,16 @@ def _not_ours(path: Path | str, directory: bool) -> str | None:
     return None
 
 
-def _docs(value: Any) -> list[tuple[int, str, bool, dict[str, Any]]] | None:
-    if value is None:
+def _docs(text: Any) -> list[tuple[int, str, bool, str | None, str]] | None:
+    """The documents of a files row (see doc_entry); their summaries stay JSON until read."""
+    if not isinstance(text, str):
+        raise ValueError("a document row of the wrong shape")
+    if text == NOT_STUBBABLE:
         return None
     out = []
-    for index, kind, valid, summary in value:
-        if not (isinstance(index, int) and isinstance(kind, str) and isinstance(summary, dict)):
-            raise ValueError("a document row of the wrong shape")
-        out.append((index, kind, bool(valid), summary))
+    for entry in text.split("\x1e") if text else ():
+        index, kind, valid, tag, summary = entry.split("\x1f", 4)
+        out.append((int(index), kind, valid == "1", tag[1:] if tag else None, summary))
     return out
 
 

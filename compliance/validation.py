@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -138,6 +139,8 @@ class Document:
 
     @property
     def id(self) -> str | None:
+        if self._yaml is None and self._stub is not None:
+            return self._stub.ident
         value = self.data.get("id")
         return value if isinstance(value, str) else None
 
@@ -214,30 +217,42 @@ class FileChangedError(LocatedError):
 class Summary:
     """How a stub document (see Document.stub) answers for its data, and reads its file."""
 
-    __slots__ = ("path", "fields", "_read", "_mapping")
+    __slots__ = ("path", "ident", "_text", "_fields", "_reader", "_position", "_mapping")
 
-    def __init__(self, path: str, fields: dict[str, Any], read: Any) -> None:
+    def __init__(self, path: str, ident: str | None, text: str, reader: Any, position: int) -> None:
         self.path = path  # as reports print it
-        self.fields = fields
-        self._read = read  # () -> the Document as parsed and validated from the file now
+        self.ident = ident  # its id, as Document.id gives it
+        self._text = text  # the summary fields as JSON, read when first asked for
+        self._fields: dict[str, Any] | None = None
+        self._reader = reader  # .doc(position): the Document as parsed from the file now
+        self._position = position
         self._mapping: _SummaryData | None = None
 
+    @property
+    def fields(self) -> dict[str, Any]:
+        if self._fields is None:
+            fields = json.loads(self._text)
+            if not isinstance(fields, dict):
+                raise ValueError("a summary of the wrong shape")
+            self._fields = fields
+        return self._fields
+
     def read(self) -> Document:
-        return self._read()
+        return self._reader.doc(self._position)
 
     def data(self, doc: Document) -> Any:
         if self._mapping is None:
-            self._mapping = _SummaryData(self.fields, doc)
+            self._mapping = _SummaryData(self, doc)
         return self._mapping
 
 
 class _SummaryData(Mapping[str, Any]):
     """A stub's data: the summary fields at once, anything else from the file read again."""
 
-    __slots__ = ("_fields", "_doc")
+    __slots__ = ("_summary", "_doc")
 
-    def __init__(self, fields: dict[str, Any], doc: Document) -> None:
-        self._fields = fields
+    def __init__(self, summary: Summary, doc: Document) -> None:
+        self._summary = summary
         self._doc = doc
 
     def _whole(self) -> dict[str, Any]:
@@ -245,17 +260,17 @@ class _SummaryData(Mapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         if key in SUMMARY_FIELDS and self._doc.is_stub:
-            return self._fields[key]
+            return self._summary.fields[key]
         return self._whole()[key]
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in SUMMARY_FIELDS and self._doc.is_stub:
-            return self._fields.get(key, default)
+            return self._summary.fields.get(key, default)
         return self._whole().get(key, default)
 
     def __contains__(self, key: object) -> bool:
         if key in SUMMARY_FIELDS and self._doc.is_stub:
-            return key in self._fields
+            return key in self._summary.fields
         return key in self._whole()
 
     def __iter__(self) -> Iterator[str]:
