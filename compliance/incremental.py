@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,23 +220,22 @@ class Incremental:
         index = self.index
         assert index is not None
         what = key[0]
+        # lists are written as JSON: no id or path can make two lists read as one
         if what == "get" and len(key) == 3:
             docs = index.by_kind.get(key[1], {}).get(key[2], [])
-            return "|".join(self._token(d) for d in docs)
+            return json.dumps([self._token(d) for d in docs])
         if what == "users" and len(key) == 3:
-            users = index.users(key[1], key[2])
-            joined = "|".join(self._token(d) for d in users)
-            return hashlib.blake2b(joined.encode("utf-8", "surrogatepass")).hexdigest()
+            users = json.dumps([self._token(d) for d in index.users(key[1], key[2])])
+            return hashlib.blake2b(users.encode("utf-8", "surrogatepass")).hexdigest()
         if what == "ids" and len(key) == 2:
-            ids = "\x1f".join(sorted(index.by_kind.get(key[1], {})))
+            ids = json.dumps(sorted(index.by_kind.get(key[1], {})))
             return hashlib.blake2b(ids.encode("utf-8", "surrogatepass")).hexdigest()
         if what == "today" and len(key) == 1:
             return self.today.isoformat()
         return "\x00"  # a read this version does not know: never equal to a stored one
 
-    def _token(self, doc: Document) -> str:
-        key, position, digest = self.where[id(doc)]
-        return f"{key}#{position}@{digest}"
+    def _token(self, doc: Document) -> list[Any]:
+        return list(self.where[id(doc)])  # file, place in it, digest of its bytes
 
     # ---------------------------------------------------------------- writing
 

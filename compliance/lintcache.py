@@ -44,7 +44,7 @@ from typing import Any
 from compliance.findings import Citation, Finding, Span
 
 CACHE_DIR = ".compliance_cache"
-FORMAT = 4
+FORMAT = 5
 SUFFIXES = ("", "-wal", "-shm", "-journal")
 KEEP = 4  # configurations kept: the files of others are deleted, least recently used first
 RACY_NS = 2_000_000_000  # a file written this close to the scan may change again unseen
@@ -132,7 +132,7 @@ def doc_entry(
     """A document as the files table keeps it: index, kind, validity, id (= before it, so that
     no id and an empty one differ) and the summary as JSON, joined by \x1f; None when the id
     holds a separator (the file is then read every run)."""
-    if ident is not None and ("\x1e" in ident or "\x1f" in ident):
+    if ident is not None and ("\x1e" in ident or "\x1f" in ident or not _storable(ident)):
         return None
     text = summary if encoded else json.dumps(summary)  # JSON writes control characters escaped
     tag = "" if ident is None else f"={ident}"
@@ -418,9 +418,10 @@ class LintCache:
                     f"WHERE path IN ({marks})",
                     chunk,
                 ):
-                    if marked != mark(key, path, doc, findings, reads, signature):
-                        continue  # not written by this user's runs as it is: check again
                     row = self.rows.get(path)
+                    digest = row.digest if row is not None else ""
+                    if marked != mark(key, path, doc, digest, findings, reads, signature):
+                        continue  # not written for these bytes by this user's runs: check again
                     if not (
                         isinstance(findings, str)
                         and isinstance(reads, str)
@@ -442,6 +443,10 @@ class LintCache:
         now hold), the new size and times of `restat` files (their bytes and results are
         as they were), and drop the rows of files gone. None, or why it could not be written."""
         gone = [p for p in self.rows if p not in present]
+        # a name that is not UTF-8 (bytes a file system allows) cannot be a key: such a file
+        # is read and checked every run, the others are kept
+        changed = {p: row for p, row in changed.items() if _storable(p)}
+        restat = {p: row for p, row in restat.items() if _storable(p)}
         if not changed and not gone and not restat:
             return None
         db = self.db
@@ -475,13 +480,13 @@ class LintCache:
                 db.executemany(
                     "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)",
                     (
-                        self._result_values(path, doc, result)
+                        self._result_values(path, doc, row.digest, result)
                         for path, row in changed.items()
                         for doc, result in row.reads.items()
-                        if result.keys is not None  # see keys_text
+                        if result.keys is not None and _storable(result.keys)  # see keys_text
                     ),
                 )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
             return f"{self.path} was not updated ({exc})"
         return None
 
@@ -492,11 +497,13 @@ class LintCache:
         marked = mark(self.key, path, size, mtime, ctime, ino, row.digest, docs, found)
         return (path, size, mtime, ctime, ino, racy, row.digest, docs, found, marked)
 
-    def _result_values(self, path: str, doc: int, result: Result) -> tuple[Any, ...]:
+    def _result_values(self, path: str, doc: int, digest: str, result: Result) -> tuple[Any, ...]:
         found = (
             result.findings if isinstance(result.findings, str) else findings_text(result.findings)
         )
-        marked = mark(self.key, path, doc, found, result.keys, result.signature)
+        # the digest of the bytes it was found in is marked too: a result cannot be moved to
+        # another version of its file, even within this user's own caches
+        marked = mark(self.key, path, doc, digest, found, result.keys, result.signature)
         return (path, doc, found, result.keys, result.signature, marked)
 
     def close(self) -> None:
@@ -524,6 +531,15 @@ def _prune(folder: Path, keep: Path) -> None:
             for suffix in SUFFIXES:
                 with contextlib.suppress(OSError):
                     os.unlink(f"{old}{suffix}")
+
+
+def _storable(text: str) -> bool:
+    """Whether SQLite can keep this text (no lone surrogate from an undecodable name)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _write_atomic(path: Path, text: str) -> None:

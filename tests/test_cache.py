@@ -577,3 +577,95 @@ def test_a_file_that_changes_while_it_is_linted_stops_the_run_with_a_clear_error
     assert run.code == 2
     assert "changed while it was being linted" in run.err
     assert "trailhead-10dlc.yaml" in run.err
+
+
+def test_a_file_name_that_is_not_utf8_is_linted_with_the_cache(tmp_path: Path, packs) -> None:
+    """A name the file system allows but UTF-8 does not (a Latin-1 é): that file is read every
+    run, the rest is cached, and the reports are those without the cache."""
+    if sys.platform != "linux":
+        pytest.skip("names of arbitrary bytes are a Linux file system's")
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    source = repo / "templates" / "broken" / "no-brand-no-stop.yaml"
+    odd = os.fsencode(repo / "templates") + b"/caf\xe9.yaml"
+    with open(odd, "wb") as handle:
+        handle.write(source.read_bytes().replace(b"id: flash-sale", b"id: cafe-sale"))
+    day = DAYS[-1]
+    for _ in range(2):
+        cached, plain = both(["."], repo, packs, day)
+        assert cached == plain
+    assert "caf" in plain["text"]
+    cached, plain = both(["templates/broken"], repo, packs, day)
+    assert cached == plain
+
+
+def test_a_result_spliced_from_another_version_of_its_file_is_not_read(
+    tmp_path: Path, packs
+) -> None:
+    """Two caches this user made at two versions of a template: the result of the fixed
+    version put beside the row of the broken one hides nothing (the result is marked with the
+    digest of the bytes it was found in)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    config = repo / "compliance.yaml"
+    config.write_text(config.read_text("utf-8") + "ignore: [duplicate-id]\n", "utf-8")
+    day = DAYS[-1]
+    template = repo / "templates" / "broken" / "no-brand-no-stop.yaml"
+    broken = template.read_bytes()
+    expected, _ = both(["."], repo, packs, day)
+    (db,) = (repo / ".compliance_cache").glob("lint-*.sqlite3")
+    connection = sqlite3.connect(db)
+    connection.execute("PRAGMA wal_checkpoint(FULL)")
+    connection.close()
+    snapshot = db.read_bytes()
+    template.write_bytes(
+        broken.replace(b'"Flash sale!', b'"Trailhead: Flash sale!').replace(
+            b'in store."', b'in store. Reply STOP to opt out."'
+        )
+    )
+    both(["."], repo, packs, day)
+    connection = sqlite3.connect(db)
+    fixed = connection.execute(
+        "SELECT doc, findings, reads, signature, mark FROM results WHERE path = ?",
+        ("templates/broken/no-brand-no-stop.yaml",),
+    ).fetchall()
+    connection.close()
+    for extra in ("-wal", "-shm"):
+        Path(f"{db}{extra}").unlink(missing_ok=True)
+    db.write_bytes(snapshot)
+    connection = sqlite3.connect(db)
+    for doc, findings, reads, signature, marked in fixed:
+        connection.execute(
+            "UPDATE results SET findings = ?, reads = ?, signature = ?, mark = ? "
+            "WHERE path = ? AND doc = ?",
+            (findings, reads, signature, marked, "templates/broken/no-brand-no-stop.yaml", doc),
+        )
+    connection.commit()
+    connection.close()
+    template.write_bytes(broken)
+    assert both(["."], repo, packs, day)[0] == expected
+
+
+def test_ids_that_hold_a_separator_do_not_read_as_other_ids(tmp_path: Path, packs) -> None:
+    """Senders a and b, then one sender "a<US>b": the known ids a finding lists differ."""
+    repo = tmp_path / "repo"
+    shutil.copytree(US, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    day = DAYS[-1]
+    template = repo / "templates" / "broken" / "no-brand-no-stop.yaml"
+    template.write_text(
+        template.read_text("utf-8").replace("sender: trailhead-10dlc", "sender: zz"), "utf-8"
+    )
+    for sender in (repo / "senders").glob("*.yaml"):
+        sender.unlink()
+    sender = (ROOT / "examples" / "us" / "senders" / "trailhead-10dlc.yaml").read_text("utf-8")
+    (repo / "senders" / "a.yaml").write_text(sender.replace("id: trailhead-10dlc", "id: a"))
+    (repo / "senders" / "b.yaml").write_text(sender.replace("id: trailhead-10dlc", "id: b"))
+    cached, plain = both(["templates/broken"], repo, packs, day)
+    assert cached == plain
+    (repo / "senders" / "b.yaml").unlink()
+    (repo / "senders" / "a.yaml").write_text(sender.replace("id: trailhead-10dlc", 'id: "a\\x1fb"'))
+    cached, plain = both(["templates/broken"], repo, packs, day)
+    assert cached == plain
