@@ -16,11 +16,15 @@ folder findings are printed relative to). For each file it holds:
   template starts or stops naming it, a dated rule on another day.
 
 The cache is a convenience, never evidence. It is rebuilt when it is missing, unreadable,
-of another format, or not this user's: each user has a secret key (in the user cache folder),
-and a cache file whose owner mark was not made with it is emptied before use, so a cache file
-committed to a repo, or restored from another machine's CI cache, cannot hide a finding.
-Several runs may share it: each run's changes are written in one transaction, and one that
-cannot get the write lock in time leaves them unwritten (the next run computes them again).
+of another format, or not this user's. Each user has a secret key (in the user cache folder):
+a cache file whose owner mark was not made with it is emptied before use, and every row
+carries a mark made with it over the row's fields (a result's over the digest of the bytes it
+was found in too), so a row that was not written as it is by this user's runs is not read: a
+cache committed to a repo, restored from another machine, edited, or spliced from two of the
+user's own caches cannot hide a finding. A cache folder that is a link or another user's is
+not used. Several runs may share it: each run's changes are written in one transaction, and
+one that cannot get the write lock in time leaves them unwritten (the next run computes them
+again).
 """
 
 from __future__ import annotations
@@ -405,8 +409,8 @@ class LintCache:
         self.rows = rows
 
     def results(self, paths: list[str]) -> None:
-        """Read the findings and reads of these files' documents and of the files themselves
-        into their rows (only those a run may take from the cache are read)."""
+        """Read the results (findings, reads, signature) of these files' documents into their
+        rows: only those a run may take from the cache are read."""
         db = self.db
         key = self.key
         for start in range(0, len(paths), 500):
