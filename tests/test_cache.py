@@ -26,6 +26,7 @@ from compliance import lintcache
 from compliance.engine import lint
 from compliance.packs import load_packs
 from compliance.reports import get
+from tests.readonly import read_only
 from tests.test_scale import same_package_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +56,14 @@ def own_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def packs():
     return load_packs([])
+
+
+def copy_repo(source: Path, tmp_path: Path, name: str = "repo") -> Path:
+    """A copy of an example repo, its own root (.git), without a cache a run left in it."""
+    repo = tmp_path / name
+    shutil.copytree(source, repo, ignore=NO_CACHE)
+    (repo / ".git").mkdir()
+    return repo
 
 
 def reports(result) -> dict[str, str]:
@@ -193,9 +202,7 @@ class Editor:
 def test_random_edits_give_the_same_reports_with_and_without_the_cache(
     seed: int, tmp_path: Path, packs
 ) -> None:
-    repo = tmp_path / "repo"
-    shutil.copytree(ACME if seed % 2 == 0 else US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ACME if seed % 2 == 0 else US, tmp_path)
     rng = random.Random(seed)
     editor = Editor(repo, rng)
     cached, plain = both(["."], repo, packs, editor.day)
@@ -210,9 +217,7 @@ def test_random_edits_give_the_same_reports_with_and_without_the_cache(
 
 
 def test_a_changed_sender_is_seen_by_every_template_that_names_it(tmp_path: Path, packs) -> None:
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     day = DAYS[-1]
     first, _ = both(["."], repo, packs, day)
     sender = repo / "senders" / "trailhead-10dlc.yaml"
@@ -225,9 +230,7 @@ def test_a_sender_without_markets_is_checked_again_when_its_templates_change(
     tmp_path: Path, packs
 ) -> None:
     """Its markets are its templates': its findings read them (RepoIndex.users_of)."""
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     day = DAYS[-1]
     sender = repo / "senders" / "trailhead-10dlc.yaml"
     sender.write_text(sender.read_text("utf-8").replace("markets: [US]\n", ""), "utf-8")
@@ -241,9 +244,7 @@ def test_a_sender_without_markets_is_checked_again_when_its_templates_change(
 
 
 def test_a_corrupt_or_deleted_cache_is_rebuilt(tmp_path: Path, packs) -> None:
-    repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ACME, tmp_path)
     day = DAYS[-1]
     expected, _ = both(["."], repo, packs, day)
     (db,) = (repo / ".compliance_cache").glob("lint-*.sqlite3")
@@ -268,9 +269,7 @@ def test_a_cache_that_is_not_this_users_is_emptied_before_use(
 ) -> None:
     """A cache file committed to the repo, or restored from another machine, whose findings
     were removed by hand, must not hide them: it was not made with this user's key."""
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     day = DAYS[-1]
     expected, _ = both(["."], repo, packs, day)
     assert '"rule"' in expected["json"]
@@ -285,9 +284,7 @@ def test_a_cache_that_is_not_this_users_is_emptied_before_use(
 
 
 def test_lint_without_the_cache_neither_reads_nor_writes_it(tmp_path: Path, packs) -> None:
-    repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ACME, tmp_path)
     lint(["."], cwd=repo, packs=packs, cache=False)
     assert not (repo / ".compliance_cache").exists()
 
@@ -314,17 +311,11 @@ def test_the_cache_folder_tells_git_and_backups_to_leave_it(tmp_path: Path, pack
     assert ".compliance_cache" not in status
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
 def test_a_repo_the_cache_cannot_be_written_in_is_linted_without_it(tmp_path: Path, packs) -> None:
-    repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ACME, tmp_path)
     expected = reports(lint(["."], cwd=repo, packs=packs, cache=False))
-    repo.chmod(0o555)
-    try:
+    with read_only([repo]):
         result = lint(["."], cwd=repo, cache=True)
-    finally:
-        repo.chmod(0o755)
     assert reports(result) == expected
     assert result.cache_note and "cache off" in result.cache_note
 
@@ -335,9 +326,7 @@ def test_a_user_cache_folder_that_cannot_hold_the_key_turns_the_cache_off(
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the user cache folder should be", "utf-8")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
-    repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ACME, tmp_path)
     result = lint(["."], cwd=repo, cache=True)
     assert result.cache_note and "cache off" in result.cache_note
     assert reports(result) == reports(lint(["."], cwd=repo, packs=packs, cache=False))
@@ -346,9 +335,7 @@ def test_a_user_cache_folder_that_cannot_hold_the_key_turns_the_cache_off(
 def test_runs_at_once_share_the_cache(tmp_path: Path) -> None:
     """Four lints started together on one repo, each editing its own template first: every
     report is the one a run without the cache prints, and so is the next run's."""
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     env = {**same_package_env(), "XDG_CACHE_HOME": str(tmp_path / "user-cache")}
     command = [sys.executable, "-m", "compliance", "lint", ".", "--format", "json"]
     procs = [
@@ -368,9 +355,7 @@ def test_runs_at_once_share_the_cache(tmp_path: Path) -> None:
 def test_the_cli_says_why_the_cache_is_off(cli, tmp_path: Path, monkeypatch) -> None:
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("x", "utf-8")
-    repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ACME, tmp_path)
     run = cli(["lint", "."], cwd=repo, env={"XDG_CACHE_HOME": str(blocked)})
     assert "note: cache off" in run.err
     assert run.code == 1
@@ -380,9 +365,7 @@ def test_the_cli_says_why_the_cache_is_off(cli, tmp_path: Path, monkeypatch) -> 
 
 def test_the_cache_key_follows_the_configuration(tmp_path: Path, packs) -> None:
     """Another config, other markets or another working folder: another cache file."""
-    repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ACME, tmp_path)
     folder = repo / ".compliance_cache"
     lint(["."], cwd=repo, cache=True)
     lint(["."], cwd=repo, cache=True, markets=["US"])
@@ -400,9 +383,7 @@ EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_dir())
 def test_every_example_reads_the_same_from_the_cache_as_without(cli, tmp_path: Path, name):
     """As users run it: the first run fills the caches (the repo's and the rule packs' copy in
     the user cache folder), the second reads them; both print what --no-cache prints."""
-    repo = tmp_path / name
-    shutil.copytree(ROOT / "examples" / name, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ROOT / "examples" / name, tmp_path, name)
     plain = cli(["lint", ".", "--format", "json", "--no-cache"], cwd=repo)
     first = cli(["lint", ".", "--format", "json"], cwd=repo)
     second = cli(["lint", ".", "--format", "json"], cwd=repo)
@@ -412,9 +393,7 @@ def test_every_example_reads_the_same_from_the_cache_as_without(cli, tmp_path: P
 
 
 def test_a_team_pack_edited_is_read_again(cli, tmp_path: Path) -> None:
-    repo = tmp_path / "india"
-    shutil.copytree(ROOT / "examples" / "india", repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ROOT / "examples" / "india", tmp_path, "india")
     before = cli(["lint", ".", "--format", "json"], cwd=repo)
     market = repo / "pack" / "markets" / "in.yaml"
     market.write_text(
@@ -427,9 +406,7 @@ def test_a_team_pack_edited_is_read_again(cli, tmp_path: Path) -> None:
 
 
 def test_a_copy_of_the_packs_not_signed_with_the_users_key_is_not_read(cli, tmp_path: Path) -> None:
-    repo = tmp_path / "us"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path, "us")
     plain = cli(["lint", ".", "--format", "json", "--no-cache"], cwd=repo)
     cli(["lint", ".", "--format", "json"], cwd=repo)
     (copy,) = (tmp_path / "user-cache" / "compliance").glob("packs-*.pickle")
@@ -452,9 +429,7 @@ def test_rows_changed_in_a_cache_that_carries_the_users_mark_are_not_read(
 ) -> None:
     """The mark is on every row, not only the file: a cache this user made, committed by
     mistake and then edited (findings blanked), hides nothing."""
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     day = DAYS[-1]
     expected, _ = both(["."], repo, packs, day)
     (db,) = (repo / ".compliance_cache").glob("lint-*.sqlite3")
@@ -477,9 +452,7 @@ def test_a_cache_folder_or_file_that_is_a_link_is_never_written_through(
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "keep.txt").write_text("mine", "utf-8")
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     (repo / ".compliance_cache").symlink_to(victim, target_is_directory=True)
     result = lint(["."], cwd=repo, cache=True)
     assert result.cache_note and "symbolic link" in result.cache_note
@@ -514,9 +487,7 @@ def test_a_cache_folder_or_file_that_is_a_link_is_never_written_through(
 def test_a_config_built_in_memory_is_linted_without_the_cache(tmp_path: Path) -> None:
     from compliance.config import load_config
 
-    repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ACME, tmp_path)
     config = load_config(None, repo, repo)
     result = lint(["."], cwd=repo, config=config, cache=True)
     assert result.cache_note and "built in memory" in result.cache_note
@@ -524,9 +495,7 @@ def test_a_config_built_in_memory_is_linted_without_the_cache(tmp_path: Path) ->
 
 
 def test_a_cache_key_others_may_read_or_write_turns_the_cache_off(tmp_path: Path, packs) -> None:
-    repo = tmp_path / "repo"
-    shutil.copytree(ACME, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(ACME, tmp_path)
     lint(["."], cwd=repo, cache=True)
     key = tmp_path / "user-cache" / "compliance" / "lint-cache.key"
     key.chmod(0o666)
@@ -536,9 +505,7 @@ def test_a_cache_key_others_may_read_or_write_turns_the_cache_off(tmp_path: Path
 
 
 def test_ids_with_control_characters_are_checked_every_run(tmp_path: Path, packs) -> None:
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     day = DAYS[-1]
     template = repo / "templates" / "broken" / "no-brand-no-stop.yaml"
     text = template.read_text("utf-8").replace("sender: trailhead-10dlc", 'sender: "a\\x1fb\\x1ec"')
@@ -553,9 +520,7 @@ def test_a_file_that_changes_while_it_is_linted_stops_the_run_with_a_clear_error
 ) -> None:
     """A file taken as unchanged by its size and times whose bytes, read again to check a
     document, are not those the cache holds: no report is made from a mix of both."""
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     cli(["lint", "."], cwd=repo)
     sender = repo / "senders" / "trailhead-10dlc.yaml"
     sender.write_text(sender.read_text("utf-8") + "# edited\n", "utf-8")
@@ -584,9 +549,7 @@ def test_a_file_name_that_is_not_utf8_is_linted_with_the_cache(tmp_path: Path, p
     run, the rest is cached, and the reports are those without the cache."""
     if sys.platform != "linux":
         pytest.skip("names of arbitrary bytes are a Linux file system's")
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     source = repo / "templates" / "broken" / "no-brand-no-stop.yaml"
     odd = os.fsencode(repo / "templates") + b"/caf\xe9.yaml"
     with open(odd, "wb") as handle:
@@ -606,9 +569,7 @@ def test_a_result_spliced_from_another_version_of_its_file_is_not_read(
     """Two caches this user made at two versions of a template: the result of the fixed
     version put beside the row of the broken one hides nothing (the result is marked with the
     digest of the bytes it was found in)."""
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     config = repo / "compliance.yaml"
     config.write_text(config.read_text("utf-8") + "ignore: [duplicate-id]\n", "utf-8")
     day = DAYS[-1]
@@ -650,9 +611,7 @@ def test_a_result_spliced_from_another_version_of_its_file_is_not_read(
 
 def test_ids_that_hold_a_separator_do_not_read_as_other_ids(tmp_path: Path, packs) -> None:
     """Senders a and b, then one sender "a<US>b": the known ids a finding lists differ."""
-    repo = tmp_path / "repo"
-    shutil.copytree(US, repo, ignore=NO_CACHE)
-    (repo / ".git").mkdir()
+    repo = copy_repo(US, tmp_path)
     day = DAYS[-1]
     template = repo / "templates" / "broken" / "no-brand-no-stop.yaml"
     template.write_text(

@@ -91,20 +91,28 @@ def test_the_cli_report_on_a_large_repo_is_the_same_with_jobs(tmp_path: Path) ->
         assert outputs["3", fmt] == outputs["1", fmt]
 
 
-def test_a_worker_that_fails_fails_the_run_with_its_error(
-    every_repo_in_workers: None, monkeypatch: pytest.MonkeyPatch, repo
-) -> None:
+def in_workers(happen, monkeypatch: pytest.MonkeyPatch, repo) -> None:
+    """Four templates, and `happen()` when a worker (not this process) checks one."""
     for n in range(4):
         repo.write(f"templates/t{n}.yaml", f"kind: template\nid: t{n}\nbody: hi\n")
     parent = os.getpid()
     real = engine._Runner.document_findings
 
-    def broken(self, doc):
+    def checked(self, doc):
         if os.getpid() != parent:
-            raise ValueError("a check broke in a worker")
+            happen()
         return real(self, doc)
 
-    monkeypatch.setattr(engine._Runner, "document_findings", broken)
+    monkeypatch.setattr(engine._Runner, "document_findings", checked)
+
+
+def test_a_worker_that_fails_fails_the_run_with_its_error(
+    every_repo_in_workers: None, monkeypatch: pytest.MonkeyPatch, repo
+) -> None:
+    def broken() -> None:
+        raise ValueError("a check broke in a worker")
+
+    in_workers(broken, monkeypatch, repo)
     with pytest.raises(RuntimeError, match="a check broke in a worker"):
         lint(["."], cwd=repo.path, jobs=2)
 
@@ -112,17 +120,7 @@ def test_a_worker_that_fails_fails_the_run_with_its_error(
 def test_a_worker_that_dies_fails_the_run_and_leaves_no_process(
     every_repo_in_workers: None, monkeypatch: pytest.MonkeyPatch, repo
 ) -> None:
-    for n in range(4):
-        repo.write(f"templates/t{n}.yaml", f"kind: template\nid: t{n}\nbody: hi\n")
-    parent = os.getpid()
-    real = engine._Runner.document_findings
-
-    def dies(self, doc):
-        if os.getpid() != parent:
-            os._exit(9)
-        return real(self, doc)
-
-    monkeypatch.setattr(engine._Runner, "document_findings", dies)
+    in_workers(lambda: os._exit(9), monkeypatch, repo)
     forked: list[int] = []
     real_fork = engine._fork
 

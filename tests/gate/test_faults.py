@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 from compliance import Gate, Send
 from compliance.cli import main
 from compliance.gate.ledger import Ledger
+from tests.readonly import read_only
 
 ROOT = Path(__file__).resolve().parents[2]
 US = ROOT / "examples" / "us"
@@ -81,25 +81,8 @@ def test_read_only_ledger_denies_and_recovers(gate):
     path = gate._db.path
     checkpoint(path)
     files = [p for p in (path, Path(f"{path}-wal")) if p.exists()]
-    if os.geteuid() == 0:  # root writes through file modes: make the files immutable instead
-        if shutil.which("chattr") is None:
-            pytest.skip("running as root without chattr: cannot make a file read-only")
-        lock = subprocess.run(["chattr", "+i", *map(str, files)], capture_output=True)
-        if lock.returncode != 0:
-            pytest.skip(f"chattr +i is not supported here: {lock.stderr.strip()!r}")
-        undo = ["chattr", "-i", *map(str, files)]
-    else:
-        for file in files:
-            file.chmod(0o444)
-        undo = None
-    try:
+    with read_only(files):
         during_fault(gate)
-    finally:
-        if undo:
-            subprocess.run(undo, check=True)
-        else:
-            for file in files:
-                file.chmod(0o644)
     recovered(gate, 3)
 
 

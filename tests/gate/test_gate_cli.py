@@ -7,12 +7,12 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.backends import sql
+from tests.readonly import read_only
 
 ROOT = Path(__file__).resolve().parents[2]
 US = str(ROOT / "examples" / "us")
@@ -350,31 +350,13 @@ def test_verify_and_export_work_on_a_read_only_copy(cli, tmp_path, with_wal):
     reader.close()
     wal = copy / f"{db.name}-wal"
     assert (wal.exists() and wal.stat().st_size > 0) == with_wal
-    paths = [*copy.iterdir(), copy]
-    if os.geteuid() == 0:  # root writes through file modes: make the copy immutable instead
-        if shutil.which("chattr") is None:
-            pytest.skip("running as root without chattr: cannot make a folder read-only")
-        lock = subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True)
-        if lock.returncode != 0:
-            pytest.skip(f"chattr +i is not supported here: {lock.stderr.strip()!r}")
-        undo = ["chattr", "-i", *map(str, paths)]
-    else:
-        for path in paths:
-            path.chmod(0o555 if path.is_dir() else 0o444)
-        undo = None
-    try:
+    with read_only([*copy.iterdir(), copy]):
         with pytest.raises(OSError):  # truly read-only: not even -shm can be made there
             (copy / "probe").write_text("x")
         run = cli(["audit", "verify", "--ledger", str(copy / db.name)])
         assert run.code == 0 and "intact: 2 entries" in run.out, run
         run = cli(["audit", "export", "--ledger", str(copy / db.name)])
         assert run.code == 0 and len(run.out.splitlines()) == 2
-    finally:
-        if undo:
-            subprocess.run(undo, check=True)
-        else:
-            for path in paths:
-                path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def test_verify_says_what_it_did_not_check(cli, db, tmp_path, pg_database_factory, monkeypatch):
