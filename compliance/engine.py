@@ -603,6 +603,7 @@ def _walk(
     A folder below the root with a compliance.yaml of its own is another repo: it is not
     walked, and is added to `nested`."""
     stack = [folder]
+    excludes = bool(config.model.exclude)  # none: no path to make per file
     while stack:
         current = stack.pop()
         try:
@@ -623,7 +624,9 @@ def _walk(
                 folders.append(entry.path)
             elif name.endswith(YAML_SUFFIXES):
                 path = entry.path
-                if not config.excluded(_relative(path, root)) and not _is_own(path, own):
+                if excludes and config.excluded(_relative(path, root)):
+                    continue
+                if not _is_own(path, own):
                     if entry.is_symlink():
                         links.add(path)
                     yield path
@@ -715,6 +718,11 @@ def _type_of(sender: Document | None) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
+# a prepared rule run (see _Runner._steps): the rule, its check function, its parameters,
+# its market (None for a generic rule) and that market's context
+_Step = tuple[Rule, Callable[..., Iterator[Hit]], Any, Market | None, Context]
+
+
 class _Runner:
     def __init__(
         self,
@@ -747,6 +755,8 @@ class _Runner:
         self._rule_filters: dict[str, tuple[bool, frozenset[str], Any, Any]] = {}
         self._by_kind: dict[tuple[str | None, str], list[Rule]] = {}
         self._applicable_memo: dict[tuple[str | None, tuple[Any, ...]], list[Rule]] = {}
+        self._steps_memo: dict[tuple[str | None, tuple[Any, ...]], list[_Step]] = {}
+        self._may_be_off = bool(config.model.ignore or config.model.rules)
         # whether a document's profile needs index.commercial (a sender look-up per template)
         self._reads_commercial = any(
             r.model.applies_to.commercial_only for r in packs.rules.values()
@@ -780,18 +790,45 @@ class _Runner:
         rel = doc.yaml.source.key
         found: list[Finding] = []
         profile = self._profile(doc)
-        for rule in self._applicable(None, profile):
-            if not self.config.rule_off(rule.id, rel):
-                found.extend(self._run(rule, doc, None))
+        self._run_steps(self._steps(None, profile), doc, rel, found)
         if doc.valid:
             for code in self.index.effective(doc, "markets"):
                 market = self.packs.markets.get(code)
                 if market is None or (self.enforced is not None and code not in self.enforced):
                     continue
-                for rule in self._applicable(code, profile):
-                    if not self.config.rule_off(rule.id, rel):
-                        found.extend(self._run(rule, doc, market))
+                self._run_steps(self._steps(code, profile), doc, rel, found)
         return self._suppress(doc, rel, _superseded(found, self.packs.rules))
+
+    def _steps(self, code: str | None, profile: tuple[Any, ...]) -> list[_Step]:
+        """What checking a document of this profile in market `code` (None: the generic
+        rules) runs, prepared once per profile and market: each applicable rule with its check
+        function, its merged parameters and the market's context, leaving out the rules whose
+        check reads no document of this kind. Checking a document is then a call per step."""
+        key = (code, profile)
+        found = self._steps_memo.get(key)
+        if found is None:
+            market = self.packs.markets[code] if code is not None else None
+            ctx = self.context(market)
+            found = []
+            for rule in self._applicable(code, profile):
+                kind = self.kinds[rule.model.check.kind]
+                if profile[0] not in getattr(kind, "DOCUMENTS", (profile[0],)):
+                    continue  # a check of senders' fields has nothing to read in a template
+                found.append((rule, kind.check, self.params(rule, market), market, ctx))
+            self._steps_memo[key] = found
+        return found
+
+    def _run_steps(
+        self, steps: list[_Step], doc: Document, rel: str, out: list[Finding], off: bool = True
+    ) -> None:
+        """Each step's findings in `doc`, added to `out`; with `off`, leaving out the rules the
+        config turns off for the file."""
+        may_be_off = off and self._may_be_off
+        for rule, check, params, market, ctx in steps:
+            if may_be_off and self.config.rule_off(rule.id, rel):
+                continue
+            for hit in check(doc, params, ctx):
+                out.append(self._hit_finding(rule, market, hit, doc))
 
     def _rules_for(self, code: str | None, kind: str) -> list[Rule]:
         """The generic rules (code None) or a market's rules that apply to a kind of document,
@@ -826,8 +863,7 @@ class _Runner:
                 if not self.config.rule_off(rule.id, rel):
                     found.extend(self._run(rule, doc, None))
             if market is not None:
-                for rule in self._applicable(market.code, profile):
-                    found.extend(self._run(rule, doc, market))
+                self._run_steps(self._steps(market.code, profile), doc, rel, found, off=False)
             found = _superseded(found, self.packs.rules)
             if doc.data.get("suppress"):
                 self.index.note_today()

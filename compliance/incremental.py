@@ -66,10 +66,13 @@ class Incremental:
         self.index = index
         plan: list[tuple[str, str, FileRow | None, os.stat_result | None]] = []
         to_parse: list[tuple[str, bytes | None]] = []
+        rows, present = self.cache.rows, self.present
+        prefix = self.root.rstrip(os.sep) + os.sep  # _relative's, for 10,000 paths
+        cut, posix = len(prefix), os.sep == "/"
         for path in paths:
-            key = _relative(path, self.root)
-            self.present.add(key)
-            row = self.cache.rows.get(key)
+            key = path[cut:] if posix and path.startswith(prefix) else _relative(path, self.root)
+            present.add(key)
+            row = rows.get(key)
             info, raw = lintcache.scan(path, row)
             if info is not None and row is not None and isinstance(row.docs, list):
                 if not row.racy and lintcache.stat_of(info) == row.stat:
@@ -85,6 +88,8 @@ class Incremental:
             to_parse.append((path, raw))
         parsed = iter(_read_files(to_parse, self.cwd, self.root, self.release, jobs))
         at_root = self.cwd == self.root
+        where = self.where
+        stub, add = Document.stub, index.add_stub
         for path, key, row, info in plan:
             # what reports print: the repo-relative path when run from the root (and inside it)
             display = key if at_root and key != path else _display(path, self.cwd)
@@ -93,50 +98,41 @@ class Incremental:
                 source = SourceFile(path, display, key) if path in targets else None
                 reader = _Reader(path, display, key, row.digest)
                 assert isinstance(row.docs, list)
-                docs = [self._stub(reader, key, display, row, e) for e in row.docs]
-            else:
-                source = next(parsed)
-                digest = source.digest
                 docs = []
-                entries: list[str] | None = []
-                for yaml_doc in source.documents:
-                    doc = validate(yaml_doc)
-                    if doc is None:
-                        continue
+                for position, kind, valid, ident, text in row.docs:
+                    doc = stub(kind, valid, Summary(display, ident, text, reader, position))
+                    where[id(doc)] = (key, position, row.digest)
+                    add(doc, kind, ident)
                     docs.append(doc)
-                    self.where[id(doc)] = (key, yaml_doc.index, digest)
-                    summary = summary_of(yaml_doc.data)
-                    entry = (
-                        lintcache.doc_entry(yaml_doc.index, doc.kind, doc.valid, doc.id, summary)
-                        if summary is not None
-                        else None
-                    )
-                    if entries is not None and entry is not None:
-                        entries.append(entry)
-                    else:
-                        entries = None
-                if info is not None and digest and lintcache._regular(info):
-                    # kept as the text the cache stores: a tenth of the memory of the lists
-                    text = lintcache.NOT_STUBBABLE if entries is None else "\x1e".join(entries)
-                    self.fresh[key] = FileRow(
-                        lintcache.stat_of(info), False, digest, text, None, {}
-                    )
+                yield path, source, docs
+                continue
+            source = next(parsed)
+            digest = source.digest
+            docs = []
+            entries: list[str] | None = []
+            for yaml_doc in source.documents:
+                doc = validate(yaml_doc)
+                if doc is None:
+                    continue
+                docs.append(doc)
+                self.where[id(doc)] = (key, yaml_doc.index, digest)
+                summary = summary_of(yaml_doc.data)
+                entry = (
+                    lintcache.doc_entry(yaml_doc.index, doc.kind, doc.valid, doc.id, summary)
+                    if summary is not None
+                    else None
+                )
+                if entries is not None and entry is not None:
+                    entries.append(entry)
+                else:
+                    entries = None
+            if info is not None and digest and lintcache._regular(info):
+                # kept as the text the cache stores: a tenth of the memory of the lists
+                text = lintcache.NOT_STUBBABLE if entries is None else "\x1e".join(entries)
+                self.fresh[key] = FileRow(lintcache.stat_of(info), False, digest, text, None, {})
             for doc in docs:
                 index.add(doc)
             yield path, source, docs
-
-    def _stub(
-        self,
-        reader: _Reader,
-        key: str,
-        display: str,
-        row: FileRow,
-        entry: tuple[int, str, bool, str | None, str],
-    ) -> Document:
-        position, kind, valid, ident, text = entry
-        doc = Document.stub(kind, valid, Summary(display, ident, text, reader, position))
-        self.where[id(doc)] = (key, position, row.digest)
-        return doc
 
     # ---------------------------------------------------------------- checking
 

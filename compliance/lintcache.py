@@ -161,7 +161,15 @@ def mark(key: bytes, *fields: object) -> str:
     no field but a result's reads can hold (paths, numbers, hex digests and JSON cannot), and
     the reads are the only such field: the joined text reads back one way only."""
     data = "\x00".join(map(str, fields)).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, key=key, digest_size=16).hexdigest()
+    keyed = _KEYED.get(key)
+    if keyed is None:  # the key's first block hashed once: a copy per row is quicker
+        keyed = _KEYED[key] = hashlib.blake2b(key=key, digest_size=16)
+    found = keyed.copy()
+    found.update(data)
+    return found.hexdigest()
+
+
+_KEYED: dict[bytes, Any] = {}
 
 
 def findings_text(found: list[Finding]) -> str:
@@ -403,7 +411,10 @@ class LintCache:
                 continue  # not written by this user's runs as it is: read the file again
             stat = (int(size), int(mtime), int(ctime), int(ino))
             row = FileRow(stat, bool(racy), digest, _docs(docs), None, {})
-            row.findings = [] if found == "[]" else _findings(json.loads(found))
+            if found == "[]" or found == "null":  # most rows: no finding, or not reported on
+                row.findings = [] if found == "[]" else None
+            else:
+                row.findings = _findings(json.loads(found))
             row.stored = (docs, found)
             rows[path] = row
         self.rows = rows

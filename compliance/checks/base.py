@@ -60,9 +60,20 @@ class RepoIndex:
     documents: list[Document] = field(default_factory=list)
 
     def add(self, doc: Document) -> None:
+        self.add_stub(doc, doc.kind, doc.id)
+
+    def add_stub(self, doc: Document, kind: str, ident: str | None) -> None:
+        """`add`, given the kind and id a stub from the lint cache knows (not asked of it)."""
         self.documents.append(doc)
-        if doc.id is not None:
-            self.by_kind.setdefault(doc.kind, {}).setdefault(doc.id, []).append(doc)
+        if ident is not None:
+            ids = self.by_kind.get(kind)
+            if ids is None:
+                ids = self.by_kind[kind] = {}
+            found = ids.get(ident)
+            if found is None:
+                ids[ident] = [doc]
+            else:
+                found.append(doc)
 
     _users: dict[tuple[str, str], list[Document]] | None = None
     _effective: dict[tuple[int, str], list[str]] = field(default_factory=dict)

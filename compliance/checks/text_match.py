@@ -216,9 +216,10 @@ def _forbidden(params: Params, path: tuple[Any, ...], text: str) -> Iterator[Hit
     seen: set[int] = set()
     matches = [
         match
-        for regex in _forbidden_regexes(
+        for regex, firsts in _forbidden_regexes(
             tuple(params.forbid), tuple(params.terms), params.at, params.ignore_case
         )
+        if firsts is None or not text.isascii() or not firsts.isdisjoint(_words(text))
         for match in regex.finditer(text)
         if match.end() > match.start()
     ]
@@ -241,15 +242,45 @@ def _forbidden(params: Params, path: tuple[Any, ...], text: str) -> Iterator[Hit
 @lru_cache(maxsize=256)
 def _forbidden_regexes(
     forbid: tuple[str, ...], terms: tuple[str, ...], at: str, ignore_case: bool
-) -> tuple[re.Pattern[str], ...]:
+) -> tuple[tuple[re.Pattern[str], frozenset[str] | None], ...]:
     """The forbidden patterns, with every term folded into one alternation: a rule with 60
-    terms scans each text once, not 60 times (bench/lint_speed.py)."""
-    found = [_regex(p, at, ignore_case) for p in forbid]
+    terms scans each text once, not 60 times (bench/lint_speed.py). Each comes with the words
+    one of its matches must start with in an ASCII text (see _first_words), or None."""
+    found: list[tuple[re.Pattern[str], frozenset[str] | None]] = [
+        (_regex(p, at, ignore_case), None) for p in forbid
+    ]
     if terms:
         # longest first, so "free gift" wins over "free" where both are listed
         words = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-        found.append(re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.IGNORECASE))
+        found.append((re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.IGNORECASE), _first_words(terms)))
     return tuple(found)
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _first_words(terms: tuple[str, ...]) -> frozenset[str] | None:
+    """The lowercased leading word of each term, when every term is ASCII and starts with a
+    word character; else None (no shortcut). In an ASCII text a term's match starts where no
+    word character precedes it and is followed by none, so the text's word at the match is
+    the term's leading word exactly (the whole term, or what comes before its first space or
+    hyphen): a text none of whose words is one of these holds no term, and the terms' regex,
+    which tries every term at every position, need not scan it. ASCII only: matched without
+    case, a Unicode text can match a term through other letters (the Kelvin sign K matches
+    k)."""
+    firsts = set()
+    for term in terms:
+        lead = _WORD.match(term)
+        if not term.isascii() or lead is None:
+            return None
+        firsts.add(lead.group(0).lower())
+    return frozenset(firsts)
+
+
+@lru_cache(maxsize=64)
+def _words(text: str) -> frozenset[str]:
+    """An ASCII text's words, lowercased (the rules of a document ask for the same texts)."""
+    return frozenset(_WORD.findall(text.lower()))
 
 
 def _consent(doc: Any, ctx: Context) -> str | None:
