@@ -421,8 +421,11 @@ def _released(path: str, raw: bytes | None, cwd: str, root: str) -> SourceFile:
 
 
 def _checked(
-    runner: _Runner, docs: list[Document], jobs: int, record: bool = False
-) -> list[tuple[list[Finding], set[tuple[str, ...]] | None]]:
+    runner: _Runner,
+    docs: list[Document],
+    jobs: int,
+    record: Callable[[set[tuple[str, ...]]], Any] | None = None,
+) -> list[tuple[list[Finding], Any]]:
     """The findings of `docs`, in their order. With more than one job and more than
     PARALLEL_ABOVE_DOCUMENTS documents, the list is cut into `jobs` consecutive parts: this
     process checks the first, and a forked copy of it each other (it inherits the index and
@@ -450,21 +453,25 @@ def _checked(
 
 
 def _check_part(
-    runner: _Runner, docs: list[Document], record: bool
-) -> list[tuple[list[Finding], set[tuple[str, ...]] | None]]:
-    """Each document's findings; with `record`, also what checking it read of the others
-    (RepoIndex.reads), for the lint cache."""
-    out: list[tuple[list[Finding], set[tuple[str, ...]] | None]] = []
+    runner: _Runner,
+    docs: list[Document],
+    record: Callable[[set[tuple[str, ...]]], Any] | None,
+) -> list[tuple[list[Finding], Any]]:
+    """Each document's findings; with `record`, also what `record` makes of what checking it
+    read of the others (RepoIndex.reads), for the lint cache: made where the document was
+    checked, in a worker for the documents of a worker."""
+    out: list[tuple[list[Finding], Any]] = []
     index = runner.index
     for doc in docs:
-        if record:
+        if record is not None:
             index.reads = set()
         try:
             with _held(doc):
                 found = runner.document_findings(doc)
-            out.append((found, index.reads))
+            reads = index.reads
         finally:
             index.reads = None
+        out.append((found, None if reads is None or record is None else record(reads)))
     return out
 
 

@@ -180,15 +180,20 @@ class Incremental:
             else:
                 to_check.append(doc)
         self.checked: dict[int, Result] = {}
-        for doc, (found, reads) in zip(
-            to_check, _checked(runner, to_check, jobs, record=True), strict=True
+        for doc, (found, (keys, signature)) in zip(
+            to_check, _checked(runner, to_check, jobs, record=self._recorded), strict=True
         ):
-            keys = sorted(reads or ())
-            self.checked[id(doc)] = Result(found, lintcache.keys_text(keys), self.signature(keys))
+            self.checked[id(doc)] = Result(found, keys, signature)
         for doc in target_docs:
             found = cached.get(id(doc))
             findings.extend(found if found is not None else self.checked[id(doc)].found())
         return findings
+
+    def _recorded(self, reads: set[tuple[str, ...]]) -> tuple[str | None, str]:
+        """What a document's result keeps of its reads: their keys as text and the signature
+        of what they give now (made where it was checked: a worker sends these back)."""
+        keys = sorted(reads)
+        return lintcache.keys_text(keys), self.signature(keys)
 
     def signature(self, keys: list[tuple[str, ...]]) -> str:
         """What these reads give now, as one digest."""

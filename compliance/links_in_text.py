@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 # a host of two or more labels ending in a letters-only TLD, an optional port and path; not
 # preceded by @ (an email address) or a word character (so "e.g." and "v1.2" stay text)
@@ -44,5 +45,19 @@ def _plausible(host: str) -> bool:
 
 
 def host_matches(host: str, domains: list[str]) -> bool:
-    """`host` is one of `domains` or a subdomain of one."""
-    return any(host == d or host.endswith("." + d) for d in (d.lower() for d in domains))
+    """`host` is one of `domains` or a subdomain of one: the host itself or what follows one
+    of its dots is a domain of the list (a set made once per list, not a scan per link)."""
+    wanted = _domain_set(tuple(domains))
+    if host in wanted:
+        return True
+    at = host.find(".")
+    while at != -1:
+        if host[at + 1 :] in wanted:
+            return True
+        at = host.find(".", at + 1)
+    return False
+
+
+@lru_cache(maxsize=256)
+def _domain_set(domains: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(d.lower() for d in domains)

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -217,6 +218,9 @@ class Context:
     market_findings: Callable[[Document, str | None], list[Finding]] | None = None
     # every market with a pack, by code (a generic rule reads the markets a document targets)
     markets: dict[str, Market] = field(default_factory=dict)
+    # what checks derive from their parameters and the packs alone, kept for the run (one
+    # context per market per run): keyed by the check's own tuples
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def today(self) -> dt.date:
@@ -257,7 +261,20 @@ def text_fields(data: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[A
 def field_values(data: Any, pattern: str) -> Iterator[tuple[tuple[Any, ...], Any]]:
     """Values at a dotted path; `*` stands for every item of a list or value of a mapping:
     `body`, `replies.stop`, `capture.*.text`, `registrations.whatsapp.category`."""
-    yield from _walk(data, pattern.split("."), 0, ())
+    parts = _parts(pattern)
+    if "*" in parts:
+        return _walk(data, list(parts), 0, ())
+    value = data  # a path without `*` names one value at most: no walk
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return iter(())
+        value = value[part]
+    return iter(((parts, value),))
+
+
+@lru_cache(maxsize=512)
+def _parts(pattern: str) -> tuple[str, ...]:
+    return tuple(pattern.split("."))
 
 
 def _walk(
@@ -286,7 +303,10 @@ def texts_at(data: Any, patterns: list[str]) -> list[tuple[tuple[Any, ...], str]
     found: list[tuple[tuple[Any, ...], str]] = []
     for pattern in patterns:
         for path, value in field_values(data, pattern):
-            found.extend(text_fields(value, path))
+            if isinstance(value, str):
+                found.append((path, value))
+            else:
+                found.extend(text_fields(value, path))
     return found
 
 

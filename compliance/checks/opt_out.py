@@ -99,14 +99,19 @@ def check(doc: Any, params: Params, ctx: Context) -> Iterator[Hit]:
 
 
 def _keywords(doc: Any, params: Params, ctx: Context) -> tuple[str, ...]:
+    codes = None if ctx.market is not None else tuple(ctx.index.effective(doc, "markets"))
+    key = (KIND, tuple(params.keywords), codes)  # the same for most documents of a repo
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = _keywords_of(params, ctx, codes)
+    return found
+
+
+def _keywords_of(params: Params, ctx: Context, codes: tuple[str, ...] | None) -> tuple[str, ...]:
     from compliance.packs import fallback_keywords
 
     words = list(fallback_keywords().opt_out) + list(params.keywords)
-    markets = (
-        [ctx.market]
-        if ctx.market is not None
-        else [ctx.markets[c] for c in ctx.index.effective(doc, "markets") if c in ctx.markets]
-    )
+    markets = [ctx.market] if codes is None else [ctx.markets[c] for c in codes if c in ctx.markets]
     for market in markets:
         if market is None:
             continue
