@@ -611,6 +611,8 @@ def _walk(
     walked, and is added to `nested`."""
     stack = [folder]
     excludes = bool(config.model.exclude)  # none: no path to make per file
+    own_paths = frozenset(own)  # _is_own, for every file of a large repo
+    own_prefixes = tuple(item.rstrip(os.sep) + os.sep for item in own)
     while stack:
         current = stack.pop()
         try:
@@ -633,7 +635,7 @@ def _walk(
                 path = entry.path
                 if excludes and config.excluded(_relative(path, root)):
                     continue
-                if not _is_own(path, own):
+                if path not in own_paths and not path.startswith(own_prefixes):
                     if entry.is_symlink():
                         links.add(path)
                     yield path
