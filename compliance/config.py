@@ -92,6 +92,13 @@ class Config:
     def rule_settings(self, rule_id: str) -> RuleSettings | None:
         return self.model.rules.get(rule_id)
 
+    def rule_off_everywhere(self, rule_id: str) -> bool:
+        """Turned off for every file: listed under `ignore`, or `ignore: true` in its settings."""
+        if rule_id in self.model.ignore:
+            return True
+        settings = self.model.rules.get(rule_id)
+        return settings is not None and settings.ignore is True
+
     def rule_off(self, rule_id: str, rel: str) -> bool:
         if not self.model.ignore and not self.model.rules:
             return False  # the common case, asked for every rule of every document

@@ -732,6 +732,9 @@ def _type_of(sender: Document | None) -> str | None:
 _Step = tuple[Rule, Callable[..., Iterator[Hit]], Any, Market | None, Context]
 
 
+_MERGED_LATER = object()  # a step whose parameters are merged when it first runs
+
+
 class _Runner:
     def __init__(
         self,
@@ -823,7 +826,11 @@ class _Runner:
                 kind = self.kinds[rule.model.check.kind]
                 if profile[0] not in getattr(kind, "DOCUMENTS", (profile[0],)):
                     continue  # a check of senders' fields has nothing to read in a template
-                found.append((rule, kind.check, self.params(rule, market), market, ctx))
+                # a rule the config turns off everywhere gets its parameters merged only if a
+                # fallback's check runs it (findings_in), as when they were merged per run
+                off = self._may_be_off and self.config.rule_off_everywhere(rule.id)
+                params = _MERGED_LATER if off else self.params(rule, market)
+                found.append((rule, kind.check, params, market, ctx))
             self._steps_memo[key] = found
         return found
 
@@ -836,6 +843,8 @@ class _Runner:
         for rule, check, params, market, ctx in steps:
             if may_be_off and self.config.rule_off(rule.id, rel):
                 continue
+            if params is _MERGED_LATER:
+                params = self.params(rule, market)
             for hit in check(doc, params, ctx):
                 out.append(self._hit_finding(rule, market, hit, doc))
 
